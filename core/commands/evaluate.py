@@ -1,0 +1,188 @@
+"""``mtface evaluate``: the method's benchmarks, printed beside its numbers."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from mtface.core.evaluation import (
+    BINS,
+    PAPER_AFLW,
+    PAPER_AFLW2000,
+    BinnedReport,
+    aflw21_nme,
+    binned,
+    ced_curve,
+    load_aflw2000_folder,
+    load_aflw_val,
+    nme_box,
+    pose_mae,
+    protocol_transform,
+    write_csv,
+)
+from mtface.core.imageio import load_image
+from mtface.core.predictor import Predictor
+from mtface.core.weights import WeightsError
+
+# sorted-name rows of the 16 images of ../shared/data are found by name in the protocol files
+PROTOCOL_FILES = {"original": "AFLW2000-3D.pts68.npy",
+                  "reannotated": "AFLW2000-3D-Reannotated.pts68.npy"}
+YAW_FILES = {"new (1306/462/232)": "AFLW2000-3D-new.pose.npy",
+             "old (1312/383/305)": "AFLW2000-3D.pose.npy"}
+
+
+def _print_table(title: str, reports: dict[str, BinnedReport], paper: dict[str, float]) -> None:
+    print(f"\n{title}")
+    print(f"{'':34s}" + "".join(f"{b:>8s}" for b in BINS) + f"{'mean':>9s}")
+    for name, rep in reports.items():
+        cells = "".join(f"{rep.bins.get(b, float('nan')):8.2f}" for b in BINS)
+        counts = "/".join(str(rep.counts[b]) for b in BINS)
+        print(f"{name:34s}{cells}{rep.mean:9.2f}   n={counts}")
+    cells = "".join(f"{paper[b]:8.2f}" if b in paper else f"{'-':>8s}" for b in BINS)
+    print(f"{'the method (paper)':34s}{cells}{paper['mean']:9.2f}")
+
+
+def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[np.ndarray, ...]:
+    preds, poses, found = [], [], []
+    for s in samples:
+        image = load_image(s.image_path)
+        if crop == "gt":
+            tf = protocol_transform(s.gt68, predictor.crop_size)
+            result = predictor.run_on_transforms(image, [tf])
+            preds.append(tf.to_image(result.keypoints[0, -1])[:, :2])
+            poses.append(result.pose[0, -1])
+            found.append(True)
+        else:
+            prediction = predictor.predict(image)
+            if prediction.faces:
+                centre = s.gt68.mean(0)
+                face = min(prediction.faces,
+                           key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+                preds.append(face.landmarks_2d)
+                poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
+                found.append(True)
+            else:
+                preds.append(np.full((68, 2), np.nan))
+                poses.append([np.nan] * 3)
+                found.append(False)
+    return np.array(preds), np.array(poses), np.array(found)
+
+
+def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None, crop: str,
+                      out: Path | None) -> dict:
+    samples = load_aflw2000_folder(folder)
+    if not samples:
+        raise FileNotFoundError(f"{folder}: no AFLW2000-3D image/.mat pairs")
+    preds, poses, found = _predict_aflw2000(predictor, samples, crop)
+    gt = np.array([s.gt68 for s in samples])
+    gt_pose = np.array([s.pose for s in samples])
+    reports: dict[str, BinnedReport] = {}
+    ok = found
+    reports["original labels, |yaw| from .mat"] = binned(nme_box(preds[ok], gt[ok]),
+                                                         gt_pose[ok, 1])
+    if protocol is not None and (protocol / PROTOCOL_FILES["original"]).exists():
+        original = np.load(protocol / PROTOCOL_FILES["original"]).astype(np.float64)
+        rows = _protocol_rows(original, samples)
+        for label_name, fname in PROTOCOL_FILES.items():
+            if not (protocol / fname).exists():
+                continue
+            table = np.load(protocol / fname).astype(np.float64)
+            gt_l = np.transpose(table[rows, :2], (0, 2, 1)) - 1.0
+            for yaw_name, yfile in YAW_FILES.items():
+                if not (protocol / yfile).exists():
+                    continue
+                yaws = np.load(protocol / yfile).reshape(len(table), -1)[rows, 0]
+                reports[f"{label_name}, yaw {yaw_name}"] = binned(
+                    nme_box(preds[ok], gt_l[ok]), yaws[ok])
+    title = (f"AFLW2000-3D, 68 points, NME % ({crop} crop; {int(found.sum())}/{len(samples)} "
+             "faces found)")
+    _print_table(title, reports, PAPER_AFLW2000)
+    mae = pose_mae(poses[ok], gt_pose[ok])
+    print(f"pose MAE (degrees): pitch {mae['pitch']:.2f}  yaw {mae['yaw']:.2f}  roll "
+          f"{mae['roll']:.2f}  mean {mae['mean']:.2f}  (n={mae['count']})")
+    if out is not None:
+        first = next(iter(reports.values()))
+        rows_out = [[s.image_path.name, f"{e:.4f}", f"{s.pose[1]:.2f}"]
+                    for s, e in zip(np.array(samples)[ok], first.per_image)]
+        write_csv(out / f"aflw2000_{crop}_errors.csv", ["image", "nme_percent", "yaw_deg"],
+                  rows_out)
+        _write_ced(out / f"aflw2000_{crop}_ced.png", reports)
+    return {name: {"bins": r.bins, "mean": r.mean} for name, r in reports.items()} | {
+        "pose_mae": mae}
+
+
+def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
+    """Row of each sample in the 2000-row protocol arrays: the row whose 68 points equal the
+    sample's ``pt3d_68`` (they are identical copies; the rows follow the sorted 2000 names)."""
+    flat = original[:, :2].reshape(len(original), -1)
+    rows = []
+    for s in samples:
+        target = (s.gt68 + 1.0).T.reshape(-1)
+        dist = np.abs(flat - target).max(axis=1)
+        row = int(dist.argmin())
+        if dist[row] > 1e-3:
+            raise ValueError(f"{s.image_path.name}: not found in the protocol labels")
+        rows.append(row)
+    return np.array(rows)
+
+
+def evaluate_aflw_val(predictor: Predictor, folder: Path, out: Path | None) -> dict:
+    paths, yaws, gt21, side = load_aflw_val(folder)
+    crops = np.stack([load_image(p) for p in paths])
+    preds = np.concatenate([predictor.predict_crops(crops[i:i + 128]).keypoints[:, -1, :, :2]
+                            for i in range(0, len(crops), 128)])
+    report = binned(aflw21_nme(preds, gt21, side), yaws)
+    _print_table(f"AFLW 21 points (visible only), NME % on {len(paths)} protocol crops "
+                 "(normaliser = crop side / 1.466)", {"aflw_val": report}, PAPER_AFLW)
+    if out is not None:
+        write_csv(out / "aflw_val_errors.csv", ["image", "nme_percent", "yaw_deg"],
+                  [[p.name, f"{e:.4f}", f"{y:.2f}"]
+                   for p, e, y in zip(paths, report.per_image, yaws)])
+        _write_ced(out / "aflw_val_ced.png", {"aflw_val": report}, max_error=15.0)
+    return {"bins": report.bins, "mean": report.mean}
+
+
+def _write_ced(path: Path, reports: dict[str, BinnedReport], max_error: float = 15.0) -> None:
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
+    for name, rep in reports.items():
+        t, frac = ced_curve(rep.per_image, max_error)
+        ax.plot(t, frac, label=name)
+    ax.set_xlabel("NME (%)")
+    ax.set_ylabel("fraction of images")
+    ax.set_xlim(0, max_error)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    if not (args.aflw2000 or args.aflw_val):
+        print("error: give --aflw2000 and/or --aflw-val", file=sys.stderr)
+        return 2
+    try:
+        predictor = Predictor.from_weights(args.weights)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.aflw2000:
+            evaluate_aflw2000(predictor, args.aflw2000, args.aflw2000_protocol, args.crop,
+                              args.out)
+        if args.aflw_val:
+            evaluate_aflw_val(predictor, args.aflw_val, args.out)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,141 @@
+"""Benchmarks of the field, computed exactly as the method's table does.
+
+* AFLW2000-3D, 68 points (3DDFA protocol): crop from the ground-truth 68 points (side
+  sqrt(2) x max(w, h), centred), NME = mean 2D point error / sqrt(w * h) of the ground-truth box,
+  |yaw| bins [0,30] / (30,60] / (60,90], reported mean = mean of the bin means. Ground truth
+  ``pt3d_68`` is 1-based (MATLAB); mtface converts it to 0-based pixel centres.
+* AFLW, 21 points on 120x120 protocol crops: visible points only, 68 -> 21 by the protocol map,
+  normaliser = crop side / 1.466 (the crop side is sqrt(2) x max(w, h) of the unavailable
+  68-point box; side / sqrt(w h) = 1.466 on AFLW2000-3D, see ../shared/data/README.md).
+* Pose MAE per angle, dropping faces with any ground-truth angle over 99 degrees.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mtface.core.geometry import CropTransform, box_of_points, yaw_bin
+from mtface.core.topology import aflw21_from_68
+
+BINS = ("[0,30]", "(30,60]", "(60,90]")
+PAPER_AFLW2000 = {"[0,30]": 3.24, "(30,60]": 5.85, "(60,90]": 9.24, "mean": 6.11}
+PAPER_AFLW = {"mean": 4.24}  # the method reports the mean over the three bins
+AFLW_SIDE_PER_NORMALISER = 1.466
+
+
+def nme_box(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per-image NME (%) normalised by sqrt(w*h) of the ground-truth box.
+
+    pred, gt (N, K, 2); mask (N, K) bool of the points to score (the box uses them too).
+    """
+    mask = np.ones(gt.shape[:2], bool) if mask is None else mask
+    out = np.zeros(len(gt))
+    for i in range(len(gt)):
+        g, p = gt[i][mask[i]], pred[i][mask[i]]
+        x0, y0, x1, y1 = box_of_points(g)
+        out[i] = np.linalg.norm(p - g, axis=1).mean() / np.sqrt((x1 - x0) * (y1 - y0)) * 100
+    return out
+
+
+@dataclass
+class BinnedReport:
+    """Per-bin mean errors, counts, and the mean of the bin means."""
+
+    bins: dict[str, float]
+    counts: dict[str, int]
+    mean: float
+    per_image: np.ndarray = field(repr=False)
+
+    def row(self) -> str:
+        cells = [f"{self.bins.get(b, float('nan')):6.2f}" for b in BINS]
+        return " ".join(cells) + f" | {self.mean:6.2f}"
+
+
+def binned(errors: np.ndarray, yaws: np.ndarray) -> BinnedReport:
+    labels = np.array([yaw_bin(y) for y in yaws])
+    bins = {b: float(errors[labels == b].mean()) for b in BINS if (labels == b).any()}
+    counts = {b: int((labels == b).sum()) for b in BINS}
+    return BinnedReport(bins, counts, float(np.mean(list(bins.values()))), errors)
+
+
+def aflw21_nme(pred68: np.ndarray, gt21: np.ndarray, side: float) -> np.ndarray:
+    """AFLW protocol NME (%) on crops: pred68 (N, 68, 2), gt21 (N, 21, 2) crop pixels with
+    invisible points marked by a coordinate <= 0 in ORIGINAL coordinates (pass them as NaN)."""
+    pred21 = aflw21_from_68(pred68)
+    visible = np.isfinite(gt21).all(axis=2)
+    err = np.linalg.norm(np.nan_to_num(pred21 - gt21), axis=2)
+    per = (err * visible).sum(1) / np.maximum(visible.sum(1), 1)
+    return per / (side / AFLW_SIDE_PER_NORMALISER) * 100
+
+
+def load_aflw_val(folder: Path) -> tuple[list[Path], np.ndarray, np.ndarray, float]:
+    """(image paths, yaw (N,), gt21 in crop pixels (N, 21, 2) with NaN for invisible, side)."""
+    folder = Path(folder)
+    labels = np.load(folder / "labels.npz")
+    names = [str(n) for n in labels["names"]]
+    pts = labels["pts21"].astype(np.float64)  # (N, 2, 21) original coordinates
+    roi = labels["roi_box"].astype(np.float64)
+    invisible = (pts[:, 0] <= 0) | (pts[:, 1] <= 0)
+    side = 120.0
+    scale = side / (roi[:, 2] - roi[:, 0])
+    crop = (np.transpose(pts, (0, 2, 1)) - roi[:, None, :2]) * scale[:, None, None]
+    crop[invisible] = np.nan
+    return [folder / "images" / n for n in names], labels["yaw_deg"].astype(float), crop, side
+
+
+@dataclass
+class Aflw2000Sample:
+    """One AFLW2000-3D image: gt68 (68, 2) 0-based pixels, pose (pitch, yaw, roll) degrees."""
+
+    image_path: Path
+    gt68: np.ndarray
+    pose: np.ndarray
+
+
+def load_aflw2000_folder(folder: Path) -> list[Aflw2000Sample]:
+    """Every ``imageNNNNN.jpg`` + ``.mat`` pair of a folder (sorted by name)."""
+    import scipy.io  # noqa: PLC0415
+
+    samples = []
+    for mat_path in sorted(Path(folder).glob("*.mat")):
+        jpg = mat_path.with_suffix(".jpg")
+        if not jpg.exists():
+            continue
+        mat = scipy.io.loadmat(mat_path)
+        gt = mat["pt3d_68"][:2].T.astype(np.float64) - 1.0  # MATLAB 1-based -> 0-based
+        pose = np.rad2deg(mat["Pose_Para"][0, :3].astype(np.float64))
+        samples.append(Aflw2000Sample(jpg, gt, pose))
+    return samples
+
+
+def protocol_transform(gt68: np.ndarray, size: int) -> CropTransform:
+    """The 3DDFA crop of the ground-truth landmarks."""
+    return CropTransform.from_box(box_of_points(gt68), size, float(np.sqrt(2.0)))
+
+
+def pose_mae(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
+    """Mean absolute error per angle in degrees (faces with |gt angle| > 99 dropped)."""
+    keep = (np.abs(gt) <= 99).all(axis=1)
+    err = np.abs(pred[keep] - gt[keep])
+    return {"pitch": float(err[:, 0].mean()), "yaw": float(err[:, 1].mean()),
+            "roll": float(err[:, 2].mean()), "mean": float(err.mean()), "count": int(keep.sum())}
+
+
+def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def ced_curve(errors: np.ndarray, max_error: float = 10.0, steps: int = 101
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative error distribution: thresholds (steps,) and fraction of images below each."""
+    thresholds = np.linspace(0, max_error, steps)
+    return thresholds, (errors[None, :] <= thresholds[:, None]).mean(axis=1)

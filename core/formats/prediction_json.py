@@ -1,0 +1,55 @@
+"""The JSON written by ``mtface predict`` (schema ``mtface-prediction/1``, docs/formats.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from mtface.core.formats.atomic import atomic_write_text
+from mtface.core.geometry import yaw_bin
+from mtface.core.types import Face, Prediction
+
+SCHEMA = "mtface-prediction/1"
+CONVENTIONS = {
+    "coordinates": "image pixels, 0-based pixel centres; x right, y down, z toward the viewer "
+                   "in the same pixel scale (origin of z: the face's centroid)",
+    "landmarks": "iBUG-68 in 3D (AFLW2000-3D pt3d_68 convention); 2D = orthographic "
+                 "projection (x, y)",
+    "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
+    "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
+}
+
+
+def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
+    return {
+        "box": [round(float(v), 2) for v in face.box.as_tuple()],
+        "score": round(float(face.box.score), 4),
+        "landmarks": np.round(face.landmarks.astype(float), 3).tolist(),
+        "visible": [bool(v) for v in face.visible],
+        "pose": {k: round(v, 3) for k, v in face.pose.as_dict().items()},
+        "yaw_bin": yaw_bin(face.pose.yaw),
+        "mesh": mesh_file,
+    }
+
+
+def prediction_to_dict(prediction: Prediction, image_name: str,
+                       mesh_files: list[str | None] | None = None, model: dict | None = None
+                       ) -> dict:
+    mesh_files = mesh_files or [None] * len(prediction.faces)
+    t = prediction.timings
+    return {
+        "schema": SCHEMA,
+        "image": image_name,
+        "image_size": {"height": prediction.image_size[0], "width": prediction.image_size[1]},
+        "conventions": CONVENTIONS,
+        "model": model or {},
+        "faces": [face_to_dict(f, m) for f, m in zip(prediction.faces, mesh_files)],
+        "timings_ms": {"detect": round(t.detect_ms, 2),
+                       "cascade": round(sum(t.stage_ms), 2), "total": round(t.total_ms, 2)},
+    }
+
+
+def write_prediction_json(path: Path, payload: dict) -> Path:
+    return atomic_write_text(path, json.dumps(payload, indent=1))

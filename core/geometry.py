@@ -1,0 +1,224 @@
+"""Geometry on faces: projection, normals, visibility, pose angles and crop transforms.
+
+Conventions (tested in tests/core/test_geometry.py):
+
+* Vertices and landmarks are in image pixel coordinates: x to the right, y down, z toward the
+  viewer in the same pixel scale. Pixel centres are at integer coordinates.
+* Triangles are wound so that the outward normals of a frontal face point to +z.
+* Pose angles are degrees in the AFLW2000-3D / 300W-LP ``Pose_Para`` convention:
+  R = Rx(pitch) Ry(yaw) Rz(roll) with Rx = [[1,0,0],[0,c,s],[0,-s,c]],
+  Ry = [[c,0,-s],[0,1,0],[s,0,c]], Rz = [[c,s,0],[-s,c,0],[0,0,1]], acting on column vectors of a
+  model in (x right, y UP, z toward the viewer), exactly as in those datasets, so evaluation
+  needs no conversion.
+
+All functions accept numpy arrays; the ones used in training also accept torch tensors where
+stated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Orthographic projection P = [[1,0,0],[0,1,0]] of the method.
+ORTHOGRAPHIC = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+#: Camera axis N_c of the method's visibility test.
+CAMERA_AXIS = np.array([0.0, 0.0, 1.0])
+
+
+def project_orthographic(points: np.ndarray) -> np.ndarray:
+    """Orthographic projection. points (..., 3) -> (..., 2), same units (pixels)."""
+    return points[..., :2]
+
+
+def barycentric_points(vertices: np.ndarray, triangles: np.ndarray, point_triangles: np.ndarray,
+                       barycentric: np.ndarray) -> np.ndarray:
+    """Points embedded on the surface. vertices (..., V, D) -> (..., K, D).
+
+    ``point_triangles`` (K,) are triangle indices and ``barycentric`` (K, 3) their weights.
+    Works for numpy arrays and torch tensors (batched over leading dimensions).
+    """
+    corners = vertices[..., triangles[point_triangles], :]  # (..., K, 3, 3)
+    return (corners * barycentric[..., None]).sum(-2)
+
+
+def landmark_visibility(vertices: np.ndarray, triangles: np.ndarray, point_triangles: np.ndarray,
+                        barycentric: np.ndarray, zbuffer: bool = False,
+                        depth_tolerance: float = 1.0) -> np.ndarray:
+    """Visibility of surface points as in the method: v_i = N_c . N_i > 0.
+
+    N_i is the area-weighted vertex normal interpolated at the point; N_c = (0, 0, 1). With
+    ``zbuffer`` a point is also hidden when another part of the mesh lies in front of it (more
+    than ``depth_tolerance`` pixels closer) along the viewing ray. vertices (V, 3) in pixels ->
+    (K,) bool.
+    """
+    import torch
+
+    from mtface.core.tensor_ops import visibility_scores
+
+    scores = visibility_scores(torch.as_tensor(vertices, dtype=torch.float64)[None],
+                               torch.as_tensor(triangles), torch.as_tensor(point_triangles),
+                               torch.as_tensor(barycentric, dtype=torch.float64))[0].numpy()
+    visible = scores > 0.0
+    if zbuffer:
+        points = barycentric_points(vertices, triangles, point_triangles, barycentric)
+        depth = surface_depth_at(vertices, triangles, points[:, :2])
+        visible &= points[:, 2] >= depth - depth_tolerance
+    return visible
+
+
+def surface_depth_at(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Largest z (nearest to the viewer) of the mesh at each 2D query point; -inf outside.
+
+    vertices (V, 3), triangles (T, 3), xy (K, 2) -> (K,).
+    """
+    a, b, c = (vertices[triangles[:, k]] for k in range(3))
+    p = xy[:, None, :]
+    v0, v1 = (b - a)[None, :, :2], (c - a)[None, :, :2]
+    v2 = p - a[None, :, :2]
+    den = v0[..., 0] * v1[..., 1] - v1[..., 0] * v0[..., 1]
+    den = np.where(np.abs(den) < 1e-12, np.nan, den)
+    w1 = (v2[..., 0] * v1[..., 1] - v1[..., 0] * v2[..., 1]) / den
+    w2 = (v0[..., 0] * v2[..., 1] - v2[..., 0] * v0[..., 1]) / den
+    w0 = 1.0 - w1 - w2
+    inside = (w0 >= -1e-6) & (w1 >= -1e-6) & (w2 >= -1e-6)
+    z = w0 * a[None, :, 2] + w1 * b[None, :, 2] + w2 * c[None, :, 2]
+    z = np.where(inside, z, -np.inf)
+    return np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1)
+
+
+# --- pose -----------------------------------------------------------------------------------
+
+
+def rotation_from_angles(pitch: float, yaw: float, roll: float) -> np.ndarray:
+    """R = Rx(pitch) Ry(yaw) Rz(roll), angles in DEGREES, ``Pose_Para`` convention -> (3, 3)."""
+    p, y, r = np.deg2rad([pitch, yaw, roll])
+    cp, sp, cy, sy, cr, sr = np.cos(p), np.sin(p), np.cos(y), np.sin(y), np.cos(r), np.sin(r)
+    rx = np.array([[1, 0, 0], [0, cp, sp], [0, -sp, cp]])
+    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
+    rz = np.array([[cr, sr, 0], [-sr, cr, 0], [0, 0, 1]])
+    return rx @ ry @ rz
+
+
+def angles_from_rotation(rotation: np.ndarray) -> tuple[float, float, float]:
+    """Inverse of :func:`rotation_from_angles`: (3, 3) -> (pitch, yaw, roll) in degrees.
+
+    Yaw is in [-90, 90]; at the gimbal lock (|yaw| = 90) roll is set to 0.
+    """
+    r = np.asarray(rotation, dtype=np.float64)
+    yaw = np.arcsin(np.clip(-r[0, 2], -1.0, 1.0))
+    if abs(r[0, 2]) < 1.0 - 1e-9:
+        pitch = np.arctan2(r[1, 2], r[2, 2])
+        roll = np.arctan2(r[0, 1], r[0, 0])
+    else:
+        pitch = np.arctan2(-r[2, 1], r[1, 1])
+        roll = 0.0
+    return tuple(float(a) for a in np.rad2deg([pitch, yaw, roll]))  # type: ignore[return-value]
+
+
+def image_to_model_axes(points: np.ndarray) -> np.ndarray:
+    """(x right, y down, z to viewer) -> (x right, y up, z to viewer): negate y. (..., 3)."""
+    return points * np.array([1.0, -1.0, 1.0])
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Weighted Umeyama fit: (scale, R (3, 3) proper rotation, t (3,)) with target ~ s R source + t.
+
+    source, target (N, 3); weights (N,) non-negative or None.
+    """
+    w = np.ones(len(source)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.sum()
+    mu_s, mu_t = w @ source, w @ target
+    a, b = source - mu_s, target - mu_t
+    cov = (b * w[:, None]).T @ a
+    u, sig, vt = np.linalg.svd(cov)
+    d = np.sign(np.linalg.det(u @ vt)) or 1.0
+    fix = np.diag([1.0, 1.0, d])
+    rot = u @ fix @ vt
+    scale = float((sig * np.diag(fix)).sum() / (w @ (a ** 2).sum(axis=1)))
+    return scale, rot, mu_t - scale * rot @ mu_s
+
+
+def pose_from_vertices(vertices: np.ndarray, template: np.ndarray,
+                       weights: np.ndarray | None = None) -> tuple[float, float, float]:
+    """Head pose (pitch, yaw, roll) in degrees of a reconstructed mesh against the template.
+
+    Both are in image axes (V, 3); the fit runs in model axes (y up), as MediaPipe's geometry
+    pipeline does, then :func:`angles_from_rotation`.
+    """
+    _, rot, _ = similarity_fit(image_to_model_axes(template), image_to_model_axes(vertices),
+                               weights)
+    return angles_from_rotation(rot)
+
+
+# --- crops ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CropTransform:
+    """Axis-aligned similarity from image pixels to crop pixels: crop = (image - origin) * scale.
+
+    ``origin`` is the image point (x, y) that maps to crop pixel (0, 0); ``scale`` is crop
+    pixels per image pixel, applied to x, y and z alike (z has no origin shift).
+    """
+
+    origin_x: float
+    origin_y: float
+    scale: float
+    size: int
+
+    @staticmethod
+    def from_box(box: tuple[float, float, float, float], size: int, enlarge: float = 1.0
+                 ) -> "CropTransform":
+        """Square crop of ``size`` pixels centred on ``box`` = (x0, y0, x1, y1), side =
+        ``enlarge`` * max(w, h)."""
+        x0, y0, x1, y1 = box
+        side = max(x1 - x0, y1 - y0) * enlarge
+        if side <= 0:
+            raise ValueError(f"degenerate face box {box}")
+        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        scale = size / side
+        # pixel centres at integers: crop pixel (size-1)/2 is the box centre
+        return CropTransform(cx - (size - 1) / 2.0 / scale, cy - (size - 1) / 2.0 / scale,
+                             scale, size)
+
+    def to_crop(self, points: np.ndarray) -> np.ndarray:
+        """Image -> crop coordinates. points (..., 2) or (..., 3)."""
+        out = np.array(points, dtype=np.float64, copy=True)
+        out[..., 0] = (out[..., 0] - self.origin_x) * self.scale
+        out[..., 1] = (out[..., 1] - self.origin_y) * self.scale
+        if out.shape[-1] == 3:
+            out[..., 2] *= self.scale
+        return out
+
+    def to_image(self, points: np.ndarray) -> np.ndarray:
+        """Crop -> image coordinates. points (..., 2) or (..., 3)."""
+        out = np.array(points, dtype=np.float64, copy=True)
+        out[..., 0] = out[..., 0] / self.scale + self.origin_x
+        out[..., 1] = out[..., 1] / self.scale + self.origin_y
+        if out.shape[-1] == 3:
+            out[..., 2] /= self.scale
+        return out
+
+    def affine(self) -> np.ndarray:
+        """2x3 affine matrix for ``cv2.warpAffine`` (image -> crop)."""
+        return np.array([[self.scale, 0.0, -self.origin_x * self.scale],
+                         [0.0, self.scale, -self.origin_y * self.scale]])
+
+
+def box_of_points(points: np.ndarray) -> tuple[float, float, float, float]:
+    """Tight (x0, y0, x1, y1) box of points (N, >=2)."""
+    return (float(points[:, 0].min()), float(points[:, 1].min()),
+            float(points[:, 0].max()), float(points[:, 1].max()))
+
+
+def yaw_bin(yaw_degrees: float) -> str:
+    """The AFLW2000-3D protocol bin of a yaw: '[0,30]', '(30,60]' or '(60,90]'."""
+    a = abs(yaw_degrees)
+    if a <= 30:
+        return "[0,30]"
+    if a <= 60:
+        return "(30,60]"
+    return "(60,90]"

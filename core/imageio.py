@@ -1,0 +1,119 @@
+"""Reading images robustly into the core's format: RGB uint8 (H, W, 3).
+
+Handles grayscale, RGBA/LA/P (composited on black), 16-bit and float images (scaled to 8 bit),
+CMYK, EXIF orientation, and rejects empty, truncated, non-image, tiny and absurdly large files
+with an ImageLoadError that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Smallest side mtface accepts (a face needs some pixels).
+MIN_SIDE = 32
+#: Largest side kept as is; larger images are refused above MAX_PIXELS and otherwise read fine.
+MAX_PIXELS = 20000 * 20000
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+class ImageLoadError(ValueError):
+    """An image that cannot be used; the message names the file and the reason."""
+
+
+def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
+    """Convert an image array of any common layout to RGB uint8 (H, W, 3).
+
+    Accepts (H, W), (H, W, 1), (H, W, 3) RGB, (H, W, 4) RGBA (alpha composited on black), and
+    uint8, uint16 (scaled by 1/257), other integer or float arrays (floats in [0, 1]).
+    """
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ImageLoadError(f"unsupported image array shape {array.shape}")
+    if a.dtype == np.uint16:
+        a = (a.astype(np.float32) / 257.0).round()
+    elif a.dtype.kind == "f":
+        a = np.nan_to_num(a.astype(np.float32)) * 255.0
+    elif a.dtype != np.uint8:
+        a = a.astype(np.float32)
+        top = float(a.max()) if a.size else 1.0
+        a = a / max(top, 1.0) * 255.0 if top > 255 else a
+    a = np.clip(a, 0, 255).astype(np.float32) if a.dtype != np.uint8 else a
+    channels = a.shape[2]
+    if channels in (2, 4):  # gray+alpha or RGBA: composite on black
+        alpha = a[:, :, -1:].astype(np.float32) / 255.0
+        a = a[:, :, :-1].astype(np.float32) * alpha
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    return np.ascontiguousarray(np.asarray(a).round().clip(0, 255).astype(np.uint8)
+                                if a.dtype != np.uint8 else a)
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Read an image file as RGB uint8 (H, W, 3), applying its EXIF orientation.
+
+    Raises ImageLoadError for a missing, empty, truncated, non-image, too small (< 32 px side)
+    or too large (> 400 megapixels) file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ImageLoadError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageLoadError(f"{path}: is a folder, not an image")
+    if path.stat().st_size == 0:
+        raise ImageLoadError(f"{path}: the file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise ImageLoadError(f"{path}: {img.width}x{img.height} is too large "
+                                         f"(more than {MAX_PIXELS // 10**6} megapixels)")
+                img = ImageOps.exif_transpose(img)
+                img.load()
+                array = _pil_to_array(img)
+    except ImageLoadError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageLoadError(f"{path}: not an image file (or a format mtface cannot read)")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
+            Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(f"{path}: cannot read the image ({exc})") from exc
+    if min(array.shape[:2]) < MIN_SIDE:
+        raise ImageLoadError(f"{path}: {array.shape[1]}x{array.shape[0]} is too small "
+                             f"(a side under {MIN_SIDE} pixels)")
+    return array
+
+
+def _pil_to_array(img: Image.Image) -> np.ndarray:
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return to_rgb_uint8(np.asarray(img, dtype=np.uint16))
+    if img.mode == "I":
+        arr = np.asarray(img, dtype=np.int64)
+        return to_rgb_uint8((arr.clip(0, 65535)).astype(np.uint16))
+    if img.mode == "F":
+        arr = np.asarray(img, dtype=np.float32)
+        top = float(arr.max()) if arr.size else 1.0
+        return to_rgb_uint8(arr / (top if top > 1.0 else 1.0))
+    if img.mode in ("RGBA", "LA", "PA"):
+        return to_rgb_uint8(np.asarray(img.convert("RGBA")))
+    if img.mode == "P":
+        return to_rgb_uint8(np.asarray(img.convert("RGBA")))
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def list_images(paths: list[Path]) -> list[Path]:
+    """Expand files and folders (recursively, sorted) into image files by suffix."""
+    out: list[Path] = []
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            out.append(path)
+    return out

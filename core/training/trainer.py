@@ -1,0 +1,184 @@
+"""``mtface train``: the two-stage cascade trained as the method does.
+
+Stage 1 is trained first (``stage1_epochs``); then stage 2 learns on stage-1 outputs (its MSIF
+come from stage 1's keypoints and visibility) with stage 1 frozen. Loss: the sum of Euclidean
+losses over dense shape, keypoints and pose (core.model.cascade_loss); Adam, lr 1e-3 with a
+cosine decay. Seeded; checkpoints every epoch (``last.pt``) and at the best validation
+(``best.pt``); ``--resume`` continues from ``last.pt``. Multi-process through ``torchrun``
+(DistributedDataParallel; gloo on CPU, nccl on GPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from mtface.core.checkpoint import save_cascade
+from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
+from mtface.core.topology import Topology
+from mtface.core.training.dataset import AugmentConfig, SyntheticFaces
+from mtface.core.training.validation import validate
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; read from a JSON file, every field overridable."""
+
+    train_dir: str
+    val_dir: str | None = None
+    aflw_val_dir: str | None = None
+    out_dir: str = "runs/default"
+    epochs: int = 30
+    stage1_epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    num_workers: int = 2
+    max_steps_per_epoch: int | None = None
+    val_limit: int | None = None
+    model: dict = field(default_factory=dict)
+
+    @staticmethod
+    def from_file(path: Path, overrides: dict | None = None) -> "TrainConfig":
+        values = json.loads(Path(path).read_text())
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return TrainConfig(**values)
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def _setup_distributed() -> torch.device:
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            local = int(os.environ.get("LOCAL_RANK", 0))
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _stage_parameters(model: CascadeMTCNN, stage: int) -> list[torch.nn.Parameter]:
+    if stage == 1:
+        return list(model.stage1.parameters()) + list(model.heads1.parameters())
+    return (list(model.stage2_patches.parameters()) + list(model.stage2_fc.parameters())
+            + list(model.heads2.parameters()))
+
+
+def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
+    """Run training; returns the final validation metrics."""
+    device = _setup_distributed()
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    out_dir = Path(config.out_dir)
+    if _is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    topology = Topology.load()
+    model_config = CascadeConfig.from_dict(config.model)
+    model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
+    dataset = SyntheticFaces(Path(config.train_dir), topology, model_config.crop_size,
+                             AugmentConfig(), seed=config.seed)
+    sampler = DistributedSampler(dataset, seed=config.seed) if dist.is_initialized() else None
+    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
+                        sampler=sampler, num_workers=config.num_workers, drop_last=True,
+                        persistent_workers=config.num_workers > 0,
+                        generator=torch.Generator().manual_seed(config.seed))
+    steps_per_epoch = len(loader) if config.max_steps_per_epoch is None else min(
+        len(loader), config.max_steps_per_epoch)
+    start_epoch, best, history = 0, math.inf, []
+    state_path = out_dir / "last.pt"
+    optimiser = None
+    if resume and state_path.exists():
+        payload = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(payload["state_dict"])
+        start_epoch = payload["epoch"] + 1
+        best = payload.get("best", math.inf)
+        history = payload.get("history", [])
+    ddp_model: torch.nn.Module = model
+    if dist.is_initialized():
+        ddp_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    metrics: dict = {}
+    for epoch in range(start_epoch, config.epochs):
+        stage = 1 if epoch < config.stage1_epochs else 2
+        phase_start = 0 if stage == 1 else config.stage1_epochs
+        phase_len = (config.stage1_epochs if stage == 1
+                     else max(config.epochs - config.stage1_epochs, 1))
+        if optimiser is None or epoch in (start_epoch, config.stage1_epochs):
+            optimiser = torch.optim.Adam(_stage_parameters(model, stage), lr=config.lr,
+                                         weight_decay=config.weight_decay)
+            if resume and epoch == start_epoch and state_path.exists():
+                opt_state = payload.get("optimiser")
+                if opt_state is not None and payload.get("stage") == stage:
+                    optimiser.load_state_dict(opt_state)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in _stage_parameters(model, stage):
+            p.requires_grad_(True)
+        model.train()
+        if stage == 2:  # stage 1 frozen: its batch-norm statistics too
+            model.stage1.eval()
+        dataset.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs} s{stage}",
+                   file=sys.stderr, disable=not (_is_main() and log), mininterval=5)
+        running: dict[str, float] = {}
+        t0 = time.time()
+        for step, (images, keypoints, vertices, pose) in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            progress = (epoch - phase_start + step / steps_per_epoch) / phase_len
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+            images = images.to(device, memory_format=torch.channels_last)
+            keypoints = keypoints.to(device)
+            vertices, pose = vertices.to(device), pose.to(device)
+            output = ddp_model(images, num_stages=stage)
+            loss, parts = cascade_loss(output, keypoints, vertices, pose)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            for key, value in parts.items():
+                running[key] = running.get(key, 0.0) * 0.95 + value * 0.05 if key in running \
+                    else value
+            bar.set_postfix({k: f"{v:.4f}" for k, v in running.items() if k.endswith("kp")})
+            bar.update()
+        bar.close()
+        if _is_main():
+            model.eval()
+            metrics = validate(model, topology, config, device)
+            metrics.update({"epoch": epoch + 1, "stage": stage, "train": running,
+                            "seconds": round(time.time() - t0, 1)})
+            history.append(metrics)
+            score = metrics.get("aflw_val_mean", metrics.get("synthetic_val_mean", math.inf))
+            if log:
+                print(json.dumps(metrics), flush=True)
+            meta = {"train_config": asdict(config), "epoch": epoch + 1, "metrics": metrics}
+            if score < best:
+                best = score
+                save_cascade(model, out_dir / "best.pt", meta)
+            save_cascade(model, state_path, meta, extra={
+                "epoch": epoch, "best": best, "history": history, "stage": stage,
+                "optimiser": optimiser.state_dict()})
+            (out_dir / "history.json").write_text(json.dumps(history, indent=2))
+        if dist.is_initialized():
+            dist.barrier()
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    return metrics
