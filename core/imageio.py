@@ -70,6 +70,7 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
             with Image.open(path) as img:
                 if img.width * img.height > MAX_PIXELS:
                     raise ImageLoadError(f"{path}: {img.width}x{img.height} is too large "
@@ -79,10 +80,12 @@ def load_image(path: str | Path) -> np.ndarray:
                 array = _pil_to_array(img)
     except ImageLoadError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(f"{path}: the image is too large (more than "
+                             f"{MAX_PIXELS // 10**6} megapixels)") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image file (or a format mtface cannot read)")
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning) as exc:
+    except (OSError, SyntaxError, ValueError) as exc:
         raise ImageLoadError(f"{path}: cannot read the image ({exc})") from exc
     if min(array.shape[:2]) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {array.shape[1]}x{array.shape[0]} is too small "
