@@ -111,11 +111,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra = ["--profile-startup"] if "--profile-startup" in argv else []
+    argv = [a for a in argv if a != "--profile-startup"]
+    if argv and not argv[0].startswith("-") and argv[0] not in parser._subparsers._group_actions[0].choices:  # noqa: SLF001
+        argv = ["studio", *argv]  # ``mtface IMAGE`` opens the image in the studio
     args = parser.parse_args(argv)
     if args.command in (None, "studio"):
         from mtface.gui.app import main as studio_main  # noqa: PLC0415
 
-        return studio_main([str(p) for p in getattr(args, "paths", [])])
+        return studio_main([str(p) for p in getattr(args, "paths", [])] + extra)
     if args.command == "predict":
         return _cmd_predict(args)
     if args.command == "benchmark":

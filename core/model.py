@@ -223,6 +223,24 @@ class CascadeMTCNN(nn.Module):
         out.pose.append(pose)
         out.visibility.append(self.visibility(vertices))
         stages = self.config.num_stages if num_stages is None else num_stages
+        return self._later_stages(x, out, stages)
+
+    def refine(self, images: torch.Tensor, keypoints: torch.Tensor,
+               visible: torch.Tensor) -> CascadeOutput:
+        """Run the later stages from GIVEN keypoints (B, 68, 3) and visibility (B, 68) bool,
+        e.g. a person's corrected landmarks: the MSIF follow them, and their dense shape is the
+        keypoint-to-dense FC of stage 1. Stage "1" of the output is the given shape."""
+        out = CascadeOutput()
+        x = images - self.pixel_mean
+        _, _, pose = self.heads1(self.stage1(x))
+        vertices = self.heads1.dense(keypoints.flatten(1)).reshape(keypoints.shape[0], -1, 3)
+        out.keypoints.append(keypoints)
+        out.vertices.append(vertices)
+        out.pose.append(pose)
+        out.visibility.append(visible.to(keypoints.dtype) * 2 - 1)
+        return self._later_stages(x, out, self.config.num_stages)
+
+    def _later_stages(self, x: torch.Tensor, out: CascadeOutput, stages: int) -> CascadeOutput:
         for k in range(stages - 1):
             visible = (out.visibility[-1] > 0).detach()
             centres = self.to_crop_pixels(out.keypoints[-1].detach())

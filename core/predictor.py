@@ -146,6 +146,31 @@ class Predictor:
                           post_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3)
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
 
+    @torch.inference_mode()
+    def refine_from_landmarks(self, image: np.ndarray, landmarks_2d: np.ndarray,
+                              visible: np.ndarray, box: FaceBox) -> Face:
+        """Re-run stage 2 with its MSIF around given 2D landmarks (68, 2) and visibility (68,)
+        (a person's corrections); depth comes from a stage-1 pass on the same crop."""
+        tf = self.crop_from_landmarks(landmarks_2d)
+        crop = self._crop(image, tf)
+        first = self.predict_crops(crop[None])
+        kp = first.keypoints[0, 0].copy()
+        kp[:, :2] = tf.to_crop(landmarks_2d)
+        half, centre = self.crop_size / 2.0, (self.crop_size - 1) / 2.0
+        kp_n = torch.as_tensor((kp - np.array([centre, centre, 0.0])) / half,
+                               dtype=torch.float32)[None]
+        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
+        out = self.model.refine(x.contiguous(memory_format=torch.channels_last), kp_n,
+                                torch.as_tensor(visible, dtype=torch.bool)[None])
+        scale = torch.tensor([half, half, half])
+        shift = torch.tensor([centre, centre, 0.0])
+        result = CropResult(
+            (torch.stack(out.keypoints, 1) * scale + shift).numpy(),
+            (torch.stack(out.vertices, 1) * scale + shift).numpy(),
+            torch.stack([self.model.visibility(v) for v in out.vertices], 1).numpy(),
+            (torch.stack(out.pose, 1) * POSE_SCALE_DEGREES).numpy())
+        return self._face(box, tf, result, 0)
+
     def _face(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int) -> Face:
         stages = []
         for k in range(result.keypoints.shape[1]):

@@ -1,0 +1,172 @@
+"""The 2D view: the image (pyqtgraph, row-major) with the landmarks of every face.
+
+Visible landmarks are blue and invisible ones red (the method's figures); edited points get a
+white ring; the selected face is drawn bold with the iBUG-68 lines. The view only shows and
+forwards: drags, clicks and hovers become signals that the window turns into session commands.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from mtface.core.annotation.session import FaceAnnotation
+from mtface.core.topology import ibug68_edges, ibug68_name
+
+VISIBLE = (40, 90, 255)
+INVISIBLE = (235, 40, 40)
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
+
+
+class LandmarkItem(pg.ScatterPlotItem):
+    """Scatter of one face's landmarks that can be dragged, clicked and hovered."""
+
+    pointDragged = QtCore.Signal(int, float, float)  # index, x, y (image pixels)
+    dragFinished = QtCore.Signal(int)
+    pointClicked = QtCore.Signal(int, object)  # index, keyboard modifiers
+    pointHovered = QtCore.Signal(int)  # -1 when leaving
+
+    def __init__(self) -> None:
+        super().__init__(pxMode=True, hoverable=True, tip=None)
+        self._drag_index: int | None = None
+        self.sigHovered.connect(self._on_hover)
+
+    def _index_at(self, pos: QtCore.QPointF) -> int | None:
+        points = self.pointsAt(pos)
+        if len(points) == 0:
+            return None
+        return int(points[0].index())
+
+    def mouseDragEvent(self, ev: pg.GraphicsScene.mouseEvents.MouseDragEvent) -> None:
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            self._drag_index = self._index_at(ev.buttonDownPos())
+            if self._drag_index is None:
+                ev.ignore()
+                return
+        if self._drag_index is None:
+            ev.ignore()
+            return
+        ev.accept()
+        pos = ev.pos()
+        self.pointDragged.emit(self._drag_index, float(pos.x()), float(pos.y()))
+        if ev.isFinish():
+            self.dragFinished.emit(self._drag_index)
+            self._drag_index = None
+
+    def mouseClickEvent(self, ev: pg.GraphicsScene.mouseEvents.MouseClickEvent) -> None:
+        index = self._index_at(ev.pos())
+        if index is None or ev.button() != QtCore.Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        ev.accept()
+        self.pointClicked.emit(index, ev.modifiers())
+
+    def _on_hover(self, _item: object, points: list, _ev: object) -> None:
+        self.pointHovered.emit(int(points[0].index()) if len(points) else -1)
+
+
+class ImageView(pg.GraphicsLayoutWidget):
+    """Image + faces. Call :meth:`set_image` then :meth:`set_faces` to redraw."""
+
+    faceClicked = QtCore.Signal(int)
+
+    def __init__(self, parent: QtCore.QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setBackground((30, 30, 30))
+        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.image_item = pg.ImageItem(axisOrder="row-major")
+        self.view.addItem(self.image_item)
+        self.box_items: list[pg.PlotDataItem] = []
+        self.other_items: list[pg.ScatterPlotItem] = []
+        self.dense_item = pg.ScatterPlotItem(size=2, pen=None, brush=(255, 255, 255, 90))
+        self.stage1_item = pg.ScatterPlotItem(size=6, symbol="x", pen=pg.mkPen(255, 200, 0),
+                                              brush=None)
+        self.reference_item = pg.ScatterPlotItem(size=8, symbol="o", brush=None,
+                                                 pen=pg.mkPen(0, 230, 120, width=1.5))
+        self.lines_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(150, 180, 255, 160))
+        self.landmarks = LandmarkItem()
+        for item in (self.dense_item, self.stage1_item, self.reference_item, self.lines_item,
+                     self.landmarks):
+            self.view.addItem(item)
+        self.landmarks.setZValue(10)
+        self.options = {"dense": False, "box": True, "stage1": False, "lines": True,
+                        "reference": True}
+        self.selected_point: int | None = None
+        self._edges = np.array(ibug68_edges())
+        self.landmarks.pointHovered.connect(self._show_hover)
+
+    # --- content ----------------------------------------------------------------------------
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        if image is None:
+            self.image_item.clear()
+            return
+        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self.fit()
+
+    def fit(self) -> None:
+        self.view.autoRange(padding=0.02)
+
+    def set_faces(self, faces: list[FaceAnnotation], selected: int,
+                  reference: np.ndarray | None = None) -> None:
+        """Redraw every face; ``reference`` (68, 2) is drawn as hollow green rings (the model's
+        prediction beside a loaded annotation)."""
+        for item in self.other_items + self.box_items:
+            self.view.removeItem(item)
+        self.other_items, self.box_items = [], []
+        for k, face in enumerate(faces):
+            if self.options["box"]:
+                x0, y0, x1, y1 = face.box.as_tuple()
+                box = pg.PlotDataItem([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0],
+                                      pen=pg.mkPen(255, 255, 255, 200 if k == selected else 80,
+                                                   width=1.5 if k == selected else 1))
+                self.view.addItem(box)
+                self.box_items.append(box)
+            if k != selected:
+                other = pg.ScatterPlotItem(
+                    pos=face.landmarks, size=5, pen=None,
+                    brush=[pg.mkBrush(*(VISIBLE if v else INVISIBLE), 110) for v in face.visible])
+                other.sigClicked.connect(lambda *_a, index=k: self.faceClicked.emit(index))
+                self.view.addItem(other)
+                self.other_items.append(other)
+        face = faces[selected] if 0 <= selected < len(faces) else None
+        if face is None:
+            for item in (self.landmarks, self.lines_item, self.dense_item, self.stage1_item,
+                         self.reference_item):
+                item.setData([], []) if isinstance(item, pg.PlotDataItem) else item.clear()
+            return
+        brushes = [pg.mkBrush(*(VISIBLE if v else INVISIBLE)) for v in face.visible]
+        pens = [pg.mkPen("w", width=2) if e else pg.mkPen(None) for e in face.edited]
+        sizes = [11 if i == self.selected_point else 8 for i in range(len(face.landmarks))]
+        self.landmarks.setData(pos=face.landmarks, brush=brushes, pen=pens, size=sizes,
+                               data=np.arange(len(face.landmarks)))
+        if self.options["lines"] and len(face.landmarks) == 68:
+            seg = face.landmarks[self._edges.ravel()]
+            self.lines_item.setData(seg[:, 0], seg[:, 1])
+        else:
+            self.lines_item.setData([], [])
+        if self.options["dense"] and face.face is not None:
+            self.dense_item.setData(pos=face.face.vertices[:, :2])
+        else:
+            self.dense_item.clear()
+        if self.options["stage1"] and face.face is not None and len(face.face.stages) > 1:
+            self.stage1_item.setData(pos=face.face.stages[0].landmarks[:, :2])
+        else:
+            self.stage1_item.clear()
+        if self.options["reference"] and reference is not None:
+            self.reference_item.setData(pos=reference)
+        else:
+            self.reference_item.clear()
+
+    def _show_hover(self, index: int) -> None:
+        if index < 0:
+            self.setToolTip("")
+            return
+        self.setToolTip(f"{index + 1}: {ibug68_name(index)}" if index < 68 else str(index + 1))
+
+    def grab_png(self) -> QtGui.QImage:
+        return self.grab().toImage()

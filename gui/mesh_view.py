@@ -1,0 +1,91 @@
+"""The 3D view: the reconstructed mesh in a pyvistaqt QtInteractor (all VTK calls on the GUI
+thread), smooth-shaded or textured from the photo, the landmarks as spheres in the same two
+colours, and the head-pose axes. Display axes: VTK's y points up, so image y is negated."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PySide6 import QtWidgets
+
+from mtface.core.geometry import rotation_from_angles
+from mtface.core.topology import Topology
+from mtface.core.types import Face
+
+os.environ.setdefault("QT_API", "pyside6")
+
+
+class MeshView(QtWidgets.QWidget):
+    def __init__(self, topology: Topology, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        import pyvista as pv  # noqa: PLC0415 - VTK only where the 3D view is wanted
+        from pyvistaqt import QtInteractor  # noqa: PLC0415
+
+        self.pv = pv
+        self.topology = topology
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.plotter = QtInteractor(self)
+        self.plotter.set_background((0.12, 0.12, 0.14))
+        layout.addWidget(self.plotter.interactor)
+        self.textured = True
+        self._faces = np.hstack([np.full((len(topology.triangles), 1), 3),
+                                 topology.triangles]).ravel()
+        self._has_mesh = False
+
+    def show_face(self, face: Face | None, image: np.ndarray | None,
+                  visible: np.ndarray | None = None) -> None:
+        pv = self.pv
+        for name in ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z"):
+            self.plotter.remove_actor(name, render=False)
+        if face is None:
+            self.plotter.render()
+            return
+        flip = np.array([1.0, -1.0, 1.0])
+        verts = face.vertices.astype(np.float64) * flip
+        centre = verts.mean(0)
+        verts -= centre
+        mesh = pv.PolyData(verts, self._faces)
+        scale = float(np.ptp(verts[:, 0]))
+        if self.textured and image is not None:
+            h, w = image.shape[:2]
+            uv = np.stack([face.vertices[:, 0] / max(w - 1, 1),
+                           1.0 - face.vertices[:, 1] / max(h - 1, 1)], 1)
+            mesh.active_texture_coordinates = uv.astype(np.float32)
+            self.plotter.add_mesh(mesh, texture=pv.Texture(np.ascontiguousarray(image)),
+                                  smooth_shading=True, name="face", render=False)
+        else:
+            self.plotter.add_mesh(mesh, color=(0.85, 0.75, 0.68), smooth_shading=True,
+                                  specular=0.2, name="face", render=False)
+        lm = face.landmarks.astype(np.float64) * flip - centre
+        vis = face.visible if visible is None else visible
+        radius = 0.012 * scale
+        for name, mask, colour in (("visible", vis, (0.16, 0.35, 1.0)),
+                                   ("hidden", ~vis, (0.92, 0.16, 0.16))):
+            if mask.any():
+                glyphs = pv.PolyData(lm[mask]).glyph(geom=pv.Sphere(radius=radius),
+                                                     scale=False, orient=False)
+                self.plotter.add_mesh(glyphs, color=colour, name=name, render=False)
+        rot = rotation_from_angles(face.pose.pitch, face.pose.yaw, face.pose.roll)
+        origin = lm[30]
+        for axis, name, colour in zip(np.eye(3), ("axes_x", "axes_y", "axes_z"),
+                                      ("red", "green", "blue")):
+            tip = origin + rot @ axis * 0.6 * scale
+            self.plotter.add_mesh(pv.Line(origin, tip), color=colour, line_width=4, name=name,
+                                  render=False)
+        if not self._has_mesh:
+            self.reset_view()
+            self._has_mesh = True
+        self.plotter.render()
+
+    def reset_view(self) -> None:
+        self.plotter.view_xy()
+        self.plotter.reset_camera()
+        self.plotter.render()
+
+    def screenshot(self) -> np.ndarray:
+        return np.asarray(self.plotter.screenshot(return_img=True))
+
+    def close_plotter(self) -> None:
+        self.plotter.close()
