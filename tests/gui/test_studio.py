@@ -1,0 +1,225 @@
+"""End-to-end studio tests: the real window, driven with qtbot and real mouse events."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from mtface.core.formats.annotations import annotation_path, read_annotation
+from mtface.core.resources import resource_path
+from mtface.core.weights import WeightsError
+from tests.gui.conftest import display_available
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture()
+def sample_copy(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
+    return folder / "a.jpg"
+
+
+def _viewport_pos(window, xy):
+    view = window.image_view
+    scene = view.view.mapViewToScene(QtCore.QPointF(*xy))
+    return view.mapFromScene(scene)
+
+
+def _mouse(widget, kind, pos, buttons, button=QtCore.Qt.MouseButton.LeftButton,
+           modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
+    event = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), QtCore.QPointF(widget.mapToGlobal(pos)),
+                              button, buttons, modifiers)
+    QtWidgets.QApplication.sendEvent(widget, event)
+
+
+def drag(qtbot, window, start_xy, end_xy):
+    viewport = window.image_view.viewport()
+    left = QtCore.Qt.MouseButton.LeftButton
+    p0, p1 = _viewport_pos(window, start_xy), _viewport_pos(window, end_xy)
+    _mouse(viewport, QtCore.QEvent.Type.MouseButtonPress, p0, left)
+    for t in np.linspace(0, 1, 8):
+        p = QtCore.QPoint(round(p0.x() + (p1.x() - p0.x()) * t),
+                          round(p0.y() + (p1.y() - p0.y()) * t))
+        _mouse(viewport, QtCore.QEvent.Type.MouseMove, p, left, QtCore.Qt.MouseButton.NoButton)
+        qtbot.wait(5)
+    _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p1,
+           QtCore.Qt.MouseButton.NoButton)
+
+
+def click(window, xy, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
+    viewport = window.image_view.viewport()
+    p = _viewport_pos(window, xy)
+    left = QtCore.Qt.MouseButton.LeftButton
+    _mouse(viewport, QtCore.QEvent.Type.MouseButtonPress, p, left, modifiers=modifiers)
+    _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p, QtCore.Qt.MouseButton.NoButton,
+           modifiers=modifiers)
+
+
+def test_opens_the_bundled_sample_reconstructed(make_studio):
+    window = make_studio()
+    assert window.doc.path.name == "astronaut.jpg"
+    assert len(window.doc.session.faces) == 1
+    assert window.pose_panel.labels["yaw"].text() == "+35.0°"
+    assert window.pose_panel.labels["bin"].text() == "(30,60]"
+    assert "face(s)" in window.status.currentMessage()
+    assert window.image_view.image_item.image.shape == (512, 512, 3)  # row-major
+
+
+def test_drag_undo_redo_toggle_save_reopen(make_studio, sample_copy, qtbot):
+    window = make_studio([sample_copy])
+    face = window.doc.session.current()
+    start = face.landmarks[30].copy()
+    target = start + np.array([12.0, -9.0])
+    drag(qtbot, window, start, target)
+    assert np.allclose(face.landmarks[30], target, atol=1.5), face.landmarks[30]
+    assert face.edited[30] and window.doc.session.dirty
+    assert window.windowTitle().endswith("a.jpg")
+    window.undo_action.trigger()
+    assert np.allclose(face.landmarks[30], start) and not face.edited[30]
+    window.redo_action.trigger()
+    assert np.allclose(face.landmarks[30], target, atol=1.5)
+    # Ctrl+click toggles visibility; the V key toggles the selected point back and forth
+    was = bool(face.visible[8])
+    click(window, face.landmarks[8], QtCore.Qt.KeyboardModifier.ControlModifier)
+    assert face.visible[8] == (not was) and window.image_view.selected_point == 8
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_V)
+    assert face.visible[8] == was
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_V)
+    # save with the shortcut, then reopen in a new window: the file holds the edits
+    qtbot.keyClick(window, QtCore.Qt.Key.Key_S, QtCore.Qt.KeyboardModifier.ControlModifier)
+    saved = annotation_path(sample_copy)
+    assert saved.exists() and not window.doc.session.dirty
+    data = json.loads(saved.read_text())
+    shape = next(s for s in data["shapes"] if s["label"] == "31")
+    assert np.allclose(shape["points"][0], target, atol=1.5) and shape["flags"]["edited"]
+    again = make_studio([sample_copy])
+    loaded = again.doc.session.current()
+    assert again.doc.loaded_from == saved
+    assert np.allclose(loaded.landmarks, face.landmarks, atol=1e-3)
+    assert np.array_equal(loaded.visible, face.visible)
+    assert np.array_equal(loaded.edited, face.edited)
+    # the model's prediction is kept beside the loaded annotation
+    assert again.doc.reference_landmarks() is not None
+
+
+def test_exports_in_every_format(make_studio, sample_copy):
+    window = make_studio([sample_copy])
+    window.doc.session.move_point(0, (10.0, 10.0))
+    for fmt, name in (("coco", "a.coco.json"), ("csv", "a.csv"), ("pts", "a.pts")):
+        assert window.export(fmt, target=sample_copy.with_name(name))
+        faces = read_annotation(sample_copy.with_name(name), "a.jpg")
+        assert np.allclose(faces[0].landmarks[0], (10, 10), atol=1e-3)
+    window.save_mesh(sample_copy.with_name("a.ply"))
+    assert sample_copy.with_name("a.ply").stat().st_size > 1000
+
+
+def test_unsaved_edits_are_never_dropped_silently(make_studio, sample_copy, monkeypatch, qtbot):
+    shutil.copy(sample_copy, sample_copy.with_name("b.jpg"))
+    window = make_studio([sample_copy.parent])
+    window.doc.session.move_point(3, (5.0, 5.0))
+    answers = [QtWidgets.QMessageBox.StandardButton.Cancel]
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", lambda *a, **k: answers.pop(0))
+    window.step(1)  # cancelled: stays on a.jpg with its edit
+    assert window.doc.path.name == "a.jpg" and window.doc.session.dirty
+    assert window.file_list.item(0).text().startswith("* ")
+    answers.append(QtWidgets.QMessageBox.StandardButton.Save)
+    window.step(1)  # saved, then moved on
+    qtbot.waitUntil(lambda: window.doc.path.name == "b.jpg")
+    assert annotation_path(sample_copy).exists()
+    assert window.file_list.item(0).text().endswith("✓")
+
+
+def test_autosave_writes_after_each_edit(make_studio, sample_copy):
+    window = make_studio([sample_copy])
+    window.autosave_action.trigger()
+    window.image_view.selected_point = 5
+    window.toggle_selected()
+    assert annotation_path(sample_copy).exists() and not window.doc.session.dirty
+
+
+def test_unreadable_annotation_is_reported_and_not_overwritten(make_studio, sample_copy):
+    broken = annotation_path(sample_copy)
+    broken.write_text("{ this is not json")
+    window = make_studio([sample_copy])
+    assert any("not readable" in str(d) or "JSON" in str(d) for d in window.dialogs) or \
+        window.doc.annotation_error
+    window.doc.session.move_point(1, (1.0, 1.0))
+    assert window.save()
+    assert broken.read_text() == "{ this is not json"
+    assert broken.with_name("a.1.json").exists()
+
+
+def test_bad_image_in_a_folder_is_reported_and_the_studio_goes_on(make_studio, sample_copy,
+                                                                    qtbot):
+    bad = sample_copy.with_name("0_bad.jpg")
+    bad.write_bytes(b"")
+    window = make_studio([sample_copy.parent], wait=False)
+    qtbot.waitUntil(lambda: any("empty" in str(d[1]) for d in window.dialogs), timeout=5000)
+    assert window.doc is None
+    window.step(1)
+    qtbot.waitUntil(lambda: window.doc is not None and window.doc.prediction is not None)
+    assert window.doc.path.name == "a.jpg"
+
+
+def test_reset_face_and_rerun_stage2(make_studio):
+    window = make_studio()
+    session = window.doc.session
+    session.move_point(10, (1.0, 2.0))
+    window.rerun_stage2()
+    face = session.current()
+    assert np.allclose(face.landmarks[10], (1.0, 2.0))  # the human's point is kept
+    assert np.allclose(face.predicted_landmarks[10], (2.0, 3.0))  # the re-run saw it
+    window.reset_face()
+    assert np.allclose(face.landmarks, face.predicted_landmarks) and not face.edited.any()
+    session.undo()
+    session.undo()
+    assert session.current().edited[10]
+
+
+def test_without_weights_the_studio_opens_for_annotation(make_studio):
+    def broken():
+        raise WeightsError("weights file not found: x.pt")
+
+    window = make_studio(predictor=broken, wait=False)
+    assert window.worker is None and window.doc is not None
+    assert any("not found" in str(d) for d in window.dialogs)
+
+
+def test_main_starts_and_profiles_startup(qtbot, capsys, monkeypatch, topology):
+    from mtface.gui import app as app_module
+    from tests.gui.conftest import FakePredictor
+
+    monkeypatch.setattr(app_module, "default_predictor_factory", lambda: FakePredictor(topology))
+    monkeypatch.setattr(app_module.create_window, "__defaults__",
+                        (None, lambda: FakePredictor(topology), False))
+
+    def close_when_shown():
+        for w in QtWidgets.QApplication.topLevelWidgets():
+            if isinstance(w, app_module.MainWindow) and w.isVisible() and w.doc is not None \
+                    and w.doc.prediction is not None:
+                w.close()
+                return
+        QtCore.QTimer.singleShot(50, close_when_shown)
+
+    QtCore.QTimer.singleShot(50, close_when_shown)
+    assert app_module.main(["--profile-startup"]) == 0
+    assert "startup:" in capsys.readouterr().out
+
+
+@pytest.mark.vtk
+@pytest.mark.skipif(not display_available(), reason="the VTK view needs an X display (Xvfb)")
+def test_3d_view_shows_the_mesh_and_screenshot(make_studio, sample_copy, qtbot):
+    window = make_studio([sample_copy], enable_3d=True)
+    plotter = window.mesh_view.plotter
+    assert "face" in plotter.actors and "visible" in plotter.actors and "hidden" in plotter.actors
+    image = window.mesh_view.screenshot()
+    assert image.std() > 5  # something was drawn
+    out = sample_copy.with_name("shot.png")
+    window.save_screenshot(out)
+    assert out.stat().st_size > 5000
