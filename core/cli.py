@@ -21,6 +21,15 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="one pass on the detector crop (no re-crop from the landmarks)")
 
 
+def _add_annotate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("annotate", help="pre-annotate images for correction in the studio")
+    p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
+    p.add_argument("--format", choices=("labelme", "coco", "csv", "pts"), default="labelme")
+    p.add_argument("--out", type=Path, help="folder for the files (default: beside each image)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
+    p.add_argument("--weights", type=Path)
+
+
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="speed of each step (medians), at 1 and 2 threads")
     p.add_argument("--repeats", type=int, default=50)
@@ -79,10 +88,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version="mtface 0.1.0")
     sub = parser.add_subparsers(dest="command")
     _add_predict(sub)
+    _add_annotate(sub)
     _add_benchmark(sub)
     _add_data(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    live = sub.add_parser("live", help="the studio in live mode: webcam or video file")
+    live.add_argument("--source", default="0", help="camera index (default 0) or a video file")
+    live.add_argument("--benchmark", action="store_true",
+                      help="run every frame of a video through the live path and print fps "
+                           "and latency")
+    live.add_argument("--no-smoothing", action="store_true")
+    live.add_argument("--record", type=Path, help="write the landmarks of the session to CSV")
     studio = sub.add_parser("studio", help="open the desktop studio (the default)")
     studio.add_argument("paths", nargs="*", type=Path)
     return parser
@@ -123,6 +140,24 @@ def main(argv: list[str] | None = None) -> int:
         return studio_main([str(p) for p in getattr(args, "paths", [])] + extra)
     if args.command == "predict":
         return _cmd_predict(args)
+    if args.command == "live":
+        from mtface.gui.app import live_main  # noqa: PLC0415
+
+        return live_main(args.source, args.benchmark, not args.no_smoothing, args.record)
+    if args.command == "annotate":
+        from mtface.core.commands.annotate import run_annotate  # noqa: PLC0415
+        from mtface.core.predictor import Predictor  # noqa: PLC0415
+        from mtface.core.weights import WeightsError  # noqa: PLC0415
+
+        try:
+            predictor = Predictor.from_weights(args.weights)
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        done, seen = run_annotate(args.inputs, predictor, args.format, args.out,
+                                  args.overwrite)
+        print(f"annotated {done} of {seen} image(s)", file=sys.stderr)
+        return 0 if done else 1
     if args.command == "benchmark":
         from mtface.core.commands.benchmark import run_benchmark  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ from mtface.core.imageio import ImageLoadError, list_images
 from mtface.core.topology import Topology
 from mtface.core.types import Prediction
 from mtface.gui.image_view import ImageView
+from mtface.gui.live_mode import LiveMode
 from mtface.gui.panels import FileList, PosePanel
 from mtface.gui.workers import InferenceWorker
 
@@ -32,8 +33,8 @@ class MainWindow(QtWidgets.QMainWindow):
     predictionShown = QtCore.Signal()
 
     def __init__(self, predict: Predict | None, topology: Topology, enable_3d: bool = True,
-                 stage2_refine: Callable[[np.ndarray, np.ndarray], object] | None = None
-                 ) -> None:
+                 stage2_refine: Callable[..., object] | None = None,
+                 live_predictor: object | None = None) -> None:
         super().__init__()
         self.setWindowTitle("mtface studio")
         self.resize(1360, 820)
@@ -46,6 +47,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._request = 0
         self._requested_at = 0.0
         self._stage2_refine = stage2_refine
+        self.live = LiveMode(self, live_predictor)
         self.worker = InferenceWorker(predict) if predict is not None else None
         if self.worker is not None:
             self.worker.finished.connect(self._on_prediction)
@@ -142,6 +144,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._action(view, "Textured mesh", self._toggle_texture, "T", checkable=True,
                          checked=True)
             self._action(view, "Reset 3D view", self.mesh_view.reset_view, "Ctrl+0")
+        self.live.build_menu(bar.addMenu("&Live"))
         go = bar.addMenu("&Go")
         self._action(go, "Next image", lambda: self.step(1), "PgDown")
         self._action(go, "Previous image", lambda: self.step(-1), "PgUp")
@@ -180,6 +183,14 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.folder:
             row = min(max(self.index + delta, 0), len(self.folder) - 1)
             self.file_list.setCurrentRow(row)
+
+    def show_document(self, doc: ImageDocument) -> None:
+        """Show a document made elsewhere (a live snapshot)."""
+        self.doc = doc
+        doc.session.listeners.append(self._refresh)
+        self.setWindowTitle(f"mtface studio — {doc.path.name}")
+        self.image_view.set_image(doc.image)
+        self._refresh()
 
     def _load(self, row: int) -> None:
         path = self.folder[row]
@@ -470,6 +481,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.confirm_leave():
             event.ignore()
             return
+        self.live.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.mesh_view is not None:

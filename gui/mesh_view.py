@@ -79,6 +79,41 @@ class MeshView(QtWidgets.QWidget):
             self._has_mesh = True
         self.plotter.render()
 
+    def show_live(self, face: Face | None) -> None:
+        """Fast per-frame update for live mode: shaded mesh and landmark points updated in
+        place (no texture, no new actors after the first frame)."""
+        pv = self.pv
+        if face is None:
+            return
+        flip = np.array([1.0, -1.0, 1.0])
+        verts = face.vertices.astype(np.float64) * flip
+        centre = verts.mean(0)
+        lm = face.landmarks.astype(np.float64) * flip - centre
+        vis = face.visible.astype(float)
+        if getattr(self, "_live_mesh", None) is None:
+            for name in ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z"):
+                self.plotter.remove_actor(name, render=False)
+            self._live_mesh = pv.PolyData(verts - centre, self._faces)
+            self._live_points = pv.PolyData(lm)
+            self._live_points["visible"] = vis
+            self.plotter.add_mesh(self._live_mesh, color=(0.85, 0.75, 0.68),
+                                  smooth_shading=False, name="live_face", render=False)
+            self.plotter.add_mesh(self._live_points, scalars="visible", cmap=["#eb2828", "#2859ff"],
+                                  clim=[0, 1], render_points_as_spheres=True, point_size=9,
+                                  show_scalar_bar=False, name="live_points", render=False)
+            self.reset_view()
+        else:
+            self._live_mesh.points = verts - centre
+            self._live_points.points = lm
+            self._live_points["visible"] = vis
+        self.plotter.render()
+
+    def end_live(self) -> None:
+        for name in ("live_face", "live_points"):
+            self.plotter.remove_actor(name, render=False)
+        self._live_mesh = None
+        self._has_mesh = False
+
     def reset_view(self) -> None:
         self.plotter.view_xy()
         self.plotter.reset_camera()

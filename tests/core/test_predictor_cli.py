@@ -123,3 +123,19 @@ def test_benchmark_prints_the_table(capsys):
     out = capsys.readouterr().out
     for row in ("detector", "stage 1", "stage 2", "cascade", "predict", "peak memory", "32.00"):
         assert row in out
+
+
+def test_cli_annotate_writes_labelme_and_keeps_human_work(tmp_path, tiny_weights):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
+    (folder / "b.jpg").write_bytes(b"")
+    args = ["annotate", str(folder), "--weights", str(tiny_weights)]
+    assert main(args) == 0
+    data = json.loads((folder / "a.json").read_text())
+    assert len(data["shapes"]) == 68 and data["imagePath"] == "a.jpg"
+    (folder / "a.json").write_text("human work")
+    assert main(args) == 1  # nothing new: the existing file is kept
+    assert (folder / "a.json").read_text() == "human work"
+    assert main(args + ["--overwrite", "--format", "csv"]) == 0
+    assert (folder / "a.csv").read_text().startswith("face,point,name")

@@ -223,3 +223,44 @@ def test_3d_view_shows_the_mesh_and_screenshot(make_studio, sample_copy, qtbot):
     out = sample_copy.with_name("shot.png")
     window.save_screenshot(out)
     assert out.stat().st_size > 5000
+
+
+@pytest.fixture()
+def real_tiny_predictor(tiny_weights):
+    from mtface.core.predictor import Predictor
+
+    return lambda: Predictor.from_weights(tiny_weights)
+
+
+def test_live_video_runs_pauses_steps_and_snapshots(make_studio, real_tiny_predictor, tmp_path,
+                                                    qtbot):
+    from tests.core.test_video import write_video
+
+    video = write_video(tmp_path / "v.avi", frames=60)
+    window = make_studio(predictor=real_tiny_predictor)
+    live = window.live
+    live.snapshot_dir = tmp_path / "snaps"
+    assert live.start(str(video))
+    qtbot.waitUntil(lambda: live.controller is not None and live.controller.stats.frames >= 3,
+                    timeout=15000)
+    assert "fps" in window.status.currentMessage()
+    live.toggle_pause()
+    qtbot.wait(200)
+    frames = live.controller.stats.frames
+    qtbot.wait(300)
+    assert live.controller.stats.frames <= frames + 1  # paused
+    live.step()
+    qtbot.waitUntil(lambda: live.controller.stats.frames >= frames + 1, timeout=5000)
+    doc = live.snapshot()
+    assert doc is not None and doc.path.exists() and live.controller is None
+    assert window.doc is doc and len(doc.session.faces) == 1
+    doc.session.move_point(0, (5.0, 5.0))
+    assert window.save() and (doc.path.with_suffix(".json")).exists()
+
+
+def test_live_with_a_missing_camera_says_so_and_keeps_running(make_studio,
+                                                               real_tiny_predictor):
+    window = make_studio(predictor=real_tiny_predictor)
+    assert not window.live.start(63)
+    assert any("absent or busy" in str(d) for d in window.dialogs)
+    assert window.isVisible() and window.doc is not None

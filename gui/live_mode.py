@@ -1,0 +1,194 @@
+"""The studio's Live menu: start a camera or a video, pause, step, snapshot into the editor,
+smoothing on/off and its two One-Euro parameters, recording to CSV."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import cv2
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from mtface.core.annotation.document import ImageDocument
+from mtface.core.annotation.session import FaceAnnotation
+from mtface.core.formats.atomic import SaveError, atomic_write_bytes
+from mtface.core.types import Prediction
+from mtface.core.video.sources import Frame, FrameSource, SourceError
+from mtface.core.video.tracking import FaceSmoother, FaceTracker
+from mtface.gui.live import LiveController
+
+if TYPE_CHECKING:
+    from mtface.gui.main_window import MainWindow
+
+
+class LiveMode(QtCore.QObject):
+    finished = QtCore.Signal(str)
+
+    def __init__(self, window: "MainWindow", predictor: object | None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.predictor = predictor
+        self.controller: LiveController | None = None
+        self.smoother = FaceSmoother()
+        self.last: tuple[Frame, Prediction] | None = None
+        self.record_path: Path | None = None
+        self._first = True
+        self.snapshot_dir = Path.home() / "mtface-snapshots"
+
+    def build_menu(self, menu: QtWidgets.QMenu) -> None:
+        w = self.window
+        w._action(menu, "Start camera…", self.start_camera_dialog, "Ctrl+Shift+C")
+        w._action(menu, "Play video file…", self.open_video_dialog, "Ctrl+Shift+V")
+        self.pause_action = w._action(menu, "Pause", self.toggle_pause, "Space", checkable=True)
+        w._action(menu, "Step one frame", self.step, "Period")
+        w._action(menu, "Snapshot to the editor", self.snapshot, "Ctrl+Shift+S")
+        w._action(menu, "Stop", self.stop, "Escape")
+        menu.addSeparator()
+        self.smooth_action = w._action(menu, "Smoothing (One-Euro)", self._toggle_smoothing,
+                                       checkable=True, checked=True)
+        w._action(menu, "Smoothing parameters…", self.smoothing_dialog)
+        self.record_action = w._action(menu, "Record landmarks to CSV…", self.record_dialog,
+                                       checkable=True)
+
+    # --- starting and stopping --------------------------------------------------------------
+
+    def start(self, spec: str | int, realtime: bool = True) -> bool:
+        """Start a camera (index) or a video file; a clear message when it cannot open."""
+        if self.predictor is None:
+            QtWidgets.QMessageBox.warning(self.window, "Live mode", "Live mode needs the model.")
+            return False
+        if not self.window.confirm_leave():
+            return False
+        self.stop()
+        try:
+            source = FrameSource(spec)
+        except SourceError as exc:
+            self.window.status.showMessage(str(exc), 10000)
+            QtWidgets.QMessageBox.warning(self.window, "Live mode", str(exc))
+            return False
+        tracker = FaceTracker(self.predictor, self.smoother)
+        self.controller = LiveController(tracker, source, realtime, self.record_path)
+        self.controller.frameReady.connect(self._on_frame)
+        self.controller.stopped.connect(self._on_stopped)
+        self._first = True
+        self.window.doc = None
+        self.controller.start()
+        return True
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+            if self.window.mesh_view is not None:
+                self.window.mesh_view.end_live()
+
+    def _on_stopped(self, reason: str) -> None:
+        msg = reason or "the video ended"
+        self.window.status.showMessage(f"live stopped: {msg}", 10000)
+        if reason:
+            QtWidgets.QMessageBox.warning(self.window, "Live mode", reason)
+        stats = self.controller.stats.summary() if self.controller is not None else ""
+        self.stop()
+        self.finished.emit(stats)
+
+    # --- frames -----------------------------------------------------------------------------
+
+    def _on_frame(self, frame: Frame, prediction: Prediction) -> None:
+        controller = self.controller
+        if controller is None:
+            return
+        view = self.window.image_view
+        if self._first:
+            view.set_image(frame.image)
+            self._first = False
+        else:
+            view.image_item.setImage(frame.image, autoLevels=False, levels=(0, 255))
+        faces = [FaceAnnotation.from_face(f) for f in prediction.faces]
+        view.set_faces(faces, 0)
+        face = prediction.faces[0] if prediction.faces else None
+        self.window.pose_panel.show_pose(face.pose if face is not None else None)
+        if self.window.mesh_view is not None and face is not None:
+            self.window.mesh_view.show_live(face)
+        self.last = (frame, prediction)
+        t = prediction.timings
+        controller.mark_drawn(frame, prediction)
+        stats = controller.stats
+        self.window.status.showMessage(
+            f"live · {stats.fps:.1f} fps · {len(prediction.faces)} face(s) · detector "
+            f"{t.detect_ms:.1f} ms · cascade {sum(t.stage_ms):.1f} ms · latency "
+            f"{stats.latencies_ms[-1]:.0f} ms")
+
+    # --- user actions -----------------------------------------------------------------------
+
+    def toggle_pause(self) -> None:
+        if self.controller is not None:
+            self.controller.pause(not self.controller.paused)
+            self.pause_action.setChecked(self.controller.paused)
+
+    def step(self) -> None:
+        if self.controller is not None:
+            self.controller.step()
+            self.pause_action.setChecked(True)
+
+    def snapshot(self) -> ImageDocument | None:
+        """Send the current frame and its prediction to the annotation editor (live stops;
+        the frame is saved as a PNG so that its annotation has an image beside it)."""
+        if self.last is None:
+            return None
+        frame, prediction = self.last
+        self.stop()
+        path = self.snapshot_dir / time.strftime(f"live_%Y%m%d_%H%M%S_{frame.index:05d}.png")
+        ok, data = cv2.imencode(".png", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        try:
+            atomic_write_bytes(path, data.tobytes())
+        except SaveError as exc:
+            QtWidgets.QMessageBox.critical(self.window, "Snapshot not saved", str(exc))
+            return None
+        doc = ImageDocument(path, frame.image)
+        doc.apply_prediction(prediction)
+        self.window.folder = [path]
+        self.window.file_list.set_paths([path])
+        self.window.index = 0
+        self.window.show_document(doc)
+        self.window.status.showMessage(f"snapshot {path.name}: correct it and save", 10000)
+        return doc
+
+    def _toggle_smoothing(self) -> None:
+        self.smoother.configure(self.smoother.min_cutoff, self.smoother.beta,
+                                self.smooth_action.isChecked())
+
+    def smoothing_dialog(self) -> None:
+        cutoff, ok = QtWidgets.QInputDialog.getDouble(
+            self.window, "One-Euro smoothing", "Minimum cut-off (Hz, lower = smoother):",
+            self.smoother.min_cutoff, 0.01, 30.0, 2)
+        if not ok:
+            return
+        beta, ok = QtWidgets.QInputDialog.getDouble(
+            self.window, "One-Euro smoothing", "Beta (higher = less lag in fast motion):",
+            self.smoother.beta, 0.0, 10.0, 3)
+        if ok:
+            self.smoother.configure(cutoff, beta, self.smooth_action.isChecked())
+
+    def start_camera_dialog(self) -> None:
+        index, ok = QtWidgets.QInputDialog.getInt(self.window, "Camera", "Device index:", 0,
+                                                  0, 63)
+        if ok:
+            self.start(index)
+
+    def open_video_dialog(self) -> None:
+        name, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Play video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.webm)")
+        if name:
+            self.start(name)
+
+    def record_dialog(self) -> None:
+        if not self.record_action.isChecked():
+            self.record_path = None
+            return
+        name, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Record landmarks",
+                                                        "landmarks.csv", "CSV (*.csv)")
+        self.record_path = Path(name) if name else None
+        self.record_action.setChecked(self.record_path is not None)
+        if self.record_path is not None:
+            self.window.status.showMessage("recording starts with the next live session", 6000)

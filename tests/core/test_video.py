@@ -1,0 +1,87 @@
+"""Video sources, One-Euro smoothing and tracking (no camera needed: video files)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mtface.core.predictor import Predictor
+from mtface.core.video.sources import FrameSource, SourceError
+from mtface.core.video.tracking import FaceSmoother, FaceTracker, OneEuroFilter, jitter
+
+
+def write_video(path, frames: int = 40, noise: float = 6.0, shift_per_frame: float = 0.0):
+    from mtface.core.imageio import load_image
+    from mtface.core.resources import resource_path
+
+    img = load_image(resource_path("samples", "astronaut.jpg"))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (640, 480))
+    rng = np.random.default_rng(0)
+    for i in range(frames):
+        canvas = np.zeros((480, 640, 3), np.uint8)
+        dx = int(round(i * shift_per_frame))
+        canvas[:, 64 + dx:576 + dx] = img[16:496, : 512 - max(0, 64 + dx + 512 - 640)]
+        noisy = np.clip(canvas + rng.normal(0, noise, canvas.shape), 0, 255).astype(np.uint8)
+        writer.write(cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR))
+    writer.release()
+    return path
+
+
+def test_one_euro_smooths_noise_and_follows_steps():
+    f = OneEuroFilter(min_cutoff=1.0, beta=0.0)
+    rng = np.random.default_rng(0)
+    noisy = 5 + rng.normal(0, 1, 300)
+    out = np.array([f(np.array([x]), t / 30)[0] for t, x in enumerate(noisy)])
+    assert out[50:].std() < 0.5 * noisy[50:].std()
+    g = OneEuroFilter(min_cutoff=1.0, beta=1.0)
+    values = [g(np.array([0.0 if t < 30 else 10.0]), t / 30)[0] for t in range(60)]
+    assert values[-1] > 9.0  # a real move is followed
+    assert g(np.array([1.0]), 0.0)[0] == 1.0  # time going back resets
+
+
+def test_sources_report_missing_and_broken_inputs(tmp_path):
+    with pytest.raises(SourceError, match="not found"):
+        FrameSource(str(tmp_path / "none.mp4"))
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"not a video")
+    with pytest.raises(SourceError):
+        FrameSource(str(bad))
+    with pytest.raises(SourceError, match="absent or busy"):
+        FrameSource(63)
+
+
+def test_file_source_reads_every_frame_and_ends_cleanly(tmp_path):
+    path = write_video(tmp_path / "v.avi", frames=12)
+    with FrameSource(str(path)) as source:
+        frames = []
+        while (frame := source.read()) is not None:
+            frames.append(frame)
+    assert len(frames) == 12 and frames[0].image.shape == (480, 640, 3)
+    assert frames[-1].index == 11 and frames[1].timestamp > frames[0].timestamp
+
+
+@pytest.mark.slow
+def test_tracking_detects_once_and_smoothing_reduces_jitter(tmp_path):
+    path = write_video(tmp_path / "still.avi", frames=60, noise=8.0)
+    predictor = Predictor.from_weights()  # the shipped model: jitter is about real outputs
+    results = {}
+    for smoothing in (False, True):
+        tracker = FaceTracker(predictor, FaceSmoother(min_cutoff=1.0, beta=0.0,
+                                                      enabled=smoothing), recheck_every=1000)
+        series = []
+        with FrameSource(str(path)) as source:
+            while (frame := source.read()) is not None:
+                pred = tracker.process(frame.image, frame.timestamp)
+                assert len(pred.faces) == 1
+                series.append(pred.faces[0].landmarks)
+        assert tracker.detections == 1  # tracked from the landmarks after the first frame
+        results[smoothing] = jitter(series[30:])  # after the filter has settled
+    assert results[True] < 0.6 * results[False], results
+
+
+def test_tracker_redetects_when_the_face_is_lost(tiny_weights):
+    predictor = Predictor.from_weights(tiny_weights)
+    tracker = FaceTracker(predictor)
+    assert tracker.process(np.zeros((240, 320, 3), np.uint8), 0.0).faces == []
+    assert tracker.state.landmarks is None and tracker.detections == 1
