@@ -188,7 +188,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show a document made elsewhere (a live snapshot)."""
         self.doc = doc
         doc.session.listeners.append(self._refresh)
-        self.setWindowTitle(f"mtface studio — {doc.path.name}")
+        self.setWindowTitle(f"mtface studio — {doc.path.name}[*]")
         self.image_view.set_image(doc.image)
         self._refresh()
 
@@ -206,7 +206,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.doc = doc
         doc.session.listeners.append(self._refresh)
-        self.setWindowTitle(f"mtface studio — {path.name}")
+        self.setWindowTitle(f"mtface studio — {path.name}[*]")
         self.image_view.selected_point = None
         self.image_view.set_image(doc.image)
         if doc.annotation_error:

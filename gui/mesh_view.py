@@ -36,10 +36,22 @@ class MeshView(QtWidgets.QWidget):
 
     def show_face(self, face: Face | None, image: np.ndarray | None,
                   visible: np.ndarray | None = None) -> None:
+        """Show a face; when only the visibility changed (an edit in the 2D view), only the
+        landmark colours are redrawn."""
         pv = self.pv
+        vis_key = None if visible is None else visible.tobytes()
+        key = (id(face), id(image), self.textured)
+        if face is not None and key == getattr(self, "_shown_key", None):
+            if vis_key != getattr(self, "_shown_vis", None):
+                self._shown_vis = vis_key
+                self._draw_landmarks(face, visible)
+                self.plotter.render()
+            return
+        self._shown_key, self._shown_vis = key, vis_key
         for name in ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z"):
             self.plotter.remove_actor(name, render=False)
         if face is None:
+            self._shown_key = None
             self.plotter.render()
             return
         flip = np.array([1.0, -1.0, 1.0])
@@ -58,15 +70,9 @@ class MeshView(QtWidgets.QWidget):
         else:
             self.plotter.add_mesh(mesh, color=(0.85, 0.75, 0.68), smooth_shading=True,
                                   specular=0.2, name="face", render=False)
+        self._centre = centre
+        self._draw_landmarks(face, visible)
         lm = face.landmarks.astype(np.float64) * flip - centre
-        vis = face.visible if visible is None else visible
-        radius = 0.012 * scale
-        for name, mask, colour in (("visible", vis, (0.16, 0.35, 1.0)),
-                                   ("hidden", ~vis, (0.92, 0.16, 0.16))):
-            if mask.any():
-                glyphs = pv.PolyData(lm[mask]).glyph(geom=pv.Sphere(radius=radius),
-                                                     scale=False, orient=False)
-                self.plotter.add_mesh(glyphs, color=colour, name=name, render=False)
         rot = rotation_from_angles(face.pose.pitch, face.pose.yaw, face.pose.roll)
         origin = lm[30]
         for axis, name, colour in zip(np.eye(3), ("axes_x", "axes_y", "axes_z"),
@@ -113,6 +119,20 @@ class MeshView(QtWidgets.QWidget):
             self.plotter.remove_actor(name, render=False)
         self._live_mesh = None
         self._has_mesh = False
+
+    def _draw_landmarks(self, face: Face, visible: np.ndarray | None) -> None:
+        """Landmarks as low-poly spheres, visible blue and invisible red."""
+        pv = self.pv
+        lm = face.landmarks.astype(np.float64) * np.array([1.0, -1.0, 1.0]) - self._centre
+        vis = face.visible if visible is None else visible
+        radius = 0.012 * float(np.ptp(lm[:, 0]) or 1.0) * 1.4
+        sphere = pv.Sphere(radius=radius, theta_resolution=10, phi_resolution=10)
+        for name, mask, colour in (("visible", vis, (0.16, 0.35, 1.0)),
+                                   ("hidden", ~vis, (0.92, 0.16, 0.16))):
+            self.plotter.remove_actor(name, render=False)
+            if mask.any():
+                glyphs = pv.PolyData(lm[mask]).glyph(geom=sphere, scale=False, orient=False)
+                self.plotter.add_mesh(glyphs, color=colour, name=name, render=False)
 
     def reset_view(self) -> None:
         self.plotter.view_xy()
