@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtface.core.geometry import CropTransform, box_of_points, yaw_bin
+from mtface.core.geometry import box_of_points, yaw_bin
 from mtface.core.topology import aflw21_from_68
 
 BINS = ("[0,30]", "(30,60]", "(60,90]")
@@ -110,11 +110,6 @@ def load_aflw2000_folder(folder: Path) -> list[Aflw2000Sample]:
         pose = np.rad2deg(mat["Pose_Para"][0, :3].astype(np.float64))
         samples.append(Aflw2000Sample(jpg, gt, pose))
     return samples
-
-
-def protocol_transform(gt68: np.ndarray, size: int) -> CropTransform:
-    """The 3DDFA crop of the ground-truth landmarks."""
-    return CropTransform.from_box(box_of_points(gt68), size, float(np.sqrt(2.0)))
 
 
 def pose_mae(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:

@@ -208,6 +208,17 @@ class CropTransform:
                          [0.0, self.scale, -self.origin_y * self.scale]])
 
 
+#: The 3DDFA crop rule used for training, evaluation and the predictor's refined crop: a square
+#: of side sqrt(2) x the larger side of the 68-landmark box, centred on the box.
+PROTOCOL_CROP_ENLARGE = float(np.sqrt(2.0))
+
+
+def protocol_crop(landmarks_2d: np.ndarray, size: int,
+                  enlarge: float = PROTOCOL_CROP_ENLARGE) -> CropTransform:
+    """The 3DDFA crop of landmarks (N, >=2) in image pixels, ``size`` crop pixels."""
+    return CropTransform.from_box(box_of_points(landmarks_2d), size, enlarge)
+
+
 def box_of_points(points: np.ndarray) -> tuple[float, float, float, float]:
     """Tight (x0, y0, x1, y1) box of points (N, >=2)."""
     return (float(points[:, 0].min()), float(points[:, 1].min()),

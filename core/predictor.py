@@ -17,12 +17,11 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import load_cascade
-from mtface.core.geometry import CropTransform, box_of_points
+from mtface.core.geometry import PROTOCOL_CROP_ENLARGE, CropTransform, protocol_crop
 from mtface.core.model import POSE_SCALE_DEGREES, CascadeMTCNN, fuse_batchnorm
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
 
-CROP_ENLARGE = float(np.sqrt(2.0))
 #: Detector box -> landmark box: medians over 255 teacher-labelled LFW training faces of
 #: max side(landmark box) / max side(BlazeFace box) = 0.881 and of the vertical centre offset
 #: = 0.030 x box height (horizontal offset -0.005, ignored).
@@ -109,11 +108,11 @@ class Predictor:
         cx = (box.x0 + box.x1) / 2.0
         cy = (box.y0 + box.y1) / 2.0 + DETECTOR_BOX_SHIFT_Y * h
         return CropTransform.from_box((cx - side / 2, cy - side / 2, cx + side / 2,
-                                       cy + side / 2), self.crop_size, CROP_ENLARGE)
+                                       cy + side / 2), self.crop_size, PROTOCOL_CROP_ENLARGE)
 
     def crop_from_landmarks(self, landmarks_2d: np.ndarray) -> CropTransform:
         """The training crop rule applied to 2D landmarks (68, 2) in image pixels."""
-        return CropTransform.from_box(box_of_points(landmarks_2d), self.crop_size, CROP_ENLARGE)
+        return protocol_crop(landmarks_2d, self.crop_size)
 
     def run_on_transforms(self, image: np.ndarray, transforms: list[CropTransform]
                           ) -> CropResult:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import cv2
-from PySide6 import QtCore, QtGui, QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 from mtface.core.annotation.document import ImageDocument
 from mtface.core.annotation.session import FaceAnnotation

@@ -43,7 +43,6 @@ def tiny_weights(tmp_path_factory, topology) -> Path:
     from mtface.core.model import CascadeConfig, CascadeMTCNN
 
     torch_seed = 0
-    import torch
 
     torch.manual_seed(torch_seed)
     path = tmp_path_factory.mktemp("weights") / "tiny.pt"

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
 METHOD_MS = 32.0

@@ -20,9 +20,9 @@ from mtface.core.evaluation import (
     load_aflw_val,
     nme_box,
     pose_mae,
-    protocol_transform,
-    write_csv,
+        write_csv,
 )
+from mtface.core.geometry import protocol_crop
 from mtface.core.imageio import load_image
 from mtface.core.predictor import Predictor
 from mtface.core.weights import WeightsError
@@ -50,7 +50,7 @@ def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[n
     for s in samples:
         image = load_image(s.image_path)
         if crop == "gt":
-            tf = protocol_transform(s.gt68, predictor.crop_size)
+            tf = protocol_crop(s.gt68, predictor.crop_size)
             result = predictor.run_on_transforms(image, [tf])
             preds.append(tf.to_image(result.keypoints[0, -1])[:, :2])
             poses.append(result.pose[0, -1])

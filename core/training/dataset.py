@@ -18,18 +18,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mtface.core.geometry import CropTransform, box_of_points
+from mtface.core.geometry import CropTransform, box_of_points, protocol_crop
 from mtface.core.model import POSE_SCALE_DEGREES
 from mtface.core.topology import Topology
-
-CROP_ENLARGE = float(np.sqrt(2.0))
-
-
-def protocol_crop(landmarks_2d: np.ndarray, size: int, enlarge: float = CROP_ENLARGE
-                  ) -> CropTransform:
-    """The 3DDFA crop: square, side = ``enlarge`` x max(w, h) of the landmark box, centred."""
-    return CropTransform.from_box(box_of_points(landmarks_2d), size, enlarge)
-
 
 def normalise_shape(vertices_crop: np.ndarray, size: int) -> np.ndarray:
     """Crop pixels -> normalised crop coordinates of core.model; z centred. (..., 3)."""
@@ -91,8 +82,7 @@ class SyntheticFaces(Dataset):
             vertices[:, 0] = image.shape[1] - 1 - vertices[:, 0]
             pose = pose * np.array([1.0, -1.0, -1.0])
         landmarks = self.topology.landmarks_from_vertices(vertices)
-        enlarge = CROP_ENLARGE
-        tf = protocol_crop(landmarks[:, :2], self.crop_size, enlarge)
+        tf = protocol_crop(landmarks[:, :2], self.crop_size)
         if aug is not None:
             scale = rng.uniform(*aug.scale_jitter)
             side = self.crop_size / tf.scale * scale

@@ -111,7 +111,8 @@ def test_missing_and_corrupt_weights_raise_clear_errors(tmp_path):
 
 def _aflw16(topology, size=120):
     """Crops and normalised 68-point targets of the 16 AFLW2000-3D images."""
-    from mtface.core.evaluation import load_aflw2000_folder, protocol_transform
+    from mtface.core.evaluation import load_aflw2000_folder
+    from mtface.core.geometry import protocol_crop
     from mtface.core.imageio import load_image
 
     import cv2
@@ -119,7 +120,7 @@ def _aflw16(topology, size=120):
     samples = load_aflw2000_folder(shared_path("aflw2000_3d_subset", "images"))
     crops, targets, poses = [], [], []
     for s in samples:
-        tf = protocol_transform(s.gt68, size)
+        tf = protocol_crop(s.gt68, size)
         crops.append(cv2.warpAffine(load_image(s.image_path), tf.affine(), (size, size)))
         pts = tf.to_crop(s.gt68)
         targets.append((pts - (size - 1) / 2) / (size / 2))
