@@ -26,7 +26,8 @@ class MeshView(QtWidgets.QWidget):
         self.topology = topology
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.plotter = QtInteractor(self)
+        # no multisampling: it costs most of the frame time on software GL (llvmpipe)
+        self.plotter = QtInteractor(self, multi_samples=1)
         self.plotter.set_background((0.12, 0.12, 0.14))
         layout.addWidget(self.plotter.interactor)
         self.textured = True

@@ -264,3 +264,17 @@ def test_live_with_a_missing_camera_says_so_and_keeps_running(make_studio,
     assert not window.live.start(63)
     assert any("absent or busy" in str(d) for d in window.dialogs)
     assert window.isVisible() and window.doc is not None
+
+
+def test_redraws_do_not_leak_references_to_none(make_studio):
+    """PySide6 6.12.0 under Python 3.11 decremented None's refcount on every void call, which
+    aborts long sessions (docs/adr/0006-pyside6-pin.md)."""
+    import sys
+
+    window = make_studio()
+    session = window.doc.session
+    before = sys.getrefcount(None)
+    for i in range(200):
+        session.move_point(3, (100.0 + i % 7, 100.0))
+    after = sys.getrefcount(None)
+    assert after - before > -100, after - before
