@@ -34,6 +34,8 @@ class LiveMode(QtCore.QObject):
         self.last: tuple[Frame, Prediction] | None = None
         self.record_path: Path | None = None
         self._first = True
+        self._last_3d = 0.0
+        self.mesh_interval_s = 1.0 / 15.0
         self.snapshot_dir = Path.home() / "mtface-snapshots"
 
     def build_menu(self, menu: QtWidgets.QMenu) -> None:
@@ -108,8 +110,13 @@ class LiveMode(QtCore.QObject):
         view.set_faces(faces, 0)
         face = prediction.faces[0] if prediction.faces else None
         self.window.pose_panel.show_pose(face.pose if face is not None else None)
-        if self.window.mesh_view is not None and face is not None:
+        now = time.perf_counter()
+        if self.window.mesh_view is not None and face is not None and \
+                now - self._last_3d >= self.mesh_interval_s:
+            # the 3D view follows at up to 1 / mesh_interval_s Hz: with software GL a render
+            # costs more than the 2D view and the cascade together
             self.window.mesh_view.show_live(face)
+            self._last_3d = now
         self.last = (frame, prediction)
         t = prediction.timings
         controller.mark_drawn(frame, prediction)
