@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    export = sub.add_parser("export", help="export the cascade (ONNX)")
+    export.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
+    export.add_argument("--weights", type=Path)
     live = sub.add_parser("live", help="the studio in live mode: webcam or video file")
     live.add_argument("--source", default="0", help="camera index (default 0) or a video file")
     live.add_argument("--benchmark", action="store_true",
@@ -140,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         return studio_main([str(p) for p in getattr(args, "paths", [])] + extra)
     if args.command == "predict":
         return _cmd_predict(args)
+    if args.command == "export":
+        from mtface.core.commands.export import run_export  # noqa: PLC0415
+
+        return run_export(args.onnx, args.weights)
     if args.command == "live":
         from mtface.gui.app import live_main  # noqa: PLC0415
 

@@ -19,7 +19,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtface.core.tensor_ops import modified_shape_indexed_features, visibility_scores
+from mtface.core.tensor_ops import (
+    modified_shape_indexed_features,
+    vertex_face_incidence,
+    visibility_scores,
+)
 from mtface.core.topology import Topology
 
 POSE_SCALE_DEGREES = 90.0
@@ -166,6 +170,9 @@ class CascadeMTCNN(nn.Module):
         self.register_buffer("landmark_barycentric",
                              torch.as_tensor(topology.landmark_barycentric, dtype=torch.float32),
                              persistent=False)
+        self.register_buffer("vertex_face_incidence",
+                             vertex_face_incidence(self.triangles, config.num_vertices),
+                             persistent=False)
         self.register_buffer("pixel_mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1),
                              persistent=False)
         c = config
@@ -207,7 +214,7 @@ class CascadeMTCNN(nn.Module):
     def visibility(self, vertices: torch.Tensor) -> torch.Tensor:
         """Visibility scores (B, 68) of the embedded landmarks of meshes (B, V, 3)."""
         return visibility_scores(vertices, self.triangles, self.landmark_triangles,
-                                 self.landmark_barycentric)
+                                 self.landmark_barycentric, self.vertex_face_incidence)
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:
         """Normalised crop coordinates -> crop pixels (x, y only). (..., >=2) -> (..., 2)."""

@@ -158,3 +158,19 @@ def test_the_whole_cascade_learns_on_the_16_aflw2000_images(topology):
         opt.step()
     after = error()
     assert after < 0.3 * before, (before, after)
+
+
+def test_onnx_export_matches_pytorch(tmp_path, tiny_weights):
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from mtface.core.cli import main
+
+    out = tmp_path / "m.onnx"
+    assert main(["export", "--onnx", str(out), "--weights", str(tiny_weights)]) == 0
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    assert names == ["keypoints", "vertices", "pose", "visibility"]
+    result = session.run(None, {"image": np.random.rand(2, 3, 120, 120).astype(np.float32)})
+    assert result[0].shape == (2, 68, 3) and result[1].shape == (2, 468, 3)
