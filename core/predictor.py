@@ -90,6 +90,11 @@ class Predictor:
             kp = (kp + torch.stack(flipped.keypoints, 1)[:, :, perm_k] * mirror) / 2
             vt = (vt + torch.stack(flipped.vertices, 1)[:, :, perm_v] * mirror) / 2
             ps = (ps + torch.stack(flipped.pose, 1) * torch.tensor([1.0, -1.0, -1.0])) / 2
+        return self._crop_result(kp, vt, ps)
+
+    def _crop_result(self, kp: torch.Tensor, vt: torch.Tensor, ps: torch.Tensor) -> CropResult:
+        """Stacked per-stage outputs (N, stages, ...) in normalised crop coordinates -> crop
+        pixels, with the visibility of each stage's mesh and the pose in degrees."""
         vis = torch.stack([self.model.visibility(vt[:, k]) for k in range(vt.shape[1])], 1)
         half, centre = self.crop_size / 2.0, (self.crop_size - 1) / 2.0
         scale = torch.tensor([half, half, half])
@@ -161,13 +166,8 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
         out = self.model.refine(x.contiguous(memory_format=torch.channels_last), kp_n,
                                 torch.as_tensor(visible, dtype=torch.bool)[None])
-        scale = torch.tensor([half, half, half])
-        shift = torch.tensor([centre, centre, 0.0])
-        result = CropResult(
-            (torch.stack(out.keypoints, 1) * scale + shift).numpy(),
-            (torch.stack(out.vertices, 1) * scale + shift).numpy(),
-            torch.stack([self.model.visibility(v) for v in out.vertices], 1).numpy(),
-            (torch.stack(out.pose, 1) * POSE_SCALE_DEGREES).numpy())
+        result = self._crop_result(torch.stack(out.keypoints, 1), torch.stack(out.vertices, 1),
+                                   torch.stack(out.pose, 1))
         return self._face(box, tf, result, 0)
 
     def _face(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int) -> Face:

@@ -95,8 +95,7 @@ def parse_geometry_metadata(blob: bytes) -> dict[str, np.ndarray]:
         if number == 1:  # Mesh3d: vertex_type 1, primitive_type 2, vertex_buffer 3, index_buffer 4
             for n2, w2, v2 in _fields(value):
                 if n2 == 3:
-                    vertex_buffer.extend(np.frombuffer(v2, "<f4") if w2 == 2 else
-                                         np.frombuffer(v2, "<f4"))
+                    vertex_buffer.extend(np.frombuffer(v2, "<f4"))  # packed or single
                 elif n2 == 4:
                     if w2 == 2:
                         p = 0
