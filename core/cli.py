@@ -55,6 +55,15 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--val-fraction", type=float, default=0.1)
     syn.add_argument("--variants", type=int, default=8)
     syn.add_argument("--seed", type=int, default=0)
+    imp = dsub.add_parser("import-3dmm", help="a 3DMM-fitted set (300W-LP: jpg + mat) as "
+                          "training data, dense labels from the BFM bases")
+    imp.add_argument("--images", type=Path, required=True, help="folder of .jpg + .mat pairs")
+    imp.add_argument("--bfm", type=Path, required=True,
+                     help="BFM folder (3DDFA bfm_subset: Model_PAF.pkl, u_base.txt, ...)")
+    imp.add_argument("--out", type=Path, required=True)
+    imp.add_argument("--licence", default="300W-LP: research use only",
+                     help="the photos' licence, for provenance")
+    imp.add_argument("--limit", type=int)
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)

@@ -1,4 +1,4 @@
-"""``mtface data label | synthesize | preview``."""
+"""``mtface data label | synthesize | import-3dmm | preview``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,19 @@ def run_data(args: argparse.Namespace) -> int:
             train, val = labels.split_by_identity(args.val_fraction)
             labels = train if args.split == "train" else val
         count = synthesize(labels, args.out, args.variants, seed=args.seed)
+        print(f"wrote {count} samples -> {args.out}", file=sys.stderr)
+        return 0 if count else 1
+    if args.data_command == "import-3dmm":
+        from mtface.core.data.threedmm import ThreeDmmError, import_fitted_folder  # noqa: PLC0415
+
+        try:
+            count, problems = import_fitted_folder(args.images, args.bfm, args.out,
+                                                   limit=args.limit, licence=args.licence)
+        except ThreeDmmError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        for problem in problems:
+            print(f"skipped: {problem}", file=sys.stderr)
         print(f"wrote {count} samples -> {args.out}", file=sys.stderr)
         return 0 if count else 1
     if args.data_command == "preview":

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from mtface.core.geometry import CropTransform, box_of_points, protocol_crop
 from mtface.core.model import POSE_SCALE_DEGREES
@@ -102,6 +102,14 @@ class SyntheticFaces(Dataset):
         return (image_t, torch.from_numpy(keypoints_n.astype(np.float32)),
                 torch.from_numpy(vertices_n), torch.from_numpy(
                     (pose / POSE_SCALE_DEGREES).astype(np.float32)))
+
+
+class ConcatFaces(ConcatDataset):
+    """Several sample sets trained on together; ``set_epoch`` reaches each of them."""
+
+    def set_epoch(self, epoch: int) -> None:
+        for part in self.datasets:
+            part.set_epoch(epoch)  # type: ignore[attr-defined]
 
 
 def _photometric(crop: np.ndarray, rng: np.random.Generator, aug: AugmentConfig) -> np.ndarray:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from mtface.core.checkpoint import save_cascade
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
 from mtface.core.topology import Topology
-from mtface.core.training.dataset import AugmentConfig, SyntheticFaces
+from mtface.core.training.dataset import AugmentConfig, ConcatFaces, SyntheticFaces
 from mtface.core.training.validation import validate
 
 
@@ -35,7 +35,7 @@ from mtface.core.training.validation import validate
 class TrainConfig:
     """Everything a run needs; read from a JSON file, every field overridable."""
 
-    train_dir: str
+    train_dir: str | list[str]  # one sample set, or several trained on together
     val_dir: str | None = None
     aflw_val_dir: str | None = None
     out_dir: str = "runs/default"
@@ -55,6 +55,17 @@ class TrainConfig:
         values = json.loads(Path(path).read_text())
         values.update({k: v for k, v in (overrides or {}).items() if v is not None})
         return TrainConfig(**values)
+
+
+def training_set(train_dir: str | list[str], topology: Topology, crop_size: int, seed: int
+                 ) -> SyntheticFaces | ConcatFaces:
+    """The augmented training samples of one sample-set folder or of several together."""
+    folders = [train_dir] if isinstance(train_dir, str) else list(train_dir)
+    if not folders:
+        raise ValueError("train_dir: give at least one sample-set folder")
+    sets = [SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed)
+            for f in folders]
+    return sets[0] if len(sets) == 1 else ConcatFaces(sets)
 
 
 def _is_main() -> bool:
@@ -92,8 +103,7 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     topology = Topology.load()
     model_config = CascadeConfig.from_dict(config.model)
     model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
-    dataset = SyntheticFaces(Path(config.train_dir), topology, model_config.crop_size,
-                             AugmentConfig(), seed=config.seed)
+    dataset = training_set(config.train_dir, topology, model_config.crop_size, config.seed)
     sampler = DistributedSampler(dataset, seed=config.seed) if dist.is_initialized() else None
     loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
                         sampler=sampler, num_workers=config.num_workers, drop_last=True,

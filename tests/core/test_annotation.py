@@ -124,6 +124,7 @@ def test_several_faces_round_trip_through_labelme(tmp_path):
     ("a.json", '{"shapes": [{"label": "2", "points": [[1, 2]]}]}', "lacks points"),
     ("a.csv", "a,b\n1,2\n", "expected the columns"),
     ("a.xyz", "", "unknown annotation format"),
+    ("a.mat", "x", "cannot read the .mat file"),  # scipy's MatReadError is no ValueError
 ])
 def test_malformed_annotation_files(tmp_path, name, text, message):
     path = tmp_path / name
