@@ -24,7 +24,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mtface.core.checkpoint import save_cascade
+from mtface.core.checkpoint import load_cascade, save_cascade
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
 from mtface.core.topology import Topology
 from mtface.core.training.dataset import AugmentConfig, ConcatFaces, SyntheticFaces
@@ -49,6 +49,9 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     val_limit: int | None = None
     model: dict = field(default_factory=dict)
+    #: start from these weights (a best.pt / last.pt / shipped model of the same architecture)
+    #: with a fresh schedule: fine-tuning, or a longer second run. Ignored when resuming.
+    init_weights: str | None = None
 
     @staticmethod
     def from_file(path: Path, overrides: dict | None = None) -> "TrainConfig":
@@ -91,6 +94,15 @@ def _stage_parameters(model: CascadeMTCNN, stage: int) -> list[torch.nn.Paramete
             + list(model.heads2.parameters()))
 
 
+def _initialise_from(model: CascadeMTCNN, path: Path, topology: Topology) -> None:
+    """Copy the weights of ``path`` into ``model``; the architectures must be the same."""
+    start, _ = load_cascade(path, topology)
+    if start.config != model.config:
+        raise ValueError(f"init_weights {path}: its model config {start.config} differs from "
+                         f"this run's {model.config}")
+    model.load_state_dict(start.state_dict())
+
+
 def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     """Run training; returns the final validation metrics."""
     device = _setup_distributed()
@@ -114,6 +126,8 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     start_epoch, best, history = 0, math.inf, []
     state_path = out_dir / "last.pt"
     optimiser = None
+    if config.init_weights and not (resume and state_path.exists()):
+        _initialise_from(model, Path(config.init_weights), topology)
     if resume and state_path.exists():
         payload = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(payload["state_dict"])

@@ -17,9 +17,10 @@ TINY_MODEL = {"channels": [8, 8, 16, 16], "patch_channels": [4, 8, 8, 8], "fc_di
 
 
 def _config(root, out, **extra):
-    return TrainConfig(train_dir=str(root / "synth"), val_dir=str(root / "synth"),
-                       out_dir=str(out), epochs=2, stage1_epochs=1, batch_size=4,
-                       num_workers=0, model=TINY_MODEL, **extra)
+    values = {"train_dir": str(root / "synth"), "val_dir": str(root / "synth"),
+              "out_dir": str(out), "epochs": 2, "stage1_epochs": 1, "batch_size": 4,
+              "num_workers": 0, "model": TINY_MODEL, **extra}
+    return TrainConfig(**values)
 
 
 def test_tiny_run_checkpoints_and_resumes(synthetic_set, tmp_path):  # noqa: F811
@@ -37,6 +38,27 @@ def test_tiny_run_checkpoints_and_resumes(synthetic_set, tmp_path):  # noqa: F81
     metrics = train(cfg, resume=True, log=False)
     assert metrics["epoch"] == 3
     assert len(json.loads((out / "history.json").read_text())) == 3
+
+
+def test_init_weights_starts_from_a_checkpoint_with_a_fresh_schedule(synthetic_set, tmp_path):  # noqa: F811
+    import torch
+
+    root, _ = synthetic_set
+    first = tmp_path / "first"
+    train(_config(root, first, epochs=1), log=False)
+    start, _ = load_cascade(first / "last.pt")
+    second = tmp_path / "second"
+    cfg = _config(root, second, epochs=1, init_weights=str(first / "last.pt"))
+    cfg.max_steps_per_epoch = 0  # no step: the weights must be exactly the starting ones
+    train(cfg, log=False)
+    after, _ = load_cascade(second / "last.pt")
+    for name, tensor in start.state_dict().items():
+        assert torch.equal(tensor, after.state_dict()[name]), name
+    other = _config(root, tmp_path / "third", epochs=1,
+                    init_weights=str(first / "last.pt"))
+    other.model = {**TINY_MODEL, "fc_dim": 16}
+    with pytest.raises(ValueError, match="differs"):
+        train(other, log=False)
 
 
 def test_config_file_and_overrides(tmp_path):
