@@ -1,4 +1,4 @@
-"""On-disk format of teacher labels (documented in docs/data-format.md).
+"""On-disk format of teacher labels (documented in docs/formats.md).
 
 A label folder holds ``manifest.json`` and shards ``shard-NNNNN.npz``. Each shard has, for N
 faces: ``paths`` (N,) image paths relative to the manifest's ``images_root``; ``identity`` (N,)
