@@ -87,6 +87,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--aflw-val", type=Path, help="folder of AFLW crops + labels.npz")
     p.add_argument("--weights", type=Path)
     p.add_argument("--crop", choices=("gt", "detector"), default="gt")
+    p.add_argument("--flip-test", action="store_true",
+                   help="average with the mirrored crop (as `mtface predict --flip-test`)")
     p.add_argument("--out", type=Path, help="folder for the CSV and the CED PNG")
 
 

@@ -172,7 +172,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("error: give --aflw2000 and/or --aflw-val", file=sys.stderr)
         return 2
     try:
-        predictor = Predictor.from_weights(args.weights)
+        predictor = Predictor.from_weights(args.weights, flip_test=args.flip_test)
     except WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
