@@ -267,7 +267,8 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
     if is_test_benchmark(folder):
         raise ThreeDmmError(f"{folder}: AFLW2000-3D is a test benchmark; it is never turned into "
                             "training data (evaluate on it with `mtface evaluate --aflw2000`)")
-    pairs = find_fitted_images(folder)[:limit]
+    root = Path(folder).resolve()
+    pairs = find_fitted_images(root)[:limit]
     if not pairs:
         raise ThreeDmmError(f"{folder}: no image with a .mat fit beside it")
     topology = Topology.load()
@@ -285,7 +286,6 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
         vertices = labeller.vertices(fit, image.shape[0])
         crop, crop_vertices = working_crop(image, vertices, work_size, context)
         writer.add(crop, crop_vertices, fit.angles_degrees, index)
-    root = Path(folder).resolve()
     count = writer.close({
         "work_size": work_size, "context": context,
         "labels": {"format": "3dmm-fit", "source": str(root), "licence": licence,
