@@ -98,14 +98,14 @@ class Aflw2000Sample:
 
 def load_aflw2000_folder(folder: Path) -> list[Aflw2000Sample]:
     """Every ``imageNNNNN.jpg`` + ``.mat`` pair of a folder (sorted by name)."""
-    import scipy.io  # noqa: PLC0415
+    from mtface.core.formats.matfile import load_mat  # noqa: PLC0415
 
     samples = []
     for mat_path in sorted(Path(folder).glob("*.mat")):
         jpg = mat_path.with_suffix(".jpg")
         if not jpg.exists():
             continue
-        mat = scipy.io.loadmat(mat_path)
+        mat = load_mat(mat_path)
         gt = mat["pt3d_68"][:2].T.astype(np.float64) - 1.0  # MATLAB 1-based -> 0-based
         pose = np.rad2deg(mat["Pose_Para"][0, :3].astype(np.float64))
         samples.append(Aflw2000Sample(jpg, gt, pose))

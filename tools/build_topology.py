@@ -39,7 +39,6 @@ NPM_PACKAGE = "@mediapipe/face_mesh@0.4.1657299874"
 METADATA_NAME = "geometry_pipeline_metadata_landmarks.binarypb"
 
 
-
 def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
     result, shift = 0, 0
     while True:

@@ -22,12 +22,18 @@ original annotation, about 9 px from the model projection; it is not used.)
 from __future__ import annotations
 
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from mtface.core.data.profiling import working_crop
+from mtface.core.data.sampleset import SampleSetWriter
+from mtface.core.formats.matfile import MatFileError, load_mat
 from mtface.core.geometry import rotation_from_angles
+from mtface.core.imageio import ImageLoadError, load_image
 from mtface.core.registration import SEED_CORRESPONDENCES, anchor_warp, closest_points_on_mesh
 from mtface.core.topology import Topology
 
@@ -148,13 +154,10 @@ class ThreeDmmFit:
 
 def read_fit(path: Path) -> ThreeDmmFit:
     """Read a 300W-LP / AFLW2000-3D ``.mat``; raises ThreeDmmError naming what is wrong."""
-    import scipy.io  # noqa: PLC0415
-    from scipy.io.matlab import MatReadError  # noqa: PLC0415
-
     try:
-        mat = scipy.io.loadmat(path)
-    except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as exc:
-        raise ThreeDmmError(f"{path}: not a readable .mat file ({exc})") from exc
+        mat = load_mat(path)
+    except MatFileError as exc:
+        raise ThreeDmmError(str(exc)) from exc
     missing = [k for k in ("Pose_Para", "Shape_Para", "Exp_Para") if k not in mat]
     if missing:
         raise ThreeDmmError(f"{path}: no 3DMM fit (missing {', '.join(missing)})")
@@ -256,14 +259,6 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
     Raises ThreeDmmError for an unusable BFM folder, no fitted photos, or an AFLW2000-3D folder
     (a benchmark: ``mtface evaluate`` reads it, training must not).
     """
-    import sys  # noqa: PLC0415
-
-    from tqdm import tqdm  # noqa: PLC0415
-
-    from mtface.core.data.profiling import working_crop  # noqa: PLC0415
-    from mtface.core.data.sampleset import SampleSetWriter  # noqa: PLC0415
-    from mtface.core.imageio import ImageLoadError, load_image  # noqa: PLC0415
-
     if is_test_benchmark(folder):
         raise ThreeDmmError(f"{folder}: AFLW2000-3D is a test benchmark; it is never turned into "
                             "training data (evaluate on it with `mtface evaluate --aflw2000`)")

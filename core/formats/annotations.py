@@ -184,12 +184,11 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
 def from_mat(path: Path) -> list[FaceAnnotation]:
     """``pt3d_68`` (AFLW2000-3D) or ``pt2d`` with 68 points (300W-LP); 1-based -> 0-based.
     The pose comes from ``Pose_Para`` (radians -> degrees)."""
-    import scipy.io  # noqa: PLC0415
-    from scipy.io.matlab import MatReadError  # noqa: PLC0415 - not a ValueError
+    from mtface.core.formats.matfile import MatFileError, load_mat  # noqa: PLC0415
 
     try:
-        mat = scipy.io.loadmat(path)
-    except (OSError, ValueError, TypeError, NotImplementedError, MatReadError) as exc:
+        mat = load_mat(path)
+    except MatFileError as exc:
         raise AnnotationFormatError(f"{path}: cannot read the .mat file ({exc})") from exc
     if "pt3d_68" in mat:
         pts = np.asarray(mat["pt3d_68"], dtype=np.float64)[:2].T

@@ -88,6 +88,10 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     assert "give --aflw2000" in capsys.readouterr().err
     assert main(["evaluate", "--aflw2000", str(tmp_path)]) == 2
     assert "no AFLW2000-3D image" in capsys.readouterr().err
+    (tmp_path / "image00001.jpg").write_bytes(b"x")
+    (tmp_path / "image00001.mat").write_bytes(b"MATLAB")  # truncated
+    assert main(["evaluate", "--aflw2000", str(tmp_path)]) == 2
+    assert "image00001.mat: not a readable .mat file" in capsys.readouterr().err
 
 
 @pytest.mark.shared
