@@ -1,21 +1,28 @@
 """Saving and loading cascade weights (``mtface-cascade/1`` files).
 
 A file holds the model config, the topology it was trained with, the state dict (fp16 for the
-shipped model, fp32 in training checkpoints) and free-form metadata. Loading checks all of it and
-raises WeightsError with a message that says what to do.
+shipped model, fp32 in training checkpoints), free-form metadata and ``checksum``: the SHA-256
+of the config and the tensors (core.weights.state_checksum), written at save time. Loading
+checks all of it and raises WeightsError with a message that says what to do:
+
+* a file with an embedded checksum must match it;
+* a file without one (written before checksums were embedded) is accepted when it is a bundled
+  file listed in resources/SHA256SUMS, or when it lies outside resources/ (a user's own file);
+* every loaded model must give finite outputs on a test crop (bit-rot that turns weights into
+  NaN or Infinity is refused even without a checksum).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
+from mtface.core.formats.atomic import atomic_write
 from mtface.core.model import CascadeConfig, CascadeMTCNN
 from mtface.core.resources import resource_path
 from mtface.core.topology import Topology
-from mtface.core.weights import WeightsError, verify_checksum
+from mtface.core.weights import WeightsError, bundled_name, state_checksum, verify_checksum
 
 FORMAT = "mtface-cascade/1"
 DEFAULT_WEIGHTS = ("models", "mtface_default.pt")
@@ -27,28 +34,57 @@ def default_weights_path() -> Path:
 
 def save_cascade(model: CascadeMTCNN, path: Path, meta: dict | None = None,
                  half: bool = False, extra: dict | None = None) -> None:
-    """Write a weights file atomically (temp file, then rename)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v)
+    """Write a weights file atomically (unique temp file, fsync, rename) with its checksum."""
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
              for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "config": model.config.to_dict(), "state_dict": state,
-               "meta": meta or {}, **(extra or {})}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    config = model.config.to_dict()
+    payload = {"format": FORMAT, "config": config, "state_dict": state,
+               "meta": meta or {}, **(extra or {}),
+               "checksum": {"sha256": state_checksum(config, state)}}
+    atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def load_payload(path: Path) -> dict:
-    verify_checksum(path)
+    """Read and check a weights file (format, embedded checksum or SHA256SUMS)."""
+    path = Path(path)
+    listed = verify_checksum(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling error means an unusable file
-        raise WeightsError(f"cannot read weights {path}: the file is corrupt or not an mtface "
-                           f"weights file ({type(exc).__name__})") from exc
+    except Exception as exc:
+        raise WeightsError(f"cannot read weights {path}: the file is corrupt, truncated or not "
+                           f"an mtface weights file ({type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WeightsError(f"{path} is not an mtface cascade weights file")
+    stored = payload.get("checksum")
+    if stored is not None:
+        expected = stored.get("sha256") if isinstance(stored, dict) else None
+        try:
+            actual = state_checksum(payload.get("config", {}), payload.get("state_dict", {}))
+        except (AttributeError, TypeError, RuntimeError) as exc:
+            raise WeightsError(f"{path}: malformed state dict ({exc})") from exc
+        if actual != expected:
+            raise WeightsError(f"weights file {path} is corrupt (its content differs from the "
+                               "checksum stored in it); restore it from a backup")
+    elif bundled_name(path) is not None and not listed:
+        raise WeightsError(f"bundled weights {path} have no checksum (neither inside the file "
+                           "nor in resources/SHA256SUMS); export them with "
+                           "tools/export_default_model.py")
     return payload
+
+
+def check_finite_outputs(model: CascadeMTCNN, path: Path) -> None:
+    """Raise WeightsError unless every tensor of ``model`` and its outputs on a mid-grey test
+    crop are finite."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            raise WeightsError(f"weights {path} are corrupt: {name} holds NaN or Infinity")
+    size = model.config.crop_size
+    probe = torch.full((1, 3, size, size), 0.5)
+    with torch.inference_mode():
+        out = model(probe)
+    tensors = [*out.keypoints, *out.vertices, *out.pose, *out.visibility]
+    if not all(bool(torch.isfinite(t).all()) for t in tensors):
+        raise WeightsError(f"weights {path} are corrupt: the model predicts NaN or Infinity")
 
 
 def load_cascade(path: Path | None = None, topology: Topology | None = None
@@ -67,6 +103,8 @@ def load_cascade(path: Path | None = None, topology: Topology | None = None
         state = {k: v.float() if v.is_floating_point() else v
                  for k, v in payload["state_dict"].items()}
         model.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise WeightsError(f"weights {path} do not fit the model: {exc}") from exc
-    return model.eval(), payload.get("meta", {})
+    model.eval()
+    check_finite_outputs(model, path)
+    return model, payload.get("meta", {})

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +40,35 @@ def nme_box(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) ->
     return out
 
 
+#: 0-based iBUG-68 outer eye corners: the 300-W "inter-ocular" normaliser.
+OUTER_EYE_CORNERS = (36, 45)
+#: Regions of the iBUG-68 scheme for per-region errors.
+REGIONS: dict[str, tuple[int, ...]] = {
+    "jaw": tuple(range(0, 17)), "brows": tuple(range(17, 27)), "nose": tuple(range(27, 36)),
+    "eyes": tuple(range(36, 48)), "mouth": tuple(range(48, 68)),
+}
+
+
+def nme_interocular(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Per-image NME (%) normalised by the distance of the ground-truth outer eye corners
+    (300-W's inter-ocular NME). pred, gt (N, 68, 2)."""
+    d = np.linalg.norm(gt[:, OUTER_EYE_CORNERS[0]] - gt[:, OUTER_EYE_CORNERS[1]], axis=1)
+    return np.linalg.norm(pred - gt, axis=2).mean(1) / np.maximum(d, 1e-9) * 100
+
+
+def region_errors(pred: np.ndarray, gt: np.ndarray, normaliser: np.ndarray) -> dict[str, float]:
+    """Mean error (%) of each region of ``REGIONS`` over images. pred, gt (N, 68, 2);
+    normaliser (N,) pixels per image (e.g. sqrt(w h) of the ground-truth box)."""
+    err = np.linalg.norm(pred - gt, axis=2) / normaliser[:, None] * 100
+    return {name: float(err[:, list(ids)].mean()) for name, ids in REGIONS.items()}
+
+
+def box_size(gt: np.ndarray) -> np.ndarray:
+    """sqrt(w h) of the box of each ground-truth shape (N, K, 2) -> (N,) pixels."""
+    span = gt.max(1) - gt.min(1)
+    return np.sqrt(span[:, 0] * span[:, 1])
+
+
 @dataclass
 class BinnedReport:
     """Per-bin mean errors, counts, and the mean of the bin means."""
@@ -49,10 +77,6 @@ class BinnedReport:
     counts: dict[str, int]
     mean: float
     per_image: np.ndarray = field(repr=False)
-
-    def row(self) -> str:
-        cells = [f"{self.bins.get(b, float('nan')):6.2f}" for b in BINS]
-        return " ".join(cells) + f" | {self.mean:6.2f}"
 
 
 def binned(errors: np.ndarray, yaws: np.ndarray) -> BinnedReport:
@@ -98,7 +122,7 @@ class Aflw2000Sample:
 
 def load_aflw2000_folder(folder: Path) -> list[Aflw2000Sample]:
     """Every ``imageNNNNN.jpg`` + ``.mat`` pair of a folder (sorted by name)."""
-    from mtface.core.formats.matfile import load_mat  # noqa: PLC0415
+    from mtface.core.formats.matfile import load_mat
 
     samples = []
     for mat_path in sorted(Path(folder).glob("*.mat")):
@@ -118,15 +142,6 @@ def pose_mae(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     err = np.abs(pred[keep] - gt[keep])
     return {"pitch": float(err[:, 0].mean()), "yaw": float(err[:, 1].mean()),
             "roll": float(err[:, 2].mean()), "mean": float(err.mean()), "count": int(keep.sum())}
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[object]]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
 
 
 def ced_curve(errors: np.ndarray, max_error: float = 10.0, steps: int = 101

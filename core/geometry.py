@@ -12,7 +12,9 @@ Conventions (tested in tests/core/test_geometry.py):
   needs no conversion.
 
 All functions accept numpy arrays; the ones used in training also accept torch tensors where
-stated.
+stated. The surface computations shared with the cascade (``barycentric_points``, the
+visibility scores) live in ``core/tensor_ops.py``, which imports nothing of mtface: this module
+builds on it, never the other way round.
 """
 
 from __future__ import annotations
@@ -20,27 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
-#: Orthographic projection P = [[1,0,0],[0,1,0]] of the method.
-ORTHOGRAPHIC = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-#: Camera axis N_c of the method's visibility test.
-CAMERA_AXIS = np.array([0.0, 0.0, 1.0])
+from mtface.core.tensor_ops import barycentric_points, visibility_scores
 
 
 def project_orthographic(points: np.ndarray) -> np.ndarray:
     """Orthographic projection. points (..., 3) -> (..., 2), same units (pixels)."""
     return points[..., :2]
-
-
-def barycentric_points(vertices: np.ndarray, triangles: np.ndarray, point_triangles: np.ndarray,
-                       barycentric: np.ndarray) -> np.ndarray:
-    """Points embedded on the surface. vertices (..., V, D) -> (..., K, D).
-
-    ``point_triangles`` (K,) are triangle indices and ``barycentric`` (K, 3) their weights.
-    Works for numpy arrays and torch tensors (batched over leading dimensions).
-    """
-    corners = vertices[..., triangles[point_triangles], :]  # (..., K, 3, 3)
-    return (corners * barycentric[..., None]).sum(-2)
 
 
 def landmark_visibility(vertices: np.ndarray, triangles: np.ndarray, point_triangles: np.ndarray,
@@ -53,10 +42,6 @@ def landmark_visibility(vertices: np.ndarray, triangles: np.ndarray, point_trian
     than ``depth_tolerance`` pixels closer) along the viewing ray. vertices (V, 3) in pixels ->
     (K,) bool.
     """
-    import torch
-
-    from mtface.core.tensor_ops import visibility_scores
-
     scores = visibility_scores(torch.as_tensor(vertices, dtype=torch.float64)[None],
                                torch.as_tensor(triangles), torch.as_tensor(point_triangles),
                                torch.as_tensor(barycentric, dtype=torch.float64))[0].numpy()
@@ -171,7 +156,7 @@ class CropTransform:
 
     @staticmethod
     def from_box(box: tuple[float, float, float, float], size: int, enlarge: float = 1.0
-                 ) -> "CropTransform":
+                 ) -> CropTransform:
         """Square crop of ``size`` pixels centred on ``box`` = (x0, y0, x1, y1), side =
         ``enlarge`` * max(w, h)."""
         x0, y0, x1, y1 = box

@@ -7,9 +7,13 @@ with an ImageLoadError that says what is wrong.
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -17,6 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MIN_SIDE = 32
 #: Largest side kept as is; larger images are refused above MAX_PIXELS and otherwise read fine.
 MAX_PIXELS = 20000 * 20000
+#: Above this many pixels, 8-bit photos are decoded without intermediate copies.
+LARGE_PIXELS = 40_000_000
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
@@ -58,23 +64,26 @@ def load_image(path: str | Path) -> np.ndarray:
     """Read an image file as RGB uint8 (H, W, 3), applying its EXIF orientation.
 
     Raises ImageLoadError for a missing, empty, truncated, non-image, too small (< 32 px side)
-    or too large (> 400 megapixels) file.
+    or too large (> 400 megapixels) file. Large 8-bit RGB / grey photos are decoded straight
+    into the result (one copy of the pixels, no float copy). PIL's process-wide
+    ``Image.MAX_IMAGE_PIXELS`` is left as the application set it.
     """
     path = Path(path)
     if not path.exists():
         raise ImageLoadError(f"{path}: no such file")
     if path.is_dir():
         raise ImageLoadError(f"{path}: is a folder, not an image")
+    if not path.is_file():
+        raise ImageLoadError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise ImageLoadError(f"{path}: the file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
-            with Image.open(path) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageLoadError(f"{path}: {img.width}x{img.height} is too large "
-                                         f"(more than {MAX_PIXELS // 10**6} megapixels)")
+        with _open_image(path) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise ImageLoadError(f"{path}: {img.width}x{img.height} is too large "
+                                     f"(more than {MAX_PIXELS // 10**6} megapixels)")
+            array = _decode_large(path, img) if img.width * img.height > LARGE_PIXELS else None
+            if array is None:
                 img = ImageOps.exif_transpose(img)
                 img.load()
                 array = _pil_to_array(img)
@@ -84,12 +93,84 @@ def load_image(path: str | Path) -> np.ndarray:
         raise ImageLoadError(f"{path}: the image is too large (more than "
                              f"{MAX_PIXELS // 10**6} megapixels)") from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file (or a format mtface cannot read)")
-    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageLoadError(f"{path}: not an image file (or a format mtface cannot read)") \
+            from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(f"{path}: cannot read the image ({exc})") from exc
+    except MemoryError:
+        raise ImageLoadError(f"{path}: not enough memory to read the image") from None
     if min(array.shape[:2]) < MIN_SIDE:
         raise ImageLoadError(f"{path}: {array.shape[1]}x{array.shape[0]} is too small "
                              f"(a side under {MIN_SIDE} pixels)")
+    return array
+
+
+_PIL_LIMIT_LOCK = threading.Lock()
+#: EXIF orientation -> the transform that shows the image upright (as ImageOps.exif_transpose)
+_ORIENT = {
+    1: lambda a: a, 2: lambda a: cv2.flip(a, 1), 3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0), 5: cv2.transpose,
+    6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda a: cv2.flip(cv2.transpose(a), -1),
+    8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+@contextmanager
+def _open_image(path: Path) -> Iterator[Image.Image]:
+    """``Image.open`` with mtface's own size limit: PIL's global limit is raised only around
+    the header parse (under a lock) and restored at once; the bomb warning is silenced here
+    only."""
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        previous = Image.MAX_IMAGE_PIXELS
+        if previous is not None and previous < MAX_PIXELS:
+            Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        try:
+            img = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+    with img:
+        yield img
+
+
+def _decode_large(path: Path, img: Image.Image) -> np.ndarray | None:
+    """A large, complete 8-bit RGB / grey JPEG decoded by OpenCV straight into one uint8 array
+    (EXIF orientation applied). None when the image is of another kind, does not end with the
+    JPEG end-of-image marker (OpenCV would grey-fill a truncated file silently), or OpenCV
+    disagrees about its size: PIL then reads it (and reports a truncated file)."""
+    if img.mode not in ("RGB", "L") or img.format != "JPEG" or not _ends_with_eoi(path):
+        return None
+    orientation = img.getexif().get(0x0112, 1)
+    if orientation not in _ORIENT:
+        return None
+    array = _cv2_read_rgb(path, img.height, img.width)
+    if array is None or array.shape[:2] != (img.height, img.width):
+        return None
+    if orientation != 1:
+        array = np.ascontiguousarray(_ORIENT[orientation](array))
+    return array
+
+
+def _ends_with_eoi(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(max(path.stat().st_size - 2, 0))
+        return handle.read(2) == b"\xff\xd9"
+
+
+def _cv2_read_rgb(path: Path, height: int, width: int) -> np.ndarray | None:
+    """OpenCV decodes into a preallocated RGB array where it can (OpenCV >= 4.10: peak memory
+    one copy of the pixels instead of two); else into its own, turned to RGB in place."""
+    rgb_flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
+    if rgb_flag is not None:
+        dst = np.empty((height, width, 3), np.uint8)
+        try:
+            return cv2.imread(str(path), dst, rgb_flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        except (cv2.error, TypeError):
+            del dst
+    array = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    if array is not None:
+        cv2.cvtColor(array, cv2.COLOR_BGR2RGB, dst=array)
     return array
 
 

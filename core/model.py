@@ -6,9 +6,9 @@ k is the sum of the updates so far, starting from zero. Stage 1 sees the face cr
 the Modified Shape-Indexed Features (patches around the stage-1 keypoints, zeroed where the
 keypoint is invisible) and the stage-1 keypoints.
 
-Tensor units ("normalised crop coordinates"): for a crop of side S pixels,
-x_n = (x_crop - (S - 1) / 2) / (S / 2), likewise y; z_n = z_crop / (S / 2) with z's origin at the
-shape's centroid. Pose is in degrees / 90. Images enter as float (B, 3, S, S) in [0, 1], RGB.
+Tensor units: normalised crop coordinates and pose in degrees / 90, both defined (and converted)
+in ``core/crop_coords.py``; z's origin is the shape's centroid. Images enter as float
+(B, 3, S, S) in [0, 1], RGB.
 """
 
 from __future__ import annotations
@@ -19,14 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mtface.core.crop_coords import normalised_to_crop
 from mtface.core.tensor_ops import (
     modified_shape_indexed_features,
     vertex_face_incidence,
     visibility_scores,
 )
 from mtface.core.topology import Topology
-
-POSE_SCALE_DEGREES = 90.0
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class CascadeConfig:
         return asdict(self)
 
     @staticmethod
-    def from_dict(values: dict) -> "CascadeConfig":
+    def from_dict(values: dict) -> CascadeConfig:
         values = dict(values)
         for key in ("channels", "patch_channels"):
             if key in values:
@@ -220,8 +219,7 @@ class CascadeMTCNN(nn.Module):
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:
         """Normalised crop coordinates -> crop pixels (x, y only). (..., >=2) -> (..., 2)."""
-        s = self.config.crop_size
-        return points[..., :2] * (s / 2.0) + (s - 1) / 2.0
+        return normalised_to_crop(points[..., :2], self.config.crop_size)
 
     def forward(self, images: torch.Tensor, num_stages: int | None = None) -> CascadeOutput:
         out = CascadeOutput()

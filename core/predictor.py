@@ -17,8 +17,16 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import load_cascade
-from mtface.core.geometry import PROTOCOL_CROP_ENLARGE, CropTransform, protocol_crop
-from mtface.core.model import POSE_SCALE_DEGREES, CascadeMTCNN, fuse_batchnorm
+from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
+from mtface.core.detection import Detector
+from mtface.core.geometry import (
+    PROTOCOL_CROP_ENLARGE,
+    CropTransform,
+    box_of_points,
+    protocol_crop,
+)
+from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
+from mtface.core.model import CascadeMTCNN, fuse_batchnorm
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
 
@@ -27,6 +35,10 @@ from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timi
 #: = 0.030 x box height (horizontal offset -0.005, ignored).
 DETECTOR_BOX_SCALE = 0.881
 DETECTOR_BOX_SHIFT_Y = 0.030
+#: ``box_kind`` of caller boxes: 'detector' (loose face-detector boxes, the default) or
+#: 'landmarks' (tight boxes around the 68 landmarks, as datasets and annotation tools give).
+BOX_KINDS = ("detector", "landmarks")
+LANDMARK_CONVENTIONS = ("3d", "2d")
 
 
 @dataclass(frozen=True)
@@ -43,32 +55,60 @@ class CropResult:
     pose: np.ndarray
 
 
+def crop_change(a: CropTransform, b: CropTransform) -> float:
+    """How far crop ``b`` is from crop ``a``: the larger of the centre shift (in ``a``'s side)
+    and the relative change of the side."""
+    side_a, side_b = a.size / a.scale, b.size / b.scale
+    centre_a = np.array([a.origin_x, a.origin_y]) + (a.size - 1) / 2.0 / a.scale
+    centre_b = np.array([b.origin_x, b.origin_y]) + (b.size - 1) / 2.0 / b.scale
+    return float(max(np.linalg.norm(centre_b - centre_a) / side_a, abs(side_b / side_a - 1.0)))
+
+
 class Predictor:
     """Runs the cascade. ``predict(image)`` for whole images, ``predict_crops`` for crops."""
 
     def __init__(self, model: CascadeMTCNN, topology: Topology | None = None,
-                 detector: object | None = None, refine_crop: bool = True,
-                 flip_test: bool = False) -> None:
+                 detector: Detector | None = None, refine_crop: bool = True,
+                 flip_test: bool = False, landmarks: str = "3d",
+                 box_kind: str = "detector", refine_tolerance: float = 0.0) -> None:
+        if box_kind not in BOX_KINDS:
+            raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
+        self.box_kind = box_kind
         self.topology = topology or Topology.load()
+        self.landmarks = landmarks  # checked by the property
         self.model = fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
         self.crop_size = model.config.crop_size
         self._detector = detector
         self.refine_crop = refine_crop
+        self.refine_tolerance = refine_tolerance
         self.flip_test = flip_test
 
+    @property
+    def landmarks(self) -> str:
+        """The landmark definition of the faces returned: '3d' or '2d' (core/landmarks2d.py)."""
+        return self._landmarks
+
+    @landmarks.setter
+    def landmarks(self, convention: str) -> None:
+        if convention not in LANDMARK_CONVENTIONS:
+            raise ValueError(f"landmarks must be one of {LANDMARK_CONVENTIONS}, not "
+                             f"{convention!r}")
+        self._definition_2d = Landmarks2D.load() if convention == "2d" else None
+        self._landmarks = convention
+
     @classmethod
-    def from_weights(cls, weights: Path | None = None, **kwargs: object) -> "Predictor":
+    def from_weights(cls, weights: Path | None = None, **kwargs: object) -> Predictor:
         """Load weights (default: the shipped model). Raises WeightsError when unusable."""
         topology = Topology.load()
         model, _ = load_cascade(weights, topology)
         return cls(model, topology, **kwargs)  # type: ignore[arg-type]
 
     @property
-    def detector(self) -> object:
+    def detector(self) -> Detector:
         if self._detector is None:
-            from mtface.core.detection.blazeface import BlazeFaceDetector  # noqa: PLC0415
+            from mtface.core.detection.yunet import default_detector
 
-            self._detector = BlazeFaceDetector()
+            self._detector = default_detector()
         return self._detector
 
     # --- crops ------------------------------------------------------------------------------
@@ -96,11 +136,10 @@ class Predictor:
         """Stacked per-stage outputs (N, stages, ...) in normalised crop coordinates -> crop
         pixels, with the visibility of each stage's mesh and the pose in degrees."""
         vis = torch.stack([self.model.visibility(vt[:, k]) for k in range(vt.shape[1])], 1)
-        half, centre = self.crop_size / 2.0, (self.crop_size - 1) / 2.0
-        scale = torch.tensor([half, half, half])
-        shift = torch.tensor([centre, centre, 0.0])
-        return CropResult((kp * scale + shift).numpy(), (vt * scale + shift).numpy(),
-                          vis.numpy(), (ps * POSE_SCALE_DEGREES).numpy())
+        size = self.crop_size
+        return CropResult(normalised_to_crop(kp, size).numpy(),
+                          normalised_to_crop(vt, size).numpy(), vis.numpy(),
+                          pose_from_normalised(ps).numpy())
 
     def _crop(self, image: np.ndarray, tf: CropTransform) -> np.ndarray:
         return cv2.warpAffine(image, tf.affine(), (self.crop_size, self.crop_size),
@@ -115,6 +154,10 @@ class Predictor:
         return CropTransform.from_box((cx - side / 2, cy - side / 2, cx + side / 2,
                                        cy + side / 2), self.crop_size, PROTOCOL_CROP_ENLARGE)
 
+    def crop_from_landmark_box(self, box: FaceBox) -> CropTransform:
+        """The evaluation protocol's crop for a tight box around the 68 landmarks."""
+        return CropTransform.from_box(box.as_tuple(), self.crop_size, PROTOCOL_CROP_ENLARGE)
+
     def crop_from_landmarks(self, landmarks_2d: np.ndarray) -> CropTransform:
         """The training crop rule applied to 2D landmarks (68, 2) in image pixels."""
         return protocol_crop(landmarks_2d, self.crop_size)
@@ -126,22 +169,33 @@ class Predictor:
 
     # --- whole images -----------------------------------------------------------------------
 
-    def predict(self, image: np.ndarray, boxes: list[FaceBox] | None = None) -> Prediction:
-        """RGB uint8 (H, W, 3) -> Prediction with every face (detected unless ``boxes``)."""
+    def predict(self, image: np.ndarray, boxes: list[FaceBox] | None = None,
+                box_kind: str | None = None, refine: bool | None = None) -> Prediction:
+        """RGB uint8 (H, W, 3) -> Prediction with every face (detected unless ``boxes``).
+
+        ``box_kind`` says what caller boxes are (``BOX_KINDS``; default: the predictor's
+        ``box_kind``): with 'landmarks' the first crop is exactly the evaluation protocol's (and
+        with ``refine=False`` the only one). ``refine`` (default: ``refine_crop``) re-crops
+        from the first pass's landmarks for a second pass."""
+        box_kind = box_kind or self.box_kind
+        refine = self.refine_crop if refine is None else refine
+        if box_kind not in BOX_KINDS:
+            raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         t0 = time.perf_counter()
         if boxes is None:
             boxes = self.detector.detect(image)  # type: ignore[attr-defined]
+            box_kind = "detector"
         t1 = time.perf_counter()
         faces: list[Face] = []
         if boxes:
-            transforms = [self.crop_from_box(b) for b in boxes]
+            first_crop = self.crop_from_box if box_kind == "detector" else \
+                self.crop_from_landmark_box
+            transforms = [first_crop(b) for b in boxes]
             result = self.run_on_transforms(image, transforms)
-            if self.refine_crop:
-                transforms = [self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
-                              for i, tf in enumerate(transforms)]
-                result = self.run_on_transforms(image, transforms)
+            if refine:
+                transforms, result = self._refine(image, transforms, result)
             t2 = time.perf_counter()
-            faces = [self._face(box, tf, result, i)
+            faces = [self.face_from_result(box, tf, result, i)
                      for i, (box, tf) in enumerate(zip(boxes, transforms))]
         else:
             t2 = t1
@@ -149,6 +203,43 @@ class Predictor:
         timings = Timings(detect_ms=(t1 - t0) * 1e3, stage_ms=((t2 - t1) * 1e3,),
                           post_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3)
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
+
+    def _refine(self, image: np.ndarray, transforms: list[CropTransform], result: CropResult
+                ) -> tuple[list[CropTransform], CropResult]:
+        """The second pass: each face cropped again from its first-pass landmarks with the
+        training rule; faces whose new crop moves less than ``refine_tolerance`` (of the crop
+        side, in centre and scale) keep their first pass (the second would change little)."""
+        refined = [self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
+                   for i, tf in enumerate(transforms)]
+        redo = [i for i, (a, b) in enumerate(zip(transforms, refined))
+                if crop_change(a, b) > self.refine_tolerance]
+        if not redo:
+            return transforms, result
+        again = self.run_on_transforms(image, [refined[i] for i in redo])
+        arrays = [np.array(a, copy=True) for a in (result.keypoints, result.vertices,
+                                                   result.visibility, result.pose)]
+        for k, i in enumerate(redo):
+            for merged, new in zip(arrays, (again.keypoints, again.vertices,
+                                            again.visibility, again.pose)):
+                merged[i] = new[k]
+            transforms[i] = refined[i]
+        return transforms, CropResult(*arrays)
+
+    def predict_face(self, image: np.ndarray, box: FaceBox | None = None,
+                     landmarks_2d: np.ndarray | None = None, box_kind: str | None = None,
+                     refine: bool | None = None) -> Face:
+        """One face through one crop policy (the seam the video tracker shares with still
+        images): from a ``box`` (of ``box_kind``, re-cropped from its landmarks when ``refine``)
+        exactly as :meth:`predict`, or from 2D ``landmarks_2d`` (68, 2) of the previous frame:
+        the training crop rule around them, one pass."""
+        if (box is None) == (landmarks_2d is None):
+            raise ValueError("give a box or landmarks_2d (one crop policy)")
+        if box is not None:
+            return self.predict(image, [box], box_kind=box_kind, refine=refine).faces[0]
+        tf = self.crop_from_landmarks(np.asarray(landmarks_2d, dtype=np.float64)[:, :2])
+        result = self.run_on_transforms(image, [tf])
+        face_box = FaceBox(*box_of_points(tf.to_image(result.keypoints[0, -1])), 1.0)
+        return self.face_from_result(face_box, tf, result, 0)
 
     @torch.inference_mode()
     def refine_from_landmarks(self, image: np.ndarray, landmarks_2d: np.ndarray,
@@ -160,17 +251,19 @@ class Predictor:
         first = self.predict_crops(crop[None])
         kp = first.keypoints[0, 0].copy()
         kp[:, :2] = tf.to_crop(landmarks_2d)
-        half, centre = self.crop_size / 2.0, (self.crop_size - 1) / 2.0
-        kp_n = torch.as_tensor((kp - np.array([centre, centre, 0.0])) / half,
+        kp_n = torch.as_tensor(crop_to_normalised(kp.astype(np.float64), self.crop_size),
                                dtype=torch.float32)[None]
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
         out = self.model.refine(x.contiguous(memory_format=torch.channels_last), kp_n,
                                 torch.as_tensor(visible, dtype=torch.bool)[None])
         result = self._crop_result(torch.stack(out.keypoints, 1), torch.stack(out.vertices, 1),
                                    torch.stack(out.pose, 1))
-        return self._face(box, tf, result, 0)
+        return self.face_from_result(box, tf, result, 0)
 
-    def _face(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int) -> Face:
+    def face_from_result(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int
+                         ) -> Face:
+        """Face ``i`` of a cascade result on crops, in image pixels (``tf`` its crop), with the
+        predictor's landmark definition."""
         stages = []
         for k in range(result.keypoints.shape[1]):
             stages.append(StageOutput(
@@ -179,5 +272,12 @@ class Predictor:
                 visible=result.visibility[i, k] > 0,
                 pose=Pose(*map(float, result.pose[i, k]))))
         last = stages[-1]
-        return Face(box=box, vertices=last.vertices, landmarks=last.landmarks,
-                    visible=last.visible, pose=last.pose, stages=tuple(stages))
+        landmarks, visible = last.landmarks, last.visible
+        if self._definition_2d is not None:
+            landmarks, visible = landmarks.copy(), visible.copy()
+            landmarks[:, :2] = self._definition_2d.points_for_cascade(
+                last.vertices, last.landmarks, self.topology.landmarks_from_vertices(
+                    last.vertices.astype(np.float64)))
+            visible[list(CONTOUR_POINTS)] = True  # on the outline, seen by definition
+        return Face(box=box, vertices=last.vertices, landmarks=landmarks, visible=visible,
+                    pose=last.pose, stages=tuple(stages), convention=self.landmarks)

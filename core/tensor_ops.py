@@ -1,12 +1,29 @@
 """Small pure functions on torch tensors used by the cascade (batched, differentiable where it
-matters). Shapes: B batch, V vertices, T triangles, K points, S crop side in pixels."""
+matters). Shapes: B batch, V vertices, T triangles, K points, S crop side in pixels.
+
+This is the bottom layer of the surface computations: it imports nothing of mtface, and
+``core/geometry.py`` builds its numpy functions on it (one way)."""
 
 from __future__ import annotations
 
+from typing import TypeVar
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mtface.core.geometry import barycentric_points
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+def barycentric_points(vertices: Array, triangles: np.ndarray | torch.Tensor,
+                       point_triangles: np.ndarray | torch.Tensor, barycentric: Array) -> Array:
+    """Points embedded on the surface. vertices (..., V, D) -> (..., K, D), same units.
+
+    ``point_triangles`` (K,) are triangle indices and ``barycentric`` (K, 3) their weights.
+    Works for numpy arrays and torch tensors alike (batched over leading dimensions).
+    """
+    corners = vertices[..., triangles[point_triangles], :]  # (..., K, 3, D)
+    return (corners * barycentric[..., None]).sum(-2)
 
 
 def vertex_face_incidence(triangles: torch.Tensor, num_vertices: int) -> torch.Tensor:

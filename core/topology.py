@@ -109,7 +109,7 @@ class Topology:
                                   self.landmark_barycentric)
 
     @staticmethod
-    def load(path: Path | None = None) -> "Topology":
+    def load(path: Path | None = None) -> Topology:
         """Load a topology ``.npz`` (default: the bundled MediaPipe canonical face)."""
         return _load_cached(str(path or resource_path("topology", "mediapipe_canonical.npz")))
 

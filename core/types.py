@@ -76,6 +76,9 @@ class Face:
     visible: np.ndarray
     pose: Pose
     stages: tuple[StageOutput, ...] = field(default_factory=tuple)
+    convention: str = "3d"
+    """'3d': landmarks are fixed surface points (may be hidden); '2d': the jaw follows the
+    visible outline, as people annotate photos (core/landmarks2d.py)."""
 
     @property
     def landmarks_2d(self) -> np.ndarray:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtWidgets
 
-from mtface.core.annotation.session import FaceAnnotation
+from mtface.core.annotation.face import FaceAnnotation
 from mtface.core.topology import ibug68_edges, ibug68_name
 
 VISIBLE = (40, 90, 255)
@@ -30,6 +30,7 @@ class LandmarkItem(pg.ScatterPlotItem):
     def __init__(self) -> None:
         super().__init__(pxMode=True, hoverable=True, tip=None)
         self._drag_index: int | None = None
+        self.drag_enabled = True  # off while a box is drawn
         self.sigHovered.connect(self._on_hover)
 
     def _index_at(self, pos: QtCore.QPointF) -> int | None:
@@ -39,7 +40,7 @@ class LandmarkItem(pg.ScatterPlotItem):
         return int(points[0].index())
 
     def mouseDragEvent(self, ev: pg.GraphicsScene.mouseEvents.MouseDragEvent) -> None:
-        if ev.button() != QtCore.Qt.MouseButton.LeftButton:
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton or not self.drag_enabled:
             ev.ignore()
             return
         if ev.isStart():
@@ -69,15 +70,49 @@ class LandmarkItem(pg.ScatterPlotItem):
         self.pointHovered.emit(int(points[0].index()) if len(points) else -1)
 
 
+class BoxViewBox(pg.ViewBox):
+    """The image's view box; while ``drawing`` a left drag draws a box (image pixels) instead
+    of panning, and ``boxDrawn(x0, y0, x1, y1)`` reports it."""
+
+    boxDrawn = QtCore.Signal(float, float, float, float)
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.drawing = False
+        self.rubber = QtWidgets.QGraphicsRectItem()
+        self.rubber.setPen(pg.mkPen(255, 220, 0, width=2, style=QtCore.Qt.PenStyle.DashLine))
+        self.rubber.setVisible(False)
+        self.rubber.setZValue(20)
+        self.addItem(self.rubber, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev: object, axis: int | None = None) -> None:
+        if not self.drawing or ev.button() != QtCore.Qt.MouseButton.LeftButton:  # type: ignore
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()  # type: ignore[attr-defined]
+        p0 = self.mapSceneToView(ev.buttonDownScenePos())  # type: ignore[attr-defined]
+        p1 = self.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
+        rect = QtCore.QRectF(p0, p1).normalized()
+        self.rubber.setRect(rect)
+        self.rubber.setVisible(True)
+        if ev.isFinish():  # type: ignore[attr-defined]
+            self.rubber.setVisible(False)
+            self.drawing = False
+            self.boxDrawn.emit(rect.left(), rect.top(), rect.right(), rect.bottom())
+
+
 class ImageView(pg.GraphicsLayoutWidget):
     """Image + faces. Call :meth:`set_image` then :meth:`set_faces` to redraw."""
 
     faceClicked = QtCore.Signal(int)
+    boxDrawn = QtCore.Signal(float, float, float, float)
 
     def __init__(self, parent: QtCore.QObject | None = None) -> None:
         super().__init__(parent)
         self.setBackground((30, 30, 30))
-        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.view = BoxViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self.addItem(self.view)
+        self.view.boxDrawn.connect(self._on_box)
         self.image_item = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image_item)
         self.box_items: list[pg.PlotDataItem] = []
@@ -97,11 +132,17 @@ class ImageView(pg.GraphicsLayoutWidget):
                         "reference": True}
         self.selected_point: int | None = None
         self._edges = np.array(ibug68_edges())
+        self._brushes = np.array([pg.mkBrush(*INVISIBLE), pg.mkBrush(*VISIBLE)], dtype=object)
+        self._faint_brushes = np.array([pg.mkBrush(*INVISIBLE, 110), pg.mkBrush(*VISIBLE, 110)],
+                                       dtype=object)
+        self._pens = np.array([pg.mkPen(None), pg.mkPen("w", width=2)], dtype=object)
         self.landmarks.pointHovered.connect(self._show_hover)
 
     # --- content ----------------------------------------------------------------------------
 
     def set_image(self, image: np.ndarray | None) -> None:
+        """Show a new image, fitted to the view (never the previous image's range)."""
+        self.cancel_box_drawing()
         if image is None:
             self.image_item.clear()
             return
@@ -109,7 +150,56 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.fit()
 
     def fit(self) -> None:
-        self.view.autoRange(padding=0.02)
+        """The whole image in view (the faces' items, possibly left from the previous image,
+        do not count)."""
+        image = self.image_item.image
+        if image is None:
+            self.view.autoRange(padding=0.02)
+            return
+        h, w = image.shape[:2]
+        self.view.setRange(QtCore.QRectF(0, 0, w, h), padding=0.02)
+
+    # --- drawing a box (a face the detector missed) -----------------------------------------
+
+    def start_box_drawing(self) -> None:
+        self.view.drawing = True
+        self.landmarks.drag_enabled = False
+        self.setCursor(QtCore.Qt.CursorShape.CrossCursor)
+
+    def cancel_box_drawing(self) -> bool:
+        """Leave box drawing; True when it was on."""
+        was = self.view.drawing
+        self.view.drawing = False
+        self.view.rubber.setVisible(False)
+        self.landmarks.drag_enabled = True
+        self.unsetCursor()
+        return was
+
+    def _on_box(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        self.cancel_box_drawing()
+        self.boxDrawn.emit(x0, y0, x1, y1)
+
+    def update_points(self, face: FaceAnnotation, points: tuple[int, ...]) -> None:
+        """Redraw the selected face's landmarks after ``points`` changed (a drag, a visibility
+        toggle, a reset): its scatter and lines only; the other faces, the boxes and the
+        overlays stay as they are."""
+        self._draw_selected_landmarks(face)
+
+    def _draw_selected_landmarks(self, face: FaceAnnotation) -> None:
+        # the same brush and pen objects every time: pyqtgraph then reuses its rendered
+        # symbols instead of drawing new ones per point and frame (live mode)
+        brushes = self._brushes[np.asarray(face.visible, bool).astype(int)]
+        pens = self._pens[np.asarray(face.edited, bool).astype(int)]
+        sizes = np.full(len(face.landmarks), 8.0)
+        if self.selected_point is not None and 0 <= self.selected_point < len(sizes):
+            sizes[self.selected_point] = 11.0
+        self.landmarks.setData(pos=face.landmarks, brush=brushes, pen=pens, size=sizes,
+                               data=np.arange(len(face.landmarks)))
+        if self.options["lines"] and len(face.landmarks) == 68:
+            seg = face.landmarks[self._edges.ravel()]
+            self.lines_item.setData(seg[:, 0], seg[:, 1])
+        else:
+            self.lines_item.setData([], [])
 
     def set_faces(self, faces: list[FaceAnnotation], selected: int,
                   reference: np.ndarray | None = None) -> None:
@@ -129,7 +219,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             if k != selected:
                 other = pg.ScatterPlotItem(
                     pos=face.landmarks, size=5, pen=None,
-                    brush=[pg.mkBrush(*(VISIBLE if v else INVISIBLE), 110) for v in face.visible])
+                    brush=self._faint_brushes[np.asarray(face.visible, bool).astype(int)])
                 other.sigClicked.connect(lambda *_a, index=k: self.faceClicked.emit(index))
                 self.view.addItem(other)
                 self.other_items.append(other)
@@ -139,16 +229,7 @@ class ImageView(pg.GraphicsLayoutWidget):
                          self.reference_item):
                 item.setData([], []) if isinstance(item, pg.PlotDataItem) else item.clear()
             return
-        brushes = [pg.mkBrush(*(VISIBLE if v else INVISIBLE)) for v in face.visible]
-        pens = [pg.mkPen("w", width=2) if e else pg.mkPen(None) for e in face.edited]
-        sizes = [11 if i == self.selected_point else 8 for i in range(len(face.landmarks))]
-        self.landmarks.setData(pos=face.landmarks, brush=brushes, pen=pens, size=sizes,
-                               data=np.arange(len(face.landmarks)))
-        if self.options["lines"] and len(face.landmarks) == 68:
-            seg = face.landmarks[self._edges.ravel()]
-            self.lines_item.setData(seg[:, 0], seg[:, 1])
-        else:
-            self.lines_item.setData([], [])
+        self._draw_selected_landmarks(face)
         if self.options["dense"] and face.face is not None:
             self.dense_item.setData(pos=face.face.vertices[:, :2])
         else:
@@ -167,6 +248,3 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.setToolTip("")
             return
         self.setToolTip(f"{index + 1}: {ibug68_name(index)}" if index < 68 else str(index + 1))
-
-    def grab_png(self) -> QtGui.QImage:
-        return self.grab().toImage()

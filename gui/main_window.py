@@ -1,40 +1,49 @@
-"""The studio window: file list | 2D view | 3D view + pose panel, menus, status bar.
+"""The studio window: review queue (image list) | 2D view | 3D view + pose panel, menus,
+status bar.
 
 It holds an ImageDocument (core) and forwards the user's actions to its AnnotationSession;
-inference runs in an InferenceWorker; VTK is touched only here on the GUI thread.
+inference runs in an InferenceWorker; VTK is touched only here on the GUI thread. Saving,
+dialogs and closing are in gui/window_io.py; the help dialog and legend in gui/help.py.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from mtface.core.annotation.document import ImageDocument
-from mtface.core.formats.annotations import FORMATS, SUFFIX, annotation_path
-from mtface.core.formats.atomic import SaveError, atomic_write_bytes
-from mtface.core.formats.mesh import write_mesh
+from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.review import ImageStatus, scan_annotation
+from mtface.core.annotation.session import EVERYTHING, SessionEvent
+from mtface.core.formats.annotations import FORMATS
 from mtface.core.imageio import ImageLoadError, list_images
 from mtface.core.topology import Topology
-from mtface.core.types import Prediction
+from mtface.core.types import FaceBox, Prediction
+from mtface.gui.help import Legend, show_help
 from mtface.gui.image_view import ImageView
-from mtface.gui.live_mode import LiveMode
-from mtface.gui.panels import FileList, PosePanel
+from mtface.gui.live_menu import LiveMode
+from mtface.gui.panels import PosePanel
+from mtface.gui.review import FileList, ReviewBar, ReviewScanner
+from mtface.gui.window_io import WindowFiles
 from mtface.gui.workers import InferenceWorker
 
-Predict = Callable[[np.ndarray], Prediction]
+Predict = Callable[..., Prediction]
+Score = Callable[[np.ndarray, Prediction], list[float]]
 
 
-class MainWindow(QtWidgets.QMainWindow):
+class MainWindow(WindowFiles, QtWidgets.QMainWindow):
     predictionShown = QtCore.Signal()
 
     def __init__(self, predict: Predict | None, topology: Topology, enable_3d: bool = True,
                  stage2_refine: Callable[..., object] | None = None,
-                 live_predictor: object | None = None) -> None:
+                 live_predictor: object | None = None, score: Score | None = None,
+                 set_landmarks: Callable[[str], None] | None = None,
+                 landmarks: str = "3d") -> None:
         super().__init__()
         self.setWindowTitle("mtface studio")
         self.resize(1360, 820)
@@ -46,38 +55,57 @@ class MainWindow(QtWidgets.QMainWindow):
         self.autosave = False
         self._request = 0
         self._requested_at = 0.0
+        self._predict = predict
+        self._score = score
         self._stage2_refine = stage2_refine
+        self._set_landmarks = set_landmarks
+        self.landmarks = landmarks
+        self._busy = threading.Lock()  # one prediction at a time: the worker or the scanner
         self.live = LiveMode(self, live_predictor)
-        self.worker = InferenceWorker(predict) if predict is not None else None
+        self.worker = InferenceWorker(self._predict_scored) if predict is not None else None
         if self.worker is not None:
             self.worker.finished.connect(self._on_prediction)
             self.worker.failed.connect(self._on_failure)
+        self.scanner = ReviewScanner(self._lowest_confidence if predict is not None else None,
+                                     self._busy)
+        self.scanner.scanned.connect(self._on_scanned)
+        self._scan_generation = -1
+        self._scan_pending: tuple[list[Path], list[ImageStatus]] | None = None
 
         self.image_view = ImageView()
         self.pose_panel = PosePanel()
         self.file_list = FileList()
-        self.file_list.currentRowChanged.connect(self._on_row)
+        self.file_list.imageChosen.connect(self._on_image_chosen)
+        self.review_bar = ReviewBar()
+        self.review_bar.changed.connect(self.file_list.set_review)
         self.mesh_view = None
+        self._enable_3d = enable_3d
         right = QtWidgets.QWidget()
         right_layout = QtWidgets.QVBoxLayout(right)
         right_layout.setContentsMargins(0, 0, 0, 0)
+        self._mesh_note = QtWidgets.QLabel("3D view loading…" if enable_3d else "3D view off")
+        self._mesh_note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+        self._right_layout = right_layout
+        right_layout.addWidget(self._mesh_note, 1)
         if enable_3d:
-            from mtface.gui.mesh_view import MeshView  # noqa: PLC0415
-
-            self.mesh_view = MeshView(topology)
-            right_layout.addWidget(self.mesh_view, 1)
-        else:
-            note = QtWidgets.QLabel("3D view off")
-            note.setAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-            right_layout.addWidget(note, 1)
+            # VTK after the first image is on its way to the model: importing pyvista and
+            # starting VTK then overlaps the first prediction (start-up, issue 9)
+            QtCore.QTimer.singleShot(0, self._build_mesh_view)
         right_layout.addWidget(self.pose_panel)
+        self.legend = Legend()
+        right_layout.addWidget(self.legend)
         splitter = QtWidgets.QSplitter()
         splitter.addWidget(self.image_view)
         splitter.addWidget(right)
         splitter.setSizes([760, 520])
         self.setCentralWidget(splitter)
         dock = QtWidgets.QDockWidget("Images", self)
-        dock.setWidget(self.file_list)
+        panel = QtWidgets.QWidget()
+        panel_layout = QtWidgets.QVBoxLayout(panel)
+        panel_layout.setContentsMargins(0, 0, 0, 0)
+        panel_layout.addWidget(self.review_bar)
+        panel_layout.addWidget(self.file_list, 1)
+        dock.setWidget(panel)
         dock.setObjectName("images_dock")
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.status = self.statusBar()
@@ -86,11 +114,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.image_view.landmarks.dragFinished.connect(self._on_drag_end)
         self.image_view.landmarks.pointClicked.connect(self._on_point_clicked)
         self.image_view.faceClicked.connect(self._on_face_clicked)
+        self.image_view.boxDrawn.connect(self._on_box_drawn)
         self._build_actions()
 
     # --- actions ----------------------------------------------------------------------------
 
-    def _action(self, menu: QtWidgets.QMenu, text: str, slot: Callable[[], None],
+    def add_action(self, menu: QtWidgets.QMenu, text: str, slot: Callable[[], None],
                 shortcut: str | QtGui.QKeySequence | None = None, checkable: bool = False,
                 checked: bool = False) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
@@ -106,30 +135,32 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_actions(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self._action(file_menu, "Open image…", self.open_image_dialog, QtGui.QKeySequence.Open)
-        self._action(file_menu, "Open folder…", self.open_folder_dialog, "Ctrl+Shift+O")
-        self._action(file_menu, "Open annotation…", self.open_annotation_dialog, "Ctrl+L")
+        self.add_action(file_menu, "Open image…", self.open_image_dialog, QtGui.QKeySequence.Open)
+        self.add_action(file_menu, "Open folder…", self.open_folder_dialog, "Ctrl+Shift+O")
+        self.add_action(file_menu, "Open annotation…", self.open_annotation_dialog, "Ctrl+L")
         file_menu.addSeparator()
-        self._action(file_menu, "Save annotation", self.save, QtGui.QKeySequence.Save)
+        self.add_action(file_menu, "Save annotation", self.save, QtGui.QKeySequence.Save)
         export = file_menu.addMenu("Export annotation as")
         for fmt in FORMATS:
-            self._action(export, fmt, lambda checked=False, f=fmt: self.export(f))
-        self._action(file_menu, "Save mesh…", self.save_mesh_dialog)
-        self._action(file_menu, "Save screenshot…", self.save_screenshot_dialog)
-        self.autosave_action = self._action(file_menu, "Autosave", self._toggle_autosave,
+            self.add_action(export, fmt, lambda checked=False, f=fmt: self.export(f))
+        self.add_action(file_menu, "Save mesh…", self.save_mesh_dialog)
+        self.add_action(file_menu, "Save screenshot…", self.save_screenshot_dialog)
+        self.autosave_action = self.add_action(file_menu, "Autosave", self._toggle_autosave,
                                             checkable=True)
         file_menu.addSeparator()
-        self._action(file_menu, "Quit", self.close, QtGui.QKeySequence.Quit)
+        self.add_action(file_menu, "Quit", self.close, QtGui.QKeySequence.Quit)
 
         edit = bar.addMenu("&Edit")
-        self.undo_action = self._action(edit, "Undo", self.undo, QtGui.QKeySequence.Undo)
-        self.redo_action = self._action(edit, "Redo", self.redo, QtGui.QKeySequence.Redo)
+        self.undo_action = self.add_action(edit, "Undo", self.undo, QtGui.QKeySequence.Undo)
+        self.redo_action = self.add_action(edit, "Redo", self.redo, QtGui.QKeySequence.Redo)
         edit.addSeparator()
-        self._action(edit, "Toggle visibility of the selected point", self.toggle_selected, "V")
-        self._action(edit, "Reset the selected point", self.reset_selected_point, "R")
-        self._action(edit, "Reset the face", self.reset_face, "Shift+R")
-        self._action(edit, "Re-run stage 2 from the corrected points", self.rerun_stage2,
+        self.add_action(edit, "Toggle visibility of the selected point", self.toggle_selected, "V")
+        self.add_action(edit, "Reset the selected point", self.reset_selected_point, "R")
+        self.add_action(edit, "Reset the face", self.reset_face, "Shift+R")
+        self.add_action(edit, "Re-run stage 2 from the corrected points", self.rerun_stage2,
                      "Ctrl+R")
+        self.add_face_action = self.add_action(edit, "Add a missed face (draw its box)",
+                                            self.start_add_face, "A")
 
         view = bar.addMenu("&View")
         for key, text, shortcut in (("lines", "iBUG-68 lines", "L"),
@@ -137,18 +168,48 @@ class MainWindow(QtWidgets.QMainWindow):
                                     ("dense", "Dense vertices", "D"),
                                     ("stage1", "Stage-1 landmarks", "1"),
                                     ("reference", "Model prediction beside a loaded file", "G")):
-            self._action(view, text, lambda checked=False, k=key: self._toggle_option(k),
+            self.add_action(view, text, lambda checked=False, k=key: self._toggle_option(k),
                          shortcut, checkable=True, checked=self.image_view.options[key])
-        self._action(view, "Fit image", self.image_view.fit, "F")
-        if self.mesh_view is not None:
-            self._action(view, "Textured mesh", self._toggle_texture, "T", checkable=True,
+        if self._set_landmarks is not None:
+            self.landmarks_action = self.add_action(
+                view, "2D landmarks (jaw on the visible outline)", self.toggle_landmarks, "J",
+                checkable=True, checked=self.landmarks == "2d")
+        self.add_action(view, "Fit image", self.image_view.fit, "F")
+        if self._enable_3d:
+            self.add_action(view, "Textured mesh", self._toggle_texture, "T", checkable=True,
                          checked=True)
-            self._action(view, "Reset 3D view", self.mesh_view.reset_view, "Ctrl+0")
+            self.add_action(view, "Reset 3D view",
+                         lambda: self.mesh_view is not None and self.mesh_view.reset_view(),
+                         "Ctrl+0")
         self.live.build_menu(bar.addMenu("&Live"))
         go = bar.addMenu("&Go")
-        self._action(go, "Next image", lambda: self.step(1), "PgDown")
-        self._action(go, "Previous image", lambda: self.step(-1), "PgUp")
-        self._update_actions()
+        self.add_action(go, "Next image", lambda: self.step(1), "PgDown")
+        self.add_action(go, "Previous image", lambda: self.step(-1), "PgUp")
+        help_menu = bar.addMenu("&Help")
+        self.help_action = self.add_action(help_menu, "Keyboard and mouse…", self.show_help,
+                                        QtGui.QKeySequence.HelpContents)
+        self.update_actions()
+
+    def _build_mesh_view(self) -> None:
+        """Create the 3D view (once), in place of its placeholder, and show the face."""
+        if self.mesh_view is not None or not self._enable_3d:
+            return
+        from mtface.gui.mesh_view import MeshView
+
+        self.mesh_view = MeshView(self.topology)
+        self._right_layout.replaceWidget(self._mesh_note, self.mesh_view)
+        self._mesh_note.deleteLater()
+        self._right_layout.setStretchFactor(self.mesh_view, 1)
+        if self.doc is not None:
+            self._refresh()
+
+    def show_help(self) -> QtWidgets.QDialog:
+        return show_help(self)
+
+    def escape(self) -> None:
+        """Esc: cancel drawing a box, otherwise stop live mode."""
+        if not self.image_view.cancel_box_drawing():
+            self.live.stop()
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -160,61 +221,121 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         if not self.confirm_leave():
             return
+        self.live.stop()
         self.folder = images
-        self.file_list.set_paths(images)
-        for i, p in enumerate(images):
-            self.file_list.mark(i, annotation_path(p).exists(), False)
+        statuses = [scan_annotation(p) for p in images]  # ✓ only for readable files
+        self.file_list.set_paths(images, statuses)
         self.index = -1
-        self.file_list.setCurrentRow(0)
-        if self.index != 0:  # the row was 0 already
-            self._load(0)
+        self.scanner.stop()
+        self._scan_pending = (images, statuses)  # starts once the first image is shown
+        self._scan_generation = -1
+        self._load(0)
+        if self.worker is None:
+            self._start_scan()
 
-    def _on_row(self, row: int) -> None:
-        if row < 0 or row == self.index:
+    def _start_scan(self) -> None:
+        """The review scan, after the first image's prediction: it must not slow the first
+        result down (both share the cores)."""
+        pending, self._scan_pending = self._scan_pending, None
+        if pending is not None and len(pending[0]) > 1:
+            self._scan_generation = self.scanner.start(*pending, skip=self.index)
+
+    def _on_scanned(self, generation: int, index: int, status: ImageStatus) -> None:
+        if generation != self._scan_generation or index == self.index:
+            return  # an older folder's scan, or the open image (its document knows better)
+        self.file_list.update_status(index, annotation=status.annotation,
+                                     confidence=status.confidence)
+
+    def _on_image_chosen(self, index: int) -> None:
+        if index < 0 or index == self.index:
             return
         if not self.confirm_leave():
-            self.file_list.blockSignals(True)
-            self.file_list.setCurrentRow(self.index)
-            self.file_list.blockSignals(False)
+            self.file_list.restore()
             return
-        self._load(row)
+        self._load(index)
 
     def step(self, delta: int) -> None:
+        """The next / previous image in the list's (review) order."""
         if self.folder:
-            row = min(max(self.index + delta, 0), len(self.folder) - 1)
-            self.file_list.setCurrentRow(row)
+            index = self.file_list.neighbour(delta)
+            if index >= 0:
+                self.file_list.select_index(index)
 
     def show_document(self, doc: ImageDocument) -> None:
-        """Show a document made elsewhere (a live snapshot)."""
+        """Show a document made elsewhere (a live snapshot) as the only image of the list."""
+        self.folder = [doc.path]
+        self.file_list.set_paths([doc.path])
+        self.index = 0
+        self.file_list.current_index = 0
+        self.file_list.select_index(0)
         self.doc = doc
         doc.session.listeners.append(self._refresh)
         self.setWindowTitle(f"mtface studio — {doc.path.name}[*]")
         self.image_view.set_image(doc.image)
         self._refresh()
 
-    def _load(self, row: int) -> None:
-        path = self.folder[row]
-        self.index = row
+    def _load(self, index: int) -> None:
+        path = self.folder[index]
+        self.index = index
+        self.file_list.current_index = index
+        self.file_list.select_index(index)
+        self._request += 1  # a result still coming for the previous image is stale
+        self.image_view.selected_point = None
         try:
             doc = ImageDocument.open(path)
         except ImageLoadError as exc:
             self.doc = None
+            self.setWindowTitle(f"mtface studio — {path.name} (unreadable)")
             self.image_view.set_image(None)
             self.image_view.set_faces([], 0)
+            self.pose_panel.show_pose(None)
+            if self.mesh_view is not None:
+                self.mesh_view.show_face(None, None)
+            self.update_actions()
             self.status.showMessage(str(exc), 10000)
             QtWidgets.QMessageBox.warning(self, "Cannot open the image", str(exc))
+            self._start_scan()
             return
         self.doc = doc
         doc.session.listeners.append(self._refresh)
         self.setWindowTitle(f"mtface studio — {path.name}[*]")
-        self.image_view.selected_point = None
         self.image_view.set_image(doc.image)
         if doc.annotation_error:
             QtWidgets.QMessageBox.warning(
                 self, "Annotation not readable",
-                f"{doc.annotation_error}\n\nThe file is left untouched; saving will write a "
-                "new file beside it.")
+                f"{doc.annotation_error}\n\nThe file is left as it is until you save: saving "
+                "moves it aside (…json.bad-<date>) and writes your work under its name.")
         self._refresh()
+        self._run_model()
+
+    # --- the model --------------------------------------------------------------------------
+
+    def _predict_scored(self, image: np.ndarray) -> tuple[Prediction, list[float] | None]:
+        """In the worker thread: the prediction and each face's confidence."""
+        with self._busy:
+            prediction = self._predict(image)
+            scores = self._score(image, prediction) if self._score is not None else None
+        return prediction, scores
+
+    def _lowest_confidence(self, image: np.ndarray) -> float | None:
+        """In the scanner thread: the lowest face confidence of an image (None: no face)."""
+        prediction = self._predict(image)
+        if self._score is not None:
+            values = self._score(image, prediction)
+        else:
+            values = [FaceAnnotation.from_face(f).confidence for f in prediction.faces]
+        values = [v for v in values if v is not None]
+        return min(values) if values else None
+
+    def toggle_landmarks(self) -> None:
+        """Switch the landmark definition (3d surface points / 2d outline) and predict the
+        image again; edits and loaded annotations are kept (the prediction is then only the
+        reference beside them)."""
+        if self._set_landmarks is None:
+            return
+        self.landmarks = "3d" if self.landmarks == "2d" else "2d"
+        self._set_landmarks(self.landmarks)
+        self.landmarks_action.setChecked(self.landmarks == "2d")
         self._run_model()
 
     def _run_model(self) -> None:
@@ -225,44 +346,99 @@ class MainWindow(QtWidgets.QMainWindow):
         self.status.showMessage(f"reconstructing {self.doc.path.name}…")
         self.worker.submit(self._request, self.doc.image)
 
-    def _on_prediction(self, request_id: int, prediction: Prediction) -> None:
+    def _on_prediction(self, request_id: int, result: tuple[Prediction, list[float] | None]
+                       ) -> None:
         if request_id != self._request or self.doc is None:
             return  # a stale result for an image no longer shown
-        self.doc.apply_prediction(prediction)
+        prediction, scores = result
+        self._build_mesh_view()  # normally built already, while the model ran
+        self.doc.apply_prediction(prediction, scores)
         t = prediction.timings
         wall = (time.perf_counter() - self._requested_at) * 1e3
         found = len(prediction.faces)
         self.status.showMessage(
             f"{found} face(s) · detector {t.detect_ms:.1f} ms · cascade "
             f"{sum(t.stage_ms):.1f} ms · post {t.post_ms:.1f} ms · total {t.total_ms:.1f} ms "
-            f"(shown after {wall:.0f} ms)" + ("" if found else " · no face found"))
+            f"(shown after {wall:.0f} ms)" + ("" if found else " · no face found: press A "
+                                              "and draw a box to add one"))
         self._refresh()
         self.predictionShown.emit()
+        self._start_scan()
 
     def _on_failure(self, request_id: int, message: str) -> None:
         if request_id == self._request:
             self.status.showMessage(f"reconstruction failed: {message}", 15000)
+            self._start_scan()
+
+    def start_add_face(self) -> None:
+        """Draw a box on the image; the model predicts the face in it (a face the detector
+        missed)."""
+        if self.doc is None or self._predict is None:
+            self.status.showMessage("adding a face needs an image and the model", 6000)
+            return
+        self.image_view.start_box_drawing()
+        self.status.showMessage("drag a box around the face (Esc cancels)", 10000)
+
+    def _on_box_drawn(self, x0: float, y0: float, x1: float, y1: float) -> None:
+        doc = self.doc
+        if doc is None or self._predict is None:
+            return
+        h, w = doc.image_size
+        x0, x1 = sorted((max(0.0, x0), min(float(w - 1), x1)))
+        y0, y1 = sorted((max(0.0, y0), min(float(h - 1), y1)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            self.status.showMessage("the box is too small: drag a box around the face", 6000)
+            return
+        with self._busy:
+            prediction = self._predict(doc.image, [FaceBox(x0, y0, x1, y1, 1.0)])
+            scores = self._score(doc.image, prediction) if self._score is not None else None
+        if not prediction.faces:
+            self.status.showMessage("no face predicted in that box", 6000)
+            return
+        face = FaceAnnotation.from_face(prediction.faces[0], source="box")
+        if scores:
+            face.confidence = scores[0]
+        doc.session.add_face(face)
+        self.status.showMessage(f"face {len(doc.session.faces)} added from your box", 6000)
+        self._maybe_autosave()
 
     # --- drawing ----------------------------------------------------------------------------
 
-    def _refresh(self) -> None:
+    def _refresh(self, event: SessionEvent = EVERYTHING) -> None:
+        """Show the session after a change; a change of points of the selected face only
+        updates those points (and the mesh's visibility colours), not every view."""
         doc = self.doc
         if doc is None:
             return
         session = doc.session
-        self.image_view.set_faces(session.faces, session.selected, doc.reference_landmarks())
         face = session.current()
+        if event.kind == "points" and event.face == session.selected and face is not None:
+            self.image_view.update_points(face, event.points)
+            if self.mesh_view is not None and face.face is not None and len(face.visible) == 68:
+                self.mesh_view.show_face(face.face, doc.image, face.visible)  # colours only
+            self._show_state()
+            return
+        self.image_view.set_faces(session.faces, session.selected, doc.reference_landmarks())
         self.pose_panel.show_pose(face.pose if face is not None else None)
         if self.mesh_view is not None:
             self.mesh_view.show_face(face.face if face is not None else None, doc.image,
                                      face.visible if face is not None and face.face is not None
                                      and len(face.visible) == 68 else None)
-        if 0 <= self.index < len(self.folder):
-            self.file_list.mark(self.index, doc.has_saved_annotation, session.dirty)
-        self.setWindowModified(session.dirty)
-        self._update_actions()
+        self._show_state()
 
-    def _update_actions(self) -> None:
+    def _show_state(self) -> None:
+        """The image list's marks, the window's modified flag and the actions' states."""
+        doc = self.doc
+        if doc is None:
+            return
+        session = doc.session
+        if 0 <= self.index < len(self.folder) and self.folder[self.index] == doc.path:
+            self.file_list.update_status(self.index, annotation=doc.annotation_state,
+                                         dirty=session.dirty, confidence=doc.min_confidence())
+        self.setWindowModified(session.dirty)
+        self.update_actions()
+
+    def update_actions(self) -> None:
         session = self.doc.session if self.doc is not None else None
         self.undo_action.setEnabled(bool(session and session.can_undo))
         self.redo_action.setEnabled(bool(session and session.can_redo))
@@ -342,148 +518,3 @@ class MainWindow(QtWidgets.QMainWindow):
         new_face = self._stage2_refine(doc.image, face.landmarks, face.visible, face.box)
         doc.session.replace_prediction(doc.session.selected, new_face)
 
-    # --- saving -----------------------------------------------------------------------------
-
-    def _maybe_autosave(self) -> None:
-        if self.autosave and self.doc is not None and self.doc.session.dirty:
-            self.save()
-
-    def save(self) -> bool:
-        return self.export("labelme", default=True)
-
-    def export(self, fmt: str, default: bool = False, target: Path | None = None) -> bool:
-        doc = self.doc
-        if doc is None or not doc.session.faces:
-            self.status.showMessage("nothing to save", 5000)
-            return False
-        if not default and target is None:
-            suggested = str(annotation_path(doc.path, fmt))
-            name, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"Export {fmt}", suggested, f"{fmt} (*{SUFFIX[fmt]})")
-            if not name:
-                return False
-            target = Path(name)
-        try:
-            written = doc.save(fmt, target)
-        except (SaveError, ValueError) as exc:
-            QtWidgets.QMessageBox.critical(self, "Not saved", f"{exc}\n\nYour edits are kept.")
-            return False
-        self.status.showMessage("saved " + ", ".join(p.name for p in written), 6000)
-        self._refresh()
-        return True
-
-    def save_mesh_dialog(self) -> None:
-        face = self.doc.session.current() if self.doc is not None else None
-        if face is None or face.face is None:
-            self.status.showMessage("no reconstructed mesh to save", 5000)
-            return
-        name, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save mesh", str(self.doc.path.with_suffix(".obj")), "Mesh (*.obj *.ply)")
-        if name:
-            self.save_mesh(Path(name))
-
-    def save_mesh(self, path: Path) -> None:
-        face = self.doc.session.current()
-        try:
-            write_mesh(path, face.face.vertices, self.topology.triangles,
-                       self.topology.uv if path.suffix.lower() == ".obj" else None)
-        except (SaveError, ValueError) as exc:
-            QtWidgets.QMessageBox.critical(self, "Mesh not saved", str(exc))
-            return
-        self.status.showMessage(f"saved {path.name}", 6000)
-
-    def save_screenshot_dialog(self) -> None:
-        if self.doc is None:
-            return
-        name, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save screenshot", str(self.doc.path.with_name(self.doc.path.stem
-                                                                 + "_studio.png")),
-            "PNG (*.png)")
-        if name:
-            self.save_screenshot(Path(name))
-
-    def save_screenshot(self, path: Path) -> None:
-        """Both views side by side as one PNG."""
-        left = self.image_view.grab().toImage().convertToFormat(QtGui.QImage.Format.Format_RGB888)
-        arr = np.asarray(left.constBits()).reshape(left.height(), left.bytesPerLine())
-        arr = arr[:, : left.width() * 3].reshape(left.height(), left.width(), 3)
-        parts = [arr]
-        if self.mesh_view is not None:
-            right = self.mesh_view.screenshot()[..., :3]
-            scale = arr.shape[0] / right.shape[0]
-            parts.append(cv2.resize(right, (max(1, int(right.shape[1] * scale)), arr.shape[0])))
-        ok, data = cv2.imencode(".png", cv2.cvtColor(np.hstack(parts), cv2.COLOR_RGB2BGR))
-        try:
-            atomic_write_bytes(path, data.tobytes())
-        except SaveError as exc:
-            QtWidgets.QMessageBox.critical(self, "Screenshot not saved", str(exc))
-            return
-        self.status.showMessage(f"saved {path.name}", 6000)
-
-    def confirm_leave(self) -> bool:
-        """Ask before unsaved edits would be dropped; True when it is fine to go on."""
-        if self.doc is None or not self.doc.session.dirty:
-            return True
-        if self.autosave:
-            return self.save()
-        answer = QtWidgets.QMessageBox.question(
-            self, "Unsaved edits", f"Save the edits of {self.doc.path.name}?",
-            QtWidgets.QMessageBox.StandardButton.Save
-            | QtWidgets.QMessageBox.StandardButton.Discard
-            | QtWidgets.QMessageBox.StandardButton.Cancel,
-            QtWidgets.QMessageBox.StandardButton.Save)
-        if answer == QtWidgets.QMessageBox.StandardButton.Save:
-            return self.save()
-        return answer == QtWidgets.QMessageBox.StandardButton.Discard
-
-    # --- dialogs, drag and drop, closing ----------------------------------------------------
-
-    def open_image_dialog(self) -> None:
-        name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp)")
-        if name:
-            self.open_paths([Path(name)])
-
-    def open_folder_dialog(self) -> None:
-        name = QtWidgets.QFileDialog.getExistingDirectory(self, "Open folder")
-        if name:
-            self.open_paths([Path(name)])
-
-    def open_annotation_dialog(self) -> None:
-        if self.doc is None:
-            return
-        name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open annotation", str(self.doc.path.parent),
-            "Annotations (*.json *.csv *.pts *.mat)")
-        if name and self.confirm_leave():
-            self.open_annotation(Path(name))
-
-    def open_annotation(self, path: Path) -> None:
-        self.doc.load_annotation(path)
-        if self.doc.annotation_error:
-            QtWidgets.QMessageBox.warning(self, "Annotation not readable",
-                                          self.doc.annotation_error)
-            return
-        if self.doc.prediction is not None:
-            self.doc.apply_prediction(self.doc.prediction)
-        self._refresh()
-
-    def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QtGui.QDropEvent) -> None:
-        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if paths:
-            self.open_paths(paths)
-
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        if not self.confirm_leave():
-            event.ignore()
-            return
-        self.live.stop()
-        if self.worker is not None:
-            self.worker.stop()
-        if self.mesh_view is not None:
-            self.mesh_view.close_plotter()
-        event.accept()

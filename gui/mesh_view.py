@@ -19,21 +19,26 @@ os.environ.setdefault("QT_API", "pyside6")
 class MeshView(QtWidgets.QWidget):
     def __init__(self, topology: Topology, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        import pyvista as pv  # noqa: PLC0415 - VTK only where the 3D view is wanted
-        from pyvistaqt import QtInteractor  # noqa: PLC0415
+        import pyvista as pv
+        from pyvistaqt import QtInteractor
 
         self.pv = pv
         self.topology = topology
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        # no multisampling: it costs most of the frame time on software GL (llvmpipe)
-        self.plotter = QtInteractor(self, multi_samples=1)
+        # no multisampling: it costs most of the frame time on software GL (llvmpipe); no
+        # auto_update: pyvistaqt's render timer re-renders 5 times a second even when nothing
+        # changes (a third of a core here); every change below renders explicitly and the
+        # mouse interaction renders through VTK's interactor
+        self.plotter = QtInteractor(self, multi_samples=1, auto_update=False)
         self.plotter.set_background((0.12, 0.12, 0.14))
         layout.addWidget(self.plotter.interactor)
         self.textured = True
         self._faces = np.hstack([np.full((len(topology.triangles), 1), 3),
                                  topology.triangles]).ravel()
         self._has_mesh = False
+        self._fitted_for: tuple | None = None
+        self.fits = 0  # camera fits so far (a new face or image re-fits; edits do not)
 
     def show_face(self, face: Face | None, image: np.ndarray | None,
                   visible: np.ndarray | None = None) -> None:
@@ -53,6 +58,7 @@ class MeshView(QtWidgets.QWidget):
             self.plotter.remove_actor(name, render=False)
         if face is None:
             self._shown_key = None
+            self._fitted_for = None
             self.plotter.render()
             return
         flip = np.array([1.0, -1.0, 1.0])
@@ -81,9 +87,11 @@ class MeshView(QtWidgets.QWidget):
             tip = origin + rot @ axis * 0.6 * scale
             self.plotter.add_mesh(pv.Line(origin, tip), color=colour, line_width=4, name=name,
                                   render=False)
-        if not self._has_mesh:
+        fit_key = (id(image), tuple(round(v) for v in face.box.as_tuple()))
+        if fit_key != self._fitted_for:  # a new image or another face: fit the camera to it
+            self._fitted_for = fit_key
             self.reset_view()
-            self._has_mesh = True
+        self._has_mesh = True
         self.plotter.render()
 
     def show_live(self, face: Face | None) -> None:
@@ -120,6 +128,7 @@ class MeshView(QtWidgets.QWidget):
             self.plotter.remove_actor(name, render=False)
         self._live_mesh = None
         self._has_mesh = False
+        self._fitted_for = None
 
     def _draw_landmarks(self, face: Face, visible: np.ndarray | None) -> None:
         """Landmarks as low-poly spheres, visible blue and invisible red."""
@@ -136,6 +145,7 @@ class MeshView(QtWidgets.QWidget):
                 self.plotter.add_mesh(glyphs, color=colour, name=name, render=False)
 
     def reset_view(self) -> None:
+        self.fits += 1
         self.plotter.view_xy()
         self.plotter.reset_camera()
         self.plotter.render()

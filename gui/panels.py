@@ -1,8 +1,6 @@
-"""Small widgets: the pose read-out and the file list."""
+"""Small widgets: the pose read-out (the image list is gui/review.py's FileList)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
@@ -31,23 +29,3 @@ class PosePanel(QtWidgets.QGroupBox):
         self.labels["yaw"].setText(f"{pose.yaw:+.1f}°")
         self.labels["roll"].setText(f"{pose.roll:+.1f}°")
         self.labels["bin"].setText(yaw_bin(pose.yaw))
-
-
-class FileList(QtWidgets.QListWidget):
-    """The images of the open folder: ✓ saved annotation, * unsaved edits."""
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.paths: list[Path] = []
-
-    def set_paths(self, paths: list[Path]) -> None:
-        self.paths = list(paths)
-        self.clear()
-        for path in self.paths:
-            self.addItem(path.name)
-
-    def mark(self, index: int, saved: bool, dirty: bool) -> None:
-        item = self.item(index)
-        if item is not None:
-            item.setText(("* " if dirty else "") + self.paths[index].name
-                         + ("  ✓" if saved else ""))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import torch  # noqa: F401  - import torch before any QApplication exists (DESIGN.md)
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("MTFACE_SHARED_DATA", REPO.parent / "shared" / "data"))

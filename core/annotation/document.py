@@ -3,22 +3,40 @@ and where its annotation lives on disk. Pure Python; the GUI drives it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from mtface.core.annotation.session import AnnotationSession, FaceAnnotation
+from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.session import AnnotationSession
 from mtface.core.formats.annotations import annotation_path, read_annotation, write_annotation
 from mtface.core.formats.pts import AnnotationFormatError
 from mtface.core.imageio import load_image
 from mtface.core.types import Prediction
 
 
+def set_aside_path(path: Path, now: float | None = None) -> Path:
+    """Where an unreadable annotation file is moved before a save takes its name:
+    ``<name>.bad-YYYYmmdd-HHMMSS`` (a counter is added when that exists too)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    candidate = path.with_name(f"{path.name}.bad-{stamp}")
+    k = 1
+    while candidate.exists():
+        candidate = path.with_name(f"{path.name}.bad-{stamp}-{k}")
+        k += 1
+    return candidate
+
+
 @dataclass
 class ImageDocument:
     """``annotation_error`` holds the message when the existing annotation file could not be
-    read: that file is then never overwritten (saving picks a new name)."""
+    read (``unreadable`` is that file). Saving over it first moves it aside to
+    ``<name>.bad-<timestamp>`` (``set_aside`` then names where), so the new file is the one the
+    studio loads next time and the old bytes are kept (docs/adr/0010-unreadable-annotations.md).
+    """
 
     path: Path
     image: np.ndarray
@@ -26,6 +44,11 @@ class ImageDocument:
     prediction: Prediction | None = None
     loaded_from: Path | None = None
     annotation_error: str | None = None
+    unreadable: Path | None = None
+    set_aside: Path | None = None
+
+    def __post_init__(self) -> None:
+        self.session.bounds = self.image_size
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -33,10 +56,20 @@ class ImageDocument:
 
     @property
     def has_saved_annotation(self) -> bool:
-        return annotation_path(self.path).exists()
+        """A readable annotation file beside the image (never true for a malformed one)."""
+        saved = annotation_path(self.path)
+        return saved.exists() and saved != self.unreadable
+
+    @property
+    def annotation_state(self) -> str:
+        """"saved", "unreadable" or "none" (the review queue's ImageStatus.annotation)."""
+        if self.has_saved_annotation:
+            return "saved"
+        saved = annotation_path(self.path)
+        return "unreadable" if saved.exists() and saved == self.unreadable else "none"
 
     @staticmethod
-    def open(path: Path) -> "ImageDocument":
+    def open(path: Path) -> ImageDocument:
         """Read the image (ImageLoadError when unusable) and its labelme annotation if any."""
         doc = ImageDocument(Path(path), load_image(path))
         saved = annotation_path(doc.path)
@@ -51,17 +84,24 @@ class ImageDocument:
             faces = read_annotation(path, self.path.name)
         except AnnotationFormatError as exc:
             self.annotation_error = str(exc)
+            self.unreadable = Path(path)
             return
         self.session.set_faces(faces)
         self.loaded_from = Path(path)
         self.annotation_error = None
+        self.unreadable = None
 
-    def apply_prediction(self, prediction: Prediction) -> None:
+    def apply_prediction(self, prediction: Prediction,
+                         confidences: list[float] | None = None) -> None:
         """Take the model's result: as the faces when nothing was loaded from a file,
-        otherwise only as the reference shown beside the loaded annotation."""
+        otherwise only as the reference shown beside the loaded annotation. ``confidences``
+        (one per face, core/confidence.py's image-vs-mirror) replace the stage-based ones."""
         self.prediction = prediction
         if self.loaded_from is None and not self.session.dirty:
-            self.session.set_faces([FaceAnnotation.from_face(f) for f in prediction.faces])
+            faces = [FaceAnnotation.from_face(f) for f in prediction.faces]
+            for face, value in zip(faces, confidences or []):
+                face.confidence = value
+            self.session.set_faces(faces)
         elif self.loaded_from is not None:
             # attach the model's mesh and pose to the loaded faces they match
             for ann in self.session.faces:
@@ -72,6 +112,8 @@ class ImageDocument:
                     ann.face = best
                     if ann.pose is None:
                         ann.pose = best.pose
+                    if ann.confidence is None:
+                        ann.confidence = FaceAnnotation.from_face(best).confidence
 
     def reference_landmarks(self) -> np.ndarray | None:
         """The model's landmarks of the selected face when a file annotation is shown."""
@@ -80,16 +122,26 @@ class ImageDocument:
         face = self.session.current()
         return None if face is None or face.face is None else face.face.landmarks[:, :2]
 
+    def min_confidence(self) -> float | None:
+        """The lowest confidence of the faces (None when none is known)."""
+        values = [f.confidence for f in self.session.faces if f.confidence is not None]
+        return min(values) if values else None
+
     def save(self, fmt: str = "labelme", target: Path | None = None) -> list[Path]:
-        """Write the faces (atomically). Never overwrites an annotation file that could not be
-        read: then the next free ``<stem>.N<suffix>`` is used."""
+        """Write the faces (atomically), every point inside the image. An unreadable
+        annotation file at the target is first moved aside (``set_aside``), never
+        overwritten and never left to shadow the new file."""
         path = Path(target) if target is not None else annotation_path(self.path, fmt)
-        if self.annotation_error is not None and path.exists():
-            k = 1
-            while (candidate := path.with_name(f"{path.stem}.{k}{path.suffix}")).exists():
-                k += 1
-            path = candidate
-        written = write_annotation(path, fmt, self.session.faces, self.path.name,
-                                   self.image_size)
+        self.set_aside = None
+        if self.unreadable is not None and path == self.unreadable and path.exists():
+            aside = set_aside_path(path)
+            os.replace(path, aside)
+            self.set_aside = aside
+        clamp = self.session.clamp
+        faces = [replace(f, landmarks=clamp(f.landmarks)) for f in self.session.faces]
+        written = write_annotation(path, fmt, faces, self.path.name, self.image_size)
+        if path == self.unreadable:
+            self.unreadable = None
+            self.annotation_error = None
         self.session.mark_saved()
         return written

@@ -14,50 +14,40 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mtface.core.types import Face, FaceBox, Pose
+from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.types import Face
 
 
-@dataclass
-class FaceAnnotation:
-    """One face being annotated. landmarks (68, 2) image pixels; visible (68,) bool; edited
-    (68,) bool. ``face`` is the model's full result (mesh, pose) when there is one."""
+@dataclass(frozen=True)
+class SessionEvent:
+    """What a change touched, so that views redraw only that.
 
-    landmarks: np.ndarray
-    visible: np.ndarray
-    predicted_landmarks: np.ndarray
-    predicted_visible: np.ndarray
-    edited: np.ndarray
-    box: FaceBox
-    face: Face | None = None
-    pose: Pose | None = None
-    source: str = "prediction"
+    kind: 'points' (position, visibility and edited flag of ``points`` of face ``face``),
+    'face' (everything of face ``face``: a reset or a re-run prediction), 'faces' (the list of
+    faces: a new prediction, a loaded file, a face added or removed), 'selection' (the selected
+    face changed, nothing else)."""
 
-    @staticmethod
-    def from_face(face: Face) -> "FaceAnnotation":
-        lm = face.landmarks[:, :2].astype(np.float64)
-        return FaceAnnotation(lm.copy(), face.visible.copy(), lm.copy(), face.visible.copy(),
-                              np.zeros(len(lm), bool), face.box, face, face.pose)
+    kind: str
+    face: int | None = None
+    points: tuple[int, ...] = ()
 
-    @staticmethod
-    def from_points(points: np.ndarray, visible: np.ndarray | None = None,
-                    source: str = "file", pose: Pose | None = None) -> "FaceAnnotation":
-        pts = np.asarray(points, dtype=np.float64)[:, :2]
-        vis = np.ones(len(pts), bool) if visible is None else np.asarray(visible, bool)
-        x0, y0 = pts.min(0)
-        x1, y1 = pts.max(0)
-        return FaceAnnotation(pts.copy(), vis.copy(), pts.copy(), vis.copy(),
-                              np.zeros(len(pts), bool), FaceBox(x0, y0, x1, y1, 1.0), None,
-                              pose, source)
+
+#: The event of a change whose extent is unknown: views redraw everything.
+EVERYTHING = SessionEvent("faces")
 
 
 @dataclass
 class Command:
-    """An undoable edit: ``apply`` and ``revert`` change the session; ``text`` names it."""
+    """An undoable edit: ``apply`` and ``revert`` change the session; ``text`` names it.
+    ``revision`` identifies the state the command leads to (set by the session); ``event``
+    is what listeners hear when it is applied, undone or redone."""
 
     text: str
     apply: Callable[[], None]
     revert: Callable[[], None]
     merge_key: tuple | None = None
+    revision: int = 0
+    event: SessionEvent = EVERYTHING
 
 
 @dataclass
@@ -68,18 +58,39 @@ class AnnotationSession:
     selected: int = 0
     _undo: list[Command] = field(default_factory=list)
     _redo: list[Command] = field(default_factory=list)
-    _clean_depth: int = 0
-    listeners: list[Callable[[], None]] = field(default_factory=list)
+    _saved_revision: int = 0
+    _next_revision: int = 1
+    _open_merge: bool = False
+    bounds: tuple[int, int] | None = None  # (height, width) of the image: points stay inside
+    listeners: list[Callable[[SessionEvent], None]] = field(default_factory=list)
 
     # --- state ------------------------------------------------------------------------------
 
     @property
+    def revision(self) -> int:
+        """Identifies the current state: 0 after a load, otherwise the revision of the last
+        applied command. Undoing back to a saved state gives its revision again; a new edit
+        always gets a fresh one, so a state that was saved and then undone and replaced by a
+        different edit never counts as saved."""
+        return self._undo[-1].revision if self._undo else 0
+
+    @property
     def dirty(self) -> bool:
-        """True when there are edits since the last save or load."""
-        return len(self._undo) != self._clean_depth
+        """True when the faces differ from the last save or load."""
+        return self.revision != self._saved_revision
 
     def mark_saved(self) -> None:
-        self._clean_depth = len(self._undo)
+        self._saved_revision = self.revision
+        self._open_merge = False
+
+    def mark_discarded(self) -> None:
+        """The person chose to drop the edits: undo them all and forget the redo branch."""
+        while self._undo:
+            self._undo.pop().revert()
+        self._redo.clear()
+        self._saved_revision = 0
+        self._open_merge = False
+        self._notify()
 
     @property
     def can_undo(self) -> bool:
@@ -102,9 +113,9 @@ class AnnotationSession:
             return self.faces[self.selected]
         return None
 
-    def _notify(self) -> None:
+    def _notify(self, event: SessionEvent = EVERYTHING) -> None:
         for listener in list(self.listeners):
-            listener()
+            listener(event)
 
     def set_faces(self, faces: list[FaceAnnotation]) -> None:
         """Replace all faces (a new prediction or a loaded file): clears the history."""
@@ -112,51 +123,64 @@ class AnnotationSession:
         self.selected = 0
         self._undo.clear()
         self._redo.clear()
-        self._clean_depth = 0
+        self._saved_revision = 0
+        self._open_merge = False
         self._notify()
 
     def select(self, index: int) -> None:
         if not 0 <= index < len(self.faces):
             raise IndexError(f"no face {index}")
         self.selected = index
-        self._notify()
+        self._notify(SessionEvent("selection", index))
 
     # --- commands ---------------------------------------------------------------------------
 
     def execute(self, command: Command) -> None:
-        """Apply a command and push it; consecutive drags of one point merge into one step."""
+        """Apply a command and push it; the moves of one drag (same merge key, no undo, save
+        or end_merge between them) merge into one step."""
         command.apply()
         top = self._undo[-1] if self._undo else None
-        if (command.merge_key is not None and top is not None
-                and top.merge_key == command.merge_key and len(self._undo) > self._clean_depth):
-            merged = Command(command.text, command.apply, top.revert, command.merge_key)
-            self._undo[-1] = merged
+        command.revision = self._next_revision
+        self._next_revision += 1
+        if (command.merge_key is not None and top is not None and self._open_merge
+                and top.merge_key == command.merge_key
+                and top.revision != self._saved_revision):
+            self._undo[-1] = Command(command.text, command.apply, top.revert,
+                                     command.merge_key, command.revision, command.event)
         else:
             self._undo.append(command)
+        self._open_merge = command.merge_key is not None
         self._redo.clear()
-        self._notify()
+        self._notify(command.event)
 
     def end_merge(self) -> None:
         """Close the current drag: the next move of the same point is a new undo step."""
-        if self._undo and self._undo[-1].merge_key is not None:
-            top = self._undo[-1]
-            self._undo[-1] = Command(top.text, top.apply, top.revert, None)
+        self._open_merge = False
 
     def undo(self) -> None:
+        self._open_merge = False
         if not self._undo:
             return
         command = self._undo.pop()
         command.revert()
         self._redo.append(command)
-        self._notify()
+        self._notify(command.event)
 
     def redo(self) -> None:
+        self._open_merge = False
         if not self._redo:
             return
         command = self._redo.pop()
         command.apply()
         self._undo.append(command)
-        self._notify()
+        self._notify(command.event)
+
+    def clamp(self, points: np.ndarray) -> np.ndarray:
+        """Points (..., 2) limited to the image (pixel centres 0 .. size - 1)."""
+        if self.bounds is None:
+            return points
+        h, w = self.bounds
+        return np.clip(points, 0.0, [max(w - 1, 0), max(h - 1, 0)])
 
     # --- the edits --------------------------------------------------------------------------
 
@@ -171,7 +195,7 @@ class AnnotationSession:
         """Move landmark ``point`` to ``xy`` (image pixels)."""
         index, face = self._face(face_index)
         old_xy, old_edited = face.landmarks[point].copy(), bool(face.edited[point])
-        new_xy = np.asarray(xy, dtype=np.float64)
+        new_xy = self.clamp(np.asarray(xy, dtype=np.float64))
 
         def apply() -> None:
             face.landmarks[point] = new_xy
@@ -182,7 +206,8 @@ class AnnotationSession:
             face.edited[point] = old_edited
 
         self.execute(Command(f"move point {point + 1}", apply, revert,
-                             ("move", index, point) if merge else None))
+                             ("move", index, point) if merge else None,
+                             event=SessionEvent("points", index, (point,))))
 
     def toggle_visibility(self, point: int, face_index: int | None = None) -> None:
         index, face = self._face(face_index)
@@ -196,7 +221,8 @@ class AnnotationSession:
             face.visible[point] = old_vis
             face.edited[point] = old_edited
 
-        self.execute(Command(f"toggle visibility of point {point + 1}", apply, revert))
+        self.execute(Command(f"toggle visibility of point {point + 1}", apply, revert,
+                             event=SessionEvent("points", index, (point,))))
 
     def reset_point(self, point: int, face_index: int | None = None) -> None:
         """Back to the model's prediction for one point."""
@@ -211,7 +237,8 @@ class AnnotationSession:
         def revert() -> None:
             face.landmarks[point], face.visible[point], face.edited[point] = old
 
-        self.execute(Command(f"reset point {point + 1}", apply, revert))
+        self.execute(Command(f"reset point {point + 1}", apply, revert,
+                             event=SessionEvent("points", index, (point,))))
 
     def reset_face(self, face_index: int | None = None) -> None:
         index, face = self._face(face_index)
@@ -225,7 +252,8 @@ class AnnotationSession:
         def revert() -> None:
             face.landmarks[:], face.visible[:], face.edited[:] = (a.copy() for a in old)
 
-        self.execute(Command(f"reset face {index + 1}", apply, revert))
+        self.execute(Command(f"reset face {index + 1}", apply, revert,
+                             event=SessionEvent("face", index)))
 
     def replace_prediction(self, face_index: int, face: Face) -> None:
         """Take a re-run model result (e.g. stage 2 from corrected points) as the new
@@ -248,4 +276,19 @@ class AnnotationSession:
              ann.visible[:]) = (a.copy() for a in old[:4])
             ann.face, ann.pose = old[4], old[5]
 
-        self.execute(Command(f"re-run stage 2 on face {index + 1}", apply, revert))
+        self.execute(Command(f"re-run stage 2 on face {index + 1}", apply, revert,
+                             event=SessionEvent("face", index)))
+
+    def add_face(self, face: FaceAnnotation) -> None:
+        """Add a face (one the detector missed, predicted from a box the person drew)."""
+        faces, old_selected = self.faces, self.selected
+
+        def apply() -> None:
+            faces.append(face)
+            self.selected = len(faces) - 1
+
+        def revert() -> None:
+            del faces[next(i for i, f in enumerate(faces) if f is face)]
+            self.selected = min(old_selected, len(faces) - 1) if faces else 0
+
+        self.execute(Command(f"add face {len(faces) + 1}", apply, revert))

@@ -35,25 +35,33 @@ def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float
 
 def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
                   image_path: Path | None = None) -> int:
-    from mtface.core.checkpoint import default_weights_path  # noqa: PLC0415
-    from mtface.core.detection.blazeface import BlazeFaceDetector
-    from mtface.core.imageio import load_image
+    from mtface.core.checkpoint import default_weights_path
+    from mtface.core.detection.yunet import default_detector
+    from mtface.core.imageio import ImageLoadError, load_image
     from mtface.core.model import CascadeConfig, CascadeMTCNN
     from mtface.core.predictor import Predictor
     from mtface.core.resources import resource_path
     from mtface.core.topology import Topology
 
-    image = load_image(image_path or resource_path("samples", "astronaut.jpg"))
+    if repeats < 1 or not all(n >= 1 for n in threads or [1]):
+        print(f"error: --repeats ({repeats}) and --threads ({threads}) must be at least 1",
+              file=sys.stderr)
+        return 2
+    try:
+        image = load_image(image_path or resource_path("samples", "astronaut.jpg"))
+    except ImageLoadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     frame = cv2.resize(image, (640, 480))
     topology = Topology.load()
+    detector = default_detector()
     if default_weights_path().exists():
-        predictor = Predictor.from_weights()
+        predictor = Predictor.from_weights(detector=detector)
         note = "shipped weights"
     else:
-        predictor = Predictor(CascadeMTCNN(CascadeConfig(), topology), topology)
+        predictor = Predictor(CascadeMTCNN(CascadeConfig(), topology), topology,
+                              detector=detector)
         note = "untrained weights (no shipped model found; timings are the same)"
-    detector = BlazeFaceDetector()
-    predictor._detector = detector
     boxes = detector.detect(image)
     if not boxes:
         print("the benchmark image has no detectable face", file=sys.stderr)
@@ -66,7 +74,7 @@ def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
     result = predictor.predict_crops(crop[None])
 
     def post() -> None:
-        predictor._face(boxes[0], tf, result, 0)
+        predictor.face_from_result(boxes[0], tf, result, 0)
 
     rows: dict[str, dict[int, float]] = {}
     for n in threads or [1, 2]:

@@ -1,35 +1,41 @@
-"""``mtface data label | synthesize | import-3dmm | preview``."""
+"""``mtface data label | synthesize | import-3dmm | import-annotations | preview``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from mtface.core.crop_coords import normalised_to_crop, pose_from_normalised
+
 
 def run_data(args: argparse.Namespace) -> int:
     if args.data_command == "label":
-        from mtface.core.data.labelling import label_folder  # noqa: PLC0415
+        from mtface.core.data.labelling import label_folder
 
         kept, seen = label_folder(args.images, args.out, args.licence, args.limit,
                                   remove_overlays=args.remove_overlays)
         print(f"labelled {kept} of {seen} images -> {args.out}", file=sys.stderr)
         return 0 if kept else 1
     if args.data_command == "synthesize":
-        from mtface.core.data.labels import load_labels  # noqa: PLC0415
-        from mtface.core.data.synthesis import synthesize  # noqa: PLC0415
+        from mtface.core.data.labels import load_labels
+        from mtface.core.data.synthesis import synthesize
 
         labels = load_labels(args.labels)
         if args.split != "all":
-            train, val = labels.split_by_identity(args.val_fraction)
+            fraction = args.val_fraction
+            if fraction is None:
+                fraction = float(labels.manifest.get("val_fraction", 0.1))
+            train, val = labels.split_by_identity(fraction)
             labels = train if args.split == "train" else val
         count = synthesize(labels, args.out, args.variants, seed=args.seed)
         print(f"wrote {count} samples -> {args.out}", file=sys.stderr)
         return 0 if count else 1
     if args.data_command == "import-3dmm":
-        from mtface.core.data.threedmm import ThreeDmmError, import_fitted_folder  # noqa: PLC0415
+        from mtface.core.data.threedmm import ThreeDmmError, import_fitted_folder
 
         try:
             count, problems = import_fitted_folder(args.images, args.bfm, args.out,
@@ -41,10 +47,34 @@ def run_data(args: argparse.Namespace) -> int:
             print(f"skipped: {problem}", file=sys.stderr)
         print(f"wrote {count} samples -> {args.out}", file=sys.stderr)
         return 0 if count else 1
-    if args.data_command == "preview":
-        from mtface.core.formats.atomic import atomic_write_bytes  # noqa: PLC0415
+    if args.data_command == "import-annotations":
+        from mtface.core.data.human_labels import import_annotations
 
-        grid = preview_grid(args.data, args.count)
+        try:
+            report = import_annotations(args.images, args.out, args.licence, args.mesh_from,
+                                        args.val_fraction, args.weights, args.limit)
+        except (ValueError, RuntimeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"imported {report.faces} faces of {report.images} images ({report.skipped} "
+              f"skipped, {report.from_model} meshes from the model); split: "
+              f"{report.train_files} train / {report.val_files} val annotation files -> "
+              f"{args.out}", file=sys.stderr)
+        return 0 if report.faces else 1
+    if args.data_command == "preview":
+        from mtface.core.formats.atomic import atomic_write_bytes
+
+        if not (Path(args.data) / "meta.json").is_file() or args.count < 1:
+            print(f"error: {args.data}: not a training set (no meta.json; make one with "
+                  "`mtface data synthesize`), or --count < 1", file=sys.stderr)
+            return 2
+        try:
+            # `data preview --seed`; 0 where the parser does not offer the option
+            grid = preview_grid(args.data, args.count, seed=getattr(args, "seed", 0))
+        except (ValueError, IndexError) as exc:
+            print(f"error: {args.data}: too few samples for a preview grid of {args.count} "
+                  f"({exc})", file=sys.stderr)
+            return 2
         ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         atomic_write_bytes(args.out, data.tobytes())
         print(f"wrote {args.out}", file=sys.stderr)
@@ -52,34 +82,63 @@ def run_data(args: argparse.Namespace) -> int:
     return 2
 
 
+#: Side in pixels of the training crop shown in each preview tile, and of the tile.
+PREVIEW_CROP = 120
+PREVIEW_TILE = 180
+
+
+def preview_picks(yaws: np.ndarray, count: int, seed: int = 0) -> np.ndarray:
+    """Which samples a preview of ``count`` tiles shows: positions (count,) into ``yaws`` (N,)
+    degrees, ordered by |yaw|.
+
+    The samples sorted by |yaw| are split into ``count`` runs of (nearly) equal length and one
+    sample is drawn from each run with ``seed``, so the grid spans the poses and another seed
+    shows other samples. With fewer samples than tiles every sample is shown, some twice.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, not {count}")
+    if len(yaws) == 0:
+        raise ValueError("the set has no samples")
+    size = np.abs(np.asarray(yaws, dtype=np.float64))
+    order = np.argsort(size, kind="stable")
+    if count >= len(order):
+        picks = np.resize(order, count)
+        return picks[np.argsort(size[picks], kind="stable")]
+    rng = np.random.default_rng(seed)
+    return np.array([rng.choice(run) for run in np.array_split(order, count)], dtype=np.int64)
+
+
 def preview_grid(folder: str, count: int = 24, columns: int = 8, seed: int = 0) -> np.ndarray:
     """Training crops of a synthetic set with their labels drawn: landmarks (visible blue,
-    invisible red) and the yaw. RGB uint8."""
-    from mtface.core.geometry import landmark_visibility  # noqa: PLC0415
-    from mtface.core.topology import Topology  # noqa: PLC0415
-    from mtface.core.training.dataset import SyntheticFaces  # noqa: PLC0415
+    invisible red) and the yaw, ``count`` >= 1 tiles of PREVIEW_TILE pixels in rows of at most
+    ``columns``, the last row padded with black tiles; ``seed`` chooses the samples
+    (:func:`preview_picks`). Returns RGB uint8 (rows * 180, min(count, columns) * 180, 3)."""
+    from mtface.core.geometry import landmark_visibility
+    from mtface.core.topology import Topology
+    from mtface.core.training.dataset import SyntheticFaces
 
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1, not {columns}")
     topology = Topology.load()
-    data = SyntheticFaces(folder, topology, 120, augment=None)
-    rng = np.random.default_rng(seed)
-    order = np.argsort(np.abs(data.pose[:, 1]))
-    picks = order[np.linspace(0, len(order) - 1, count).astype(int)]
-    rng.shuffle(picks)
+    data = SyntheticFaces(folder, topology, PREVIEW_CROP, augment=None)
+    picks = preview_picks(data.pose[data.indices, 1], count, seed)
+    zoom = PREVIEW_TILE / PREVIEW_CROP
     tiles = []
-    for index in sorted(picks, key=lambda i: abs(data.pose[i, 1])):
-        image, keypoints, vertices, pose = data[int(np.nonzero(data.indices == index)[0][0])]
+    for position in picks:
+        image, keypoints, vertices, pose = data[int(position)]
         tile = (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8).copy()
-        tile = cv2.resize(tile, (180, 180), interpolation=cv2.INTER_LINEAR)
+        tile = cv2.resize(tile, (PREVIEW_TILE, PREVIEW_TILE), interpolation=cv2.INTER_LINEAR)
         v = vertices.numpy().astype(np.float64)
         visible = landmark_visibility(v, topology.triangles, topology.landmark_triangles,
                                       topology.landmark_barycentric)
-        for (x, y, _), vis in zip(keypoints.numpy(), visible):
-            px = (x * 60 + 59.5) * 1.5, (y * 60 + 59.5) * 1.5
-            cv2.circle(tile, (int(px[0]), int(px[1])), 2,
+        points = normalised_to_crop(keypoints.numpy()[:, :2], PREVIEW_CROP) * zoom
+        for (x, y), vis in zip(points, visible):
+            cv2.circle(tile, (int(x), int(y)), 2,
                        (40, 90, 255) if vis else (235, 40, 40), -1, cv2.LINE_AA)
-        cv2.putText(tile, f"yaw {float(pose[1]) * 90:+.0f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, (255, 255, 0), 1, cv2.LINE_AA)
+        cv2.putText(tile, f"yaw {pose_from_normalised(float(pose[1])):+.0f}", (4, 14),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
         tiles.append(tile)
-    rows = [np.hstack(tiles[i:i + columns]) for i in range(0, len(tiles), columns)
-            if len(tiles[i:i + columns]) == columns]
+    width = min(count, columns)
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % width)
+    rows = [np.hstack(tiles[i:i + width]) for i in range(0, len(tiles), width)]
     return np.vstack(rows)

@@ -8,6 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from mtface.core.commands.evaluate_pts import (
+    box_normalised_regions,
+    evaluate_pts,
+    print_pts_report,
+    read_subset,
+)
 from mtface.core.evaluation import (
     BINS,
     PAPER_AFLW,
@@ -20,11 +26,13 @@ from mtface.core.evaluation import (
     load_aflw_val,
     nme_box,
     pose_mae,
-        write_csv,
 )
-from mtface.core.geometry import protocol_crop
+from mtface.core.formats.atomic import atomic_write
+from mtface.core.formats.atomic import atomic_write_csv as write_csv
+from mtface.core.geometry import box_of_points, yaw_bin
 from mtface.core.imageio import load_image
 from mtface.core.predictor import Predictor
+from mtface.core.types import FaceBox
 from mtface.core.weights import WeightsError
 
 # sorted-name rows of the 16 images of ../shared/data are found by name in the protocol files
@@ -46,14 +54,16 @@ def _print_table(title: str, reports: dict[str, BinnedReport], paper: dict[str, 
 
 
 def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[np.ndarray, ...]:
+    """With ``crop='gt'`` the predictor runs exactly as ``mtface predict --boxes B --box-kind
+    landmarks --no-refine`` with B the ground-truth landmark boxes: the protocol crop."""
     preds, poses, found = [], [], []
     for s in samples:
         image = load_image(s.image_path)
         if crop == "gt":
-            tf = protocol_crop(s.gt68, predictor.crop_size)
-            result = predictor.run_on_transforms(image, [tf])
-            preds.append(tf.to_image(result.keypoints[0, -1])[:, :2])
-            poses.append(result.pose[0, -1])
+            face = predictor.predict(image, [FaceBox(*box_of_points(s.gt68))],
+                                     box_kind="landmarks", refine=False).faces[0]
+            preds.append(face.landmarks_2d)
+            poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
             found.append(True)
         else:
             prediction = predictor.predict(image)
@@ -100,9 +110,22 @@ def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None,
     title = (f"AFLW2000-3D, 68 points, NME % ({crop} crop; {int(found.sum())}/{len(samples)} "
              "faces found)")
     _print_table(title, reports, PAPER_AFLW2000)
+    if crop == "detector":
+        labels = np.array([yaw_bin(y) for y in gt_pose[:, 1]])
+        print("faces without a detection per bin: " + "  ".join(
+            f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS))
+    regions = box_normalised_regions(preds[ok], gt[ok])
+    print("per region (NME %, original labels): " + "  ".join(
+        f"{name} {value:.2f}" for name, value in regions.items()))
     mae = pose_mae(poses[ok], gt_pose[ok])
     print(f"pose MAE (degrees): pitch {mae['pitch']:.2f}  yaw {mae['yaw']:.2f}  roll "
           f"{mae['roll']:.2f}  mean {mae['mean']:.2f}  (n={mae['count']})")
+    bin_of = np.array([yaw_bin(y) for y in gt_pose[ok, 1]])
+    for b in BINS:
+        if (bin_of == b).any():
+            m = pose_mae(poses[ok][bin_of == b], gt_pose[ok][bin_of == b])
+            print(f"  |yaw| {b:8s} pitch {m['pitch']:.2f}  yaw {m['yaw']:.2f}  roll "
+                  f"{m['roll']:.2f}  mean {m['mean']:.2f}  (n={m['count']})")
     if out is not None:
         first = next(iter(reports.values()))
         rows_out = [[s.image_path.name, f"{e:.4f}", f"{s.pose[1]:.2f}"]
@@ -111,7 +134,7 @@ def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None,
                   rows_out)
         _write_ced(out / f"aflw2000_{crop}_ced.png", reports)
     return {name: {"bins": r.bins, "mean": r.mean} for name, r in reports.items()} | {
-        "pose_mae": mae}
+        "pose_mae": mae, "regions": regions}
 
 
 def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
@@ -129,31 +152,66 @@ def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
     return np.array(rows)
 
 
-def evaluate_aflw_val(predictor: Predictor, folder: Path, out: Path | None) -> dict:
+#: Border (pixels of mid-grey) put around a 120 px AFLW crop for the detector path, so that the
+#: detector sees the whole face with some margin, as in a photo.
+AFLW_DETECTOR_BORDER = 60
+
+
+def _aflw_val_detector(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
+    """68 landmarks (N, 68, 2) in crop pixels through the detector path (NaN: no face)."""
+    import cv2
+
+    b = AFLW_DETECTOR_BORDER
+    preds = np.full((len(crops), 68, 2), np.nan)
+    for i, crop in enumerate(crops):
+        padded = cv2.copyMakeBorder(crop, b, b, b, b, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        faces = predictor.predict(padded).faces
+        if faces:
+            centre = np.array([b + (crop.shape[1] - 1) / 2, b + (crop.shape[0] - 1) / 2])
+            face = min(faces, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+            preds[i] = face.landmarks_2d - b
+    return preds
+
+
+def evaluate_aflw_val(predictor: Predictor, folder: Path, out: Path | None,
+                      crop: str = "gt") -> dict:
     paths, yaws, gt21, side = load_aflw_val(folder)
     crops = np.stack([load_image(p) for p in paths])
-    preds = np.concatenate([predictor.predict_crops(crops[i:i + 128]).keypoints[:, -1, :, :2]
-                            for i in range(0, len(crops), 128)])
-    report = binned(aflw21_nme(preds, gt21, side), yaws)
+    if crop == "gt":
+        preds = np.concatenate([predictor.predict_crops(crops[i:i + 128]).keypoints[:, -1, :, :2]
+                                for i in range(0, len(crops), 128)])
+    else:
+        preds = _aflw_val_detector(predictor, crops)
+    found = np.isfinite(preds).all(axis=(1, 2))
+    report = binned(aflw21_nme(preds[found], gt21[found], side), yaws[found])
     _print_table(f"AFLW 21 points (visible only), NME % on {len(paths)} protocol crops "
-                 "(normaliser = crop side / 1.466)", {"aflw_val": report}, PAPER_AFLW)
+                 f"({crop} crop; normaliser = crop side / 1.466)", {"aflw_val": report},
+                 PAPER_AFLW)
+    if crop == "detector":
+        labels = np.array([yaw_bin(y) for y in yaws])
+        print("faces without a detection per bin: " + "  ".join(
+            f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS))
     if out is not None:
-        write_csv(out / "aflw_val_errors.csv", ["image", "nme_percent", "yaw_deg"],
+        suffix = "" if crop == "gt" else f"_{crop}"
+        write_csv(out / f"aflw_val{suffix}_errors.csv", ["image", "nme_percent", "yaw_deg"],
                   [[p.name, f"{e:.4f}", f"{y:.2f}"]
-                   for p, e, y in zip(paths, report.per_image, yaws)])
-        _write_ced(out / "aflw_val_ced.png", {"aflw_val": report}, max_error=15.0)
+                   for p, e, y in zip(np.array(paths)[found], report.per_image, yaws[found])])
+        _write_ced(out / f"aflw_val{suffix}_ced.png", {"aflw_val": report}, max_error=15.0)
     return {"bins": report.bins, "mean": report.mean}
 
 
-def _write_ced(path: Path, reports: dict[str, BinnedReport], max_error: float = 15.0) -> None:
-    import matplotlib  # noqa: PLC0415
+def _write_ced(path: Path, reports: dict[str, BinnedReport | np.ndarray],
+               max_error: float = 15.0) -> None:
+    """CED curves of per-image errors (a report's ``per_image`` or an array) into a PNG."""
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4.5), dpi=100)
     for name, rep in reports.items():
-        t, frac = ced_curve(rep.per_image, max_error)
+        errors = rep if isinstance(rep, np.ndarray) else rep.per_image
+        t, frac = ced_curve(errors, max_error)
         ax.plot(t, frac, label=name)
     ax.set_xlabel("NME (%)")
     ax.set_ylabel("fraction of images")
@@ -161,28 +219,50 @@ def _write_ced(path: Path, reports: dict[str, BinnedReport], max_error: float = 
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp))
+    finally:
+        plt.close(fig)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    if not (args.aflw2000 or args.aflw_val):
-        print("error: give --aflw2000 and/or --aflw-val", file=sys.stderr)
+    if not (args.aflw2000 or args.aflw_val or args.pts):
+        print("error: give --aflw2000, --aflw-val and/or --pts", file=sys.stderr)
         return 2
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        print(f"error: --out {args.out} is a file; give a folder for the CSV and CED files",
+              file=sys.stderr)
+        return 2
+    refine = args.crop == "detector"  # the gt crop is the protocol's: one pass
+
+    def predictor_for(default_landmarks: str) -> Predictor:
+        return Predictor.from_weights(args.weights, flip_test=args.flip_test,
+                                      refine_crop=refine,
+                                      landmarks=args.landmarks or default_landmarks)
+
     try:
-        predictor = Predictor.from_weights(args.weights, flip_test=args.flip_test)
+        if args.aflw2000:
+            evaluate_aflw2000(predictor_for("3d"), args.aflw2000, args.aflw2000_protocol,
+                              args.crop, args.out)
+        if args.aflw_val:  # 120 px protocol crops: the cascade's 3D keypoints
+            evaluate_aflw_val(predictor_for("3d"), args.aflw_val, args.out, args.crop)
+        if args.pts:
+            predictor = predictor_for("2d")
+            report = evaluate_pts(predictor, args.pts, read_subset(args.subset), args.crop,
+                                  args.out)
+            print_pts_report(report, args.crop, predictor.landmarks)
+            if args.out is not None:
+                _write_ced(args.out / f"pts_{args.crop}_ced.png",
+                           {"inter-ocular NME": report.nme_io[report.found]}, max_error=10.0)
     except WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    try:
-        if args.aflw2000:
-            evaluate_aflw2000(predictor, args.aflw2000, args.aflw2000_protocol, args.crop,
-                              args.out)
-        if args.aflw_val:
-            evaluate_aflw_val(predictor, args.aflw_val, args.out)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
+    except KeyError as exc:
+        print(f"error: a label file lacks {exc} (not an AFLW2000-3D / AFLW label file)",
+              file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import load_cascade
+from mtface.core.formats.atomic import atomic_write
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
 
 OUTPUTS = ["keypoints", "vertices", "pose", "visibility"]
@@ -39,12 +40,11 @@ def export_onnx(model: CascadeMTCNN, path: Path, opset: int = 17) -> float | Non
     size = model.config.crop_size
     example = torch.rand(1, 3, size, size)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(wrapper, (example,), str(path), input_names=["image"],
-                      output_names=OUTPUTS, dynamic_axes={"image": {0: "batch"}},
-                      opset_version=opset, dynamo=False)
+    atomic_write(path, lambda tmp: torch.onnx.export(
+        wrapper, (example,), str(tmp), input_names=["image"], output_names=OUTPUTS,
+        dynamic_axes={"image": {0: "batch"}}, opset_version=opset, dynamo=False))
     try:
-        import onnxruntime  # noqa: PLC0415
+        import onnxruntime
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -56,7 +56,7 @@ def export_onnx(model: CascadeMTCNN, path: Path, opset: int = 17) -> float | Non
 
 
 def run_export(onnx_path: Path, weights: Path | None = None) -> int:
-    from mtface.core.weights import WeightsError  # noqa: PLC0415
+    from mtface.core.weights import WeightsError
 
     try:
         model, _ = load_cascade(weights)

@@ -1,103 +1,226 @@
-"""``mtface predict IMAGE_OR_FOLDER... --out DIR``."""
+"""``mtface predict IMAGE_OR_FOLDER... --out DIR``.
+
+Each image's outputs (JSON, per-face .pts and mesh, optional overlay) are written as a set: all
+of them or, when one cannot be written, none (the old ones stay). Per-face files that an earlier
+run left and this one did not rewrite are removed. Names cannot collide (core.commands.outputs).
+"""
 
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import math
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
-from mtface.core.formats.atomic import SaveError
-from mtface.core.formats.mesh import write_mesh
-from mtface.core.formats.overlay import write_overlay
-from mtface.core.formats.prediction_json import prediction_to_dict, write_prediction_json
-from mtface.core.formats.pts import write_pts
-from mtface.core.imageio import ImageLoadError, list_images, load_image
+from mtface.core.commands.outputs import FaceFileIndex, ImageJob, plan_outputs
+from mtface.core.formats.atomic import (
+    SaveError,
+    atomic_write_set,
+    bytes_writer,
+    remove_files,
+    text_writer,
+)
+from mtface.core.formats.mesh import mesh_bytes
+from mtface.core.formats.overlay import overlay_png_bytes
+from mtface.core.formats.prediction_json import prediction_json_text, prediction_to_dict
+from mtface.core.formats.pts import format_pts
+from mtface.core.imageio import ImageLoadError, load_image
 from mtface.core.predictor import Predictor
-from mtface.core.types import FaceBox
+from mtface.core.types import FaceBox, Prediction
+
+#: A boxes file is a small table; anything larger is refused before it is read (a device such
+#: as /dev/zero, or a wrong file, would otherwise be read without limit).
+MAX_BOXES_BYTES = 32 * 1024 * 1024
+#: Box coordinates beyond this many pixels (images are at most 20000 px a side) are refused.
+MAX_COORDINATE = 1e6
+
+
+Writer = Callable[[Path], None]
 
 
 class BoxesFileError(ValueError):
     """A malformed --boxes file."""
 
 
+@dataclass
+class PredictSummary:
+    """What a run did. ``error`` is set when it stopped early (e.g. the disk is full)."""
+
+    processed: int = 0
+    seen: int = 0
+    failed: int = 0
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.error or self.failed or not self.processed else 0
+
+
 def read_boxes(path: Path) -> dict[str, list[FaceBox]]:
     """Read caller boxes: JSON ``{"name.jpg": [[x0, y0, x1, y1], ...]}`` or CSV rows
-    ``name,x0,y0,x1,y1`` (a header row is allowed). Keys are image file names."""
+    ``name,x0,y0,x1,y1`` (a header row is allowed). Keys are image file names. Raises
+    BoxesFileError for anything else: not a regular file, over 32 MB, not UTF-8, another
+    shape, non-finite or absurd coordinates (beyond 1e6 px), x1 <= x0 or y1 <= y0."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BoxesFileError(f"{path}: cannot read ({exc})") from exc
+    text = _read_limited(path)
     table: dict[str, list[FaceBox]] = {}
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_reject_constant)
             if not isinstance(data, dict):
-                raise ValueError("expected an object of image name -> list of boxes")
+                raise ValueError("expected a JSON object of image name -> list of boxes, found "
+                                 f"{type(data).__name__}")
             for name, boxes in data.items():
-                if boxes and not isinstance(boxes[0], (list, tuple)):
-                    boxes = [boxes]
-                table[name] = [_box(b) for b in boxes]
+                table[_name(name)] = _box_list(name, boxes)
         else:
-            for row in csv.reader(text.splitlines()):
-                if not row or row[0].strip().lower() in ("image", "name", "file"):
+            for line, row in enumerate(csv.reader(text.splitlines()), 1):
+                if not row or (line == 1 and row[0].strip().lower() in ("image", "name", "file")):
                     continue
-                table.setdefault(row[0].strip(), []).append(_box(row[1:5]))
-    except (ValueError, TypeError, IndexError) as exc:
-        raise BoxesFileError(f"{path}: malformed boxes file ({exc})") from exc
+                if len(row) != 5:
+                    raise ValueError(f"line {line}: expected name,x0,y0,x1,y1, found "
+                                     f"{len(row)} fields")
+                table.setdefault(_name(row[0].strip()), []).append(_box(row[1:5]))
+    except (ValueError, TypeError, RecursionError, csv.Error) as exc:
+        raise BoxesFileError(f"{path}: malformed boxes file ({str(exc)[:200]})") from exc
     return table
 
 
-def _box(values: list) -> FaceBox:
-    x0, y0, x1, y1 = (float(v) for v in values[:4])
-    if len(values) < 4 or not (x1 > x0 and y1 > y0):
-        raise ValueError(f"box {values} is not x0, y0, x1, y1 with x1 > x0 and y1 > y0")
+def _read_limited(path: Path) -> str:
+    try:
+        if not path.is_file():
+            raise BoxesFileError(f"{path}: not a regular file" if path.exists()
+                                 else f"{path}: no such file")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_BOXES_BYTES + 1)
+    except OSError as exc:
+        raise BoxesFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_BOXES_BYTES:
+        raise BoxesFileError(f"{path}: larger than {MAX_BOXES_BYTES // 2**20} MB; not a boxes "
+                             "file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BoxesFileError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+
+
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number (boxes must be finite)")
+
+
+def _name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"image name {name!r:.40} is empty or not text")
+    return name
+
+
+def _box_list(name: str, boxes: object) -> list[FaceBox]:
+    if not isinstance(boxes, list):
+        raise ValueError(f"{name!r:.60}: expected a list of [x0, y0, x1, y1] boxes")
+    if boxes and not isinstance(boxes[0], list):
+        boxes = [boxes]  # one box given without the outer list
+    return [_box(b) for b in boxes]
+
+
+def _box(values: object) -> FaceBox:
+    if not isinstance(values, (list, tuple)) or len(values) != 4:
+        raise ValueError(f"box {values!r:.60} is not [x0, y0, x1, y1]")
+    numbers = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError(f"box {values!r:.60}: {v!r:.20} is not a number")
+        number = float(v)
+        if not math.isfinite(number) or abs(number) > MAX_COORDINATE:
+            raise ValueError(f"box {values!r:.60}: {v!r:.20} is not a finite pixel coordinate "
+                             f"(|x| <= {MAX_COORDINATE:.0e})")
+        numbers.append(number)
+    x0, y0, x1, y1 = numbers
+    if not (x1 > x0 and y1 > y0):
+        raise ValueError(f"box {values!r:.60} is not x0, y0, x1, y1 with x1 > x0 and y1 > y0")
     return FaceBox(x0, y0, x1, y1, 1.0)
+
+
+def _caller_boxes(boxes: dict[str, list[FaceBox]], job: ImageJob) -> list[FaceBox] | None:
+    for key in (job.path.name, str(job.path), job.base + job.path.suffix):
+        if key in boxes:
+            return boxes[key]
+    return None
+
+
+def output_set(prediction: Prediction, job: ImageJob, out_dir: Path, predictor: Predictor,
+               image: np.ndarray | None, mesh_format: str, model_info: dict | None
+               ) -> list[tuple[Path, Writer]]:
+    """The files of one image as (path, writer) pairs; raises ValueError when the prediction
+    holds NaN or Infinity (nothing is written then). The overlay is drawn on ``image``."""
+    target = out_dir / job.base
+    name = target.name
+    items: list[tuple[Path, Writer]] = []
+    mesh_files = []
+    uv = predictor.topology.uv if mesh_format == "obj" else None
+    for i, face in enumerate(prediction.faces):
+        mesh_name = f"{name}_face{i}.{mesh_format}"
+        items.append((target.with_name(mesh_name), bytes_writer(
+            mesh_bytes(face.vertices, predictor.topology.triangles, mesh_format, uv))))
+        items.append((target.with_name(f"{name}_face{i}.pts"),
+                      text_writer(format_pts(face.landmarks_2d))))
+        mesh_files.append(mesh_name)
+    payload = prediction_to_dict(prediction, job.path.name, mesh_files, model_info)
+    items.append((target.with_name(f"{name}.json"), text_writer(prediction_json_text(payload))))
+    if image is not None:
+        items.append((target.with_name(f"{name}_overlay.png"),
+                      bytes_writer(overlay_png_bytes(image, prediction.faces, in_place=True))))
+    return items
 
 
 def run_predict(inputs: list[Path], out_dir: Path, predictor: Predictor,
                 boxes: dict[str, list[FaceBox]] | None = None, overlay: bool = False,
-                mesh_format: str = "obj", model_info: dict | None = None) -> int:
-    """Process every image; returns the number of images processed (faces found or not)."""
-    images = list_images(inputs)
-    if not images:
+                mesh_format: str = "obj", model_info: dict | None = None) -> PredictSummary:
+    """Process every image. Unreadable images are skipped; a write failure stops the run."""
+    jobs = plan_outputs(inputs)
+    summary = PredictSummary(seen=len(jobs))
+    if not jobs:
         print("no images found in " + ", ".join(map(str, inputs)), file=sys.stderr)
-        return 0
-    done = 0
-    for path in tqdm(images, desc="predict", unit="img", file=sys.stderr,
-                     disable=len(images) < 2):
+        return summary
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "--out is a file, not a folder", str(out_dir))
+    index = FaceFileIndex()
+    for job in tqdm(jobs, desc="predict", unit="img", file=sys.stderr, disable=len(jobs) < 2):
         try:
-            image = load_image(path)
+            image = load_image(job.path)
         except ImageLoadError as exc:
             tqdm.write(f"skipped: {exc}", file=sys.stderr)
             continue
         caller_boxes = None
         if boxes is not None:
-            caller_boxes = boxes.get(path.name, boxes.get(str(path)))
+            caller_boxes = _caller_boxes(boxes, job)
             if caller_boxes is None:
-                tqdm.write(f"skipped: {path}: no box for it in the boxes file", file=sys.stderr)
+                tqdm.write(f"skipped: {job.path}: no box for it in the boxes file",
+                           file=sys.stderr)
                 continue
         prediction = predictor.predict(image, caller_boxes)
-        stem = path.stem
         try:
-            mesh_files = []
-            for i, face in enumerate(prediction.faces):
-                mesh_name = f"{stem}_face{i}.{mesh_format}"
-                write_mesh(out_dir / mesh_name, face.vertices, predictor.topology.triangles,
-                           predictor.topology.uv if mesh_format == "obj" else None)
-                write_pts(out_dir / f"{stem}_face{i}.pts", face.landmarks_2d)
-                mesh_files.append(mesh_name)
-            payload = prediction_to_dict(prediction, path.name, mesh_files, model_info)
-            write_prediction_json(out_dir / f"{stem}.json", payload)
-            if overlay:
-                write_overlay(out_dir / f"{stem}_overlay.png", image, prediction.faces)
+            items = output_set(prediction, job, out_dir, predictor, image if overlay else None,
+                               mesh_format, model_info)
+        except ValueError as exc:
+            tqdm.write(f"failed: {job.path}: {exc}", file=sys.stderr)
+            summary.failed += 1
+            continue
+        del image
+        folder = (out_dir / job.base).parent
+        try:
+            written = atomic_write_set(items)
+            remove_files(index.stale(folder, Path(job.base).name, written))
         except SaveError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return done
+            summary.error = str(exc)
+            return summary
         if not prediction.faces:
-            tqdm.write(f"no face found: {path}", file=sys.stderr)
-        done += 1
-    return done
+            tqdm.write(f"no face found: {job.path}", file=sys.stderr)
+        summary.processed += 1
+    return summary

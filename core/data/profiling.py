@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
+import trimesh
 from scipy.spatial import Delaunay
 
 from mtface.core.geometry import (
@@ -40,42 +41,36 @@ class ProfiledSample:
 
 
 @lru_cache(maxsize=2)
-def _boundary_loop(triangles_bytes: bytes, num_triangles: int) -> np.ndarray:
-    triangles = np.frombuffer(triangles_bytes, dtype=np.int64).reshape(num_triangles, 3)
-    edges: dict[tuple[int, int], int] = {}
-    for tri in triangles:
-        for a, b in ((tri[0], tri[1]), (tri[1], tri[2]), (tri[2], tri[0])):
-            key = (min(a, b), max(a, b))
-            edges[key] = edges.get(key, 0) + 1
-    nxt: dict[int, list[int]] = {}
-    for (a, b), count in edges.items():
-        if count == 1:
-            nxt.setdefault(int(a), []).append(int(b))
-            nxt.setdefault(int(b), []).append(int(a))
-    # the outer loop is the longest one (the eyes and mouth are holes too)
-    loops, seen = [], set()
-    for start in nxt:
-        if start in seen:
-            continue
-        loop, prev, cur = [start], -1, start
-        seen.add(start)
-        while True:
-            options = [n for n in nxt[cur] if n != prev]
-            if not options or options[0] == start:
-                break
-            prev, cur = cur, options[0]
-            if cur in seen:
-                break
-            loop.append(cur)
-            seen.add(cur)
-        loops.append(loop)
-    return np.array(max(loops, key=len))
+def _boundary_loop(vertices_bytes: bytes, triangles_bytes: bytes) -> np.ndarray:
+    vertices = np.frombuffer(vertices_bytes, dtype=np.float64).reshape(-1, 3)
+    triangles = np.frombuffer(triangles_bytes, dtype=np.int64).reshape(-1, 3)
+    mesh = trimesh.Trimesh(vertices, triangles, process=False)
+    # the outer loop is the longest one (where the eyes and mouth are holes, they are loops too)
+    loop = max((np.asarray(line.points) for line in mesh.outline().entities), key=len)
+    if loop[0] == loop[-1]:
+        loop = loop[:-1]
+    # trimesh starts the loop at an arbitrary vertex; start where synthesis always has (the
+    # polygon order feeds the Delaunay triangulation and the draw order of the warp)
+    boundary = mesh.edges_sorted[np.sort(trimesh.grouping.group_rows(mesh.edges_sorted,
+                                                                     require_count=1))]
+    first = boundary[np.isin(boundary, loop).all(axis=1)][0]
+    loop = np.roll(loop, -int(np.flatnonzero(loop == first[0])[0]))
+    if loop[1] != first[1]:
+        loop = np.concatenate([loop[:1], loop[:0:-1]])
+    return loop.astype(np.int64)
 
 
 def boundary_loop(topology: Topology) -> np.ndarray:
-    """Vertex indices of the outer boundary (the face oval) in order around it."""
+    """Vertex indices (B,) of the outer boundary (the face oval) in order around it.
+
+    The loop is ``Trimesh.outline()``'s longest one, but trimesh starts it at another vertex, so
+    its start and direction are fixed here: it starts at the lower-numbered end of its first edge
+    in triangle order (edges (0, 1), (1, 2), (2, 0) of each triangle) and runs along that edge
+    first, as the hand-written walk that came before did; synthesised samples stay the same.
+    """
+    verts = np.ascontiguousarray(topology.vertices, dtype=np.float64)
     tris = np.ascontiguousarray(topology.triangles, dtype=np.int64)
-    return _boundary_loop(tris.tobytes(), len(tris))
+    return _boundary_loop(verts.tobytes(), tris.tobytes())
 
 
 def working_crop(image: np.ndarray, vertices: np.ndarray, size: int = 192,

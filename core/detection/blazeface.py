@@ -82,7 +82,7 @@ class BlazeFaceDetector:
         verify_checksum(path)
         try:
             self.net = TFLiteGraph.load(path).eval()
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        except Exception as exc:
             raise WeightsError(f"cannot load the face detector {path}: {exc}") from exc
         self.anchors = ssd_anchors(self.input_size)
         self.score_threshold = score_threshold

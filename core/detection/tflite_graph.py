@@ -71,7 +71,7 @@ class TFLiteGraph(nn.Module):
         return value
 
     @staticmethod
-    def load(path: Path) -> "TFLiteGraph":
+    def load(path: Path) -> TFLiteGraph:
         return TFLiteGraph(torch.load(path, map_location="cpu", weights_only=True))
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:

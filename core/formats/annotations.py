@@ -9,6 +9,8 @@ all writers are atomic. Coordinates in files are image pixels; in memory 0-based
   ``description`` the landmark name, ``flags`` {"visible": bool, "edited": bool}. labelme opens
   these files (flags are free-form there).
 * COCO: ``v`` = 2 visible, 1 labelled but occluded (never collapsed into 2), 0 not labelled.
+* The model's confidence in each face (core/confidence.py; None for faces a person made):
+  labelme ``"mtface": {"confidence": [per face]}``, COCO ``mtface_confidence`` per annotation.
 """
 
 from __future__ import annotations
@@ -20,13 +22,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mtface.core.annotation.session import FaceAnnotation
-from mtface.core.formats.atomic import atomic_write_text
+from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.formats.atomic import (
+    atomic_write_json,
+    atomic_write_set,
+    atomic_write_text,
+    text_writer,
+)
 from mtface.core.formats.pts import AnnotationFormatError, format_pts, read_pts
 from mtface.core.topology import ibug68_edges, ibug68_name
 from mtface.core.types import Pose
 
 FORMATS = ("labelme", "coco", "csv", "pts")
+#: More landmarks than this in one face is not an annotation (and would exhaust memory).
+MAX_POINTS = 10_000
 SUFFIX = {"labelme": ".json", "coco": ".coco.json", "csv": ".csv", "pts": ".pts"}
 
 
@@ -49,7 +58,21 @@ def to_labelme(faces: list[FaceAnnotation], image_name: str, image_size: tuple[i
                 "mask": None})
     return {"version": "5.5.0", "flags": {}, "shapes": shapes, "imagePath": image_name,
             "imageData": None, "imageHeight": int(image_size[0]),
-            "imageWidth": int(image_size[1])}
+            "imageWidth": int(image_size[1]),
+            "mtface": {"confidence": [_confidence(f) for f in faces]}}
+
+
+def _confidence(face: FaceAnnotation) -> float | None:
+    """The model's confidence in a face (core/confidence.py), rounded, or None."""
+    return None if face.confidence is None else round(float(face.confidence), 4)
+
+
+def _read_confidence(values: object, k: int) -> float | None:
+    try:
+        value = values[k]  # type: ignore[index]
+        return None if value is None else float(value)
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
@@ -57,10 +80,14 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
         raise AnnotationFormatError(f"{source}: not a labelme file (no 'shapes' list)")
     groups: dict[int, dict[int, tuple[float, float, bool, bool]]] = {}
     for shape in data["shapes"]:
+        if not isinstance(shape, dict):
+            raise AnnotationFormatError(f"{source}: a shape is not an object: {shape!r:.60}")
         if shape.get("shape_type", "point") != "point":
             continue
         try:
             index = int(shape["label"]) - 1
+            if not 0 <= index < MAX_POINTS:
+                raise ValueError(f"label {index + 1} outside 1..{MAX_POINTS}")
             (x, y), = shape["points"]
             flags = shape.get("flags") or {}
             group = int(shape.get("group_id") or 0)
@@ -80,6 +107,9 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
         vis = np.array([points[i][2] for i in range(count)])
         ann = FaceAnnotation.from_points(arr, vis, source="labelme")
         ann.edited[:] = [points[i][3] for i in range(count)]
+        extra = data.get("mtface")
+        ann.confidence = _read_confidence(extra.get("confidence") if isinstance(extra, dict)
+                                          else None, len(faces))
         faces.append(ann)
     if not faces:
         raise AnnotationFormatError(f"{source}: no landmark points in the file")
@@ -103,7 +133,8 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
             "num_keypoints": len(face.landmarks), "iscrowd": 0,
             "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
             "area": float((x1 - x0) * (y1 - y0)),
-            "mtface_edited": [bool(e) for e in face.edited]})
+            "mtface_edited": [bool(e) for e in face.edited],
+            "mtface_confidence": _confidence(face)})
     return {
         "info": {"description": "mtface landmarks; v: 2 visible, 1 labelled but occluded"},
         "images": [{"id": 1, "file_name": image_name, "height": int(image_size[0]),
@@ -128,6 +159,7 @@ def from_coco(data: dict, source: str, image_name: str | None = None) -> list[Fa
             edited = ann.get("mtface_edited")
             if edited is not None:
                 face.edited[:] = edited
+            face.confidence = _read_confidence([ann.get("mtface_confidence")], 0)
             faces.append(face)
     except (KeyError, TypeError, ValueError) as exc:
         raise AnnotationFormatError(f"{source}: not a COCO keypoints file ({exc})") from exc
@@ -184,7 +216,7 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
 def from_mat(path: Path) -> list[FaceAnnotation]:
     """``pt3d_68`` (AFLW2000-3D) or ``pt2d`` with 68 points (300W-LP); 1-based -> 0-based.
     The pose comes from ``Pose_Para`` (radians -> degrees)."""
-    from mtface.core.formats.matfile import MatFileError, load_mat  # noqa: PLC0415
+    from mtface.core.formats.matfile import MatFileError, load_mat
 
     try:
         mat = load_mat(path)
@@ -207,35 +239,80 @@ def from_mat(path: Path) -> list[FaceAnnotation]:
 
 
 def annotation_path(image_path: Path, fmt: str = "labelme", face: int | None = None) -> Path:
-    """Where the studio saves an image's annotation: beside the image, labelme style."""
+    """Where the studio saves an image's annotation: beside the image, labelme style
+    (``photo.json``); ``photo.jpg.json`` when another image of the folder has the same stem
+    (``photo.png``), so two images never share one annotation."""
     image_path = Path(image_path)
+    stem = _annotation_stem(image_path)
     if fmt == "pts" and face is not None:
-        return image_path.with_name(f"{image_path.stem}_face{face}.pts")
-    return image_path.with_name(image_path.stem + SUFFIX[fmt])
+        return image_path.with_name(f"{stem}_face{face}.pts")
+    return image_path.with_name(stem + SUFFIX[fmt])
+
+
+def _annotation_stem(image_path: Path) -> str:
+    from mtface.core.imageio import IMAGE_SUFFIXES
+
+    own = image_path.suffix
+    for suffix in IMAGE_SUFFIXES:
+        for other in {suffix, suffix.upper()}:
+            sibling = image_path.with_suffix(other)
+            if other != own and sibling.is_file() and not _same_file(sibling, image_path):
+                return image_path.name
+    return image_path.stem
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """``photo.JPG`` and ``photo.jpg`` are one file on a case-insensitive file system."""
+    try:
+        return a.samefile(b)
+    except OSError:
+        return False
+
+
+def _check_image_path(data: dict, image_name: str | None, source: str) -> None:
+    """A labelme file names its image (``imagePath``): refuse it for another image."""
+    named = data.get("imagePath")
+    if image_name is None or not isinstance(named, str) or not named.strip():
+        return
+    if Path(named.replace("\\", "/")).name != Path(image_name).name:
+        raise AnnotationFormatError(f"{source}: the annotation belongs to {named!r}, not to "
+                                    f"{image_name!r}")
 
 
 def write_annotation(path: Path, fmt: str, faces: list[FaceAnnotation], image_name: str,
                      image_size: tuple[int, int]) -> list[Path]:
-    """Write ``faces`` in ``fmt``; .pts writes one file per face (``_faceK`` when several)."""
+    """Write ``faces`` in ``fmt``; .pts writes one file per face (``_faceK`` when several, as
+    one set: all or none). Raises ValueError for NaN / infinite points (nothing written)."""
+    if not all(np.isfinite(f.landmarks).all() for f in faces):
+        raise ValueError(f"refusing to write {path}: NaN or infinite landmark coordinates")
     if fmt == "labelme":
-        return [atomic_write_text(path, json.dumps(to_labelme(faces, image_name, image_size),
-                                                   indent=1))]
+        return [atomic_write_json(path, to_labelme(faces, image_name, image_size))]
     if fmt == "coco":
-        return [atomic_write_text(path, json.dumps(to_coco(faces, image_name, image_size),
-                                                   indent=1))]
+        return [atomic_write_json(path, to_coco(faces, image_name, image_size))]
     if fmt == "csv":
         return [atomic_write_text(path, to_csv(faces))]
     if fmt == "pts":
         if len(faces) == 1:
             return [atomic_write_text(path, format_pts(faces[0].landmarks))]
-        return [atomic_write_text(path.with_name(f"{path.stem}_face{k}.pts"),
-                                  format_pts(f.landmarks)) for k, f in enumerate(faces)]
+        return atomic_write_set([(path.with_name(f"{path.stem}_face{k}.pts"),
+                                  text_writer(format_pts(f.landmarks)))
+                                 for k, f in enumerate(faces)])
     raise ValueError(f"unknown annotation format {fmt!r}; use one of {FORMATS}")
 
 
 def read_annotation(path: Path, image_name: str | None = None) -> list[FaceAnnotation]:
-    """Read any supported annotation file (format by suffix and content)."""
-    path = Path(path)
+    """Read any supported annotation file (format by suffix and content). With
+    ``image_name``, a labelme file made for another image is refused. Raises
+    AnnotationFormatError for anything malformed, NaN or infinite coordinates included."""
+    faces = _read_any(Path(path), image_name)
+    for k, face in enumerate(faces):
+        if len(face.landmarks) == 0 or not np.isfinite(face.landmarks).all():
+            raise AnnotationFormatError(f"{path}: face {k} has no points, or NaN or infinite "
+                                        "coordinates")
+    return faces
+
+
+def _read_any(path: Path, image_name: str | None) -> list[FaceAnnotation]:
     suffix = path.suffix.lower()
     if suffix == ".pts":
         return [FaceAnnotation.from_points(read_pts(path), source="pts")]
@@ -253,6 +330,7 @@ def read_annotation(path: Path, image_name: str | None = None) -> list[FaceAnnot
         except json.JSONDecodeError as exc:
             raise AnnotationFormatError(f"{path}: invalid JSON ({exc})") from exc
         if isinstance(data, dict) and "shapes" in data:
+            _check_image_path(data, image_name, str(path))
             return from_labelme(data, str(path))
         if isinstance(data, dict) and "annotations" in data and "images" in data:
             return from_coco(data, str(path), image_name)

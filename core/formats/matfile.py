@@ -12,8 +12,8 @@ class MatFileError(ValueError):
 def load_mat(path: Path) -> dict:
     """``scipy.io.loadmat`` of ``path``; raises MatFileError for a missing, truncated or
     non-MATLAB file (scipy's own MatReadError is not a ValueError, so callers would miss it)."""
-    import scipy.io  # noqa: PLC0415
-    from scipy.io.matlab import MatReadError  # noqa: PLC0415
+    import scipy.io
+    from scipy.io.matlab import MatReadError
 
     try:
         return scipy.io.loadmat(path)

@@ -20,6 +20,8 @@ def mesh_bytes(vertices: np.ndarray, triangles: np.ndarray, file_type: str,
         raise ValueError(f"unknown mesh format {file_type!r}; use one of {MESH_FORMATS}")
     vertices = np.asarray(vertices, float)
     triangles = np.asarray(triangles, int)
+    if not np.isfinite(vertices).all():
+        raise ValueError("refusing to write a mesh with NaN or infinite vertices")
     if file_type == "obj":
         lines = ["# mtface mesh: image pixels, x right, y down, z toward the viewer"]
         lines += [f"v {x:.4f} {y:.4f} {z:.4f}" for x, y, z in vertices]

@@ -17,9 +17,10 @@ VISIBLE_RGB = (40, 90, 255)
 INVISIBLE_RGB = (235, 40, 40)
 
 
-def draw_faces(image: np.ndarray, faces: list[Face]) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> a copy with every face drawn."""
-    out = image.copy()
+def draw_faces(image: np.ndarray, faces: list[Face], in_place: bool = False) -> np.ndarray:
+    """RGB uint8 (H, W, 3) -> a copy with every face drawn (``in_place``: ``image`` itself
+    when it is writeable, which saves a copy of a large photo)."""
+    out = image if in_place and image.flags.writeable else image.copy()
     scale = max(1, round(max(image.shape[:2]) / 500))
     for face in faces:
         x0, y0, x1, y1 = (int(round(v)) for v in face.box.as_tuple())
@@ -50,9 +51,17 @@ def _draw_axes(out: np.ndarray, face: Face, scale: int) -> None:
                         tipLength=0.15)
 
 
-def write_overlay(path: Path, image: np.ndarray, faces: list[Face]) -> Path:
-    ok, data = cv2.imencode(Path(path).suffix or ".png",
-                            cv2.cvtColor(draw_faces(image, faces), cv2.COLOR_RGB2BGR))
+def overlay_png_bytes(image: np.ndarray, faces: list[Face], suffix: str = ".png",
+                      in_place: bool = False) -> bytes:
+    """The overlay encoded (PNG by default); ``in_place`` draws on (and reorders the channels
+    of) ``image``. Raises ValueError when it cannot be encoded."""
+    drawn = draw_faces(image, faces, in_place)
+    cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR, dst=drawn)
+    ok, data = cv2.imencode(suffix, drawn)
     if not ok:
-        raise ValueError(f"cannot encode {path}")
-    return atomic_write_bytes(path, data.tobytes())
+        raise ValueError(f"cannot encode the overlay as {suffix}")
+    return data.tobytes()
+
+
+def write_overlay(path: Path, image: np.ndarray, faces: list[Face]) -> Path:
+    return atomic_write_bytes(path, overlay_png_bytes(image, faces, Path(path).suffix or ".png"))

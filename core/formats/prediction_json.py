@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from mtface.core.formats.atomic import atomic_write_text
+from mtface.core.formats.atomic import atomic_write_json, dumps_strict_json
 from mtface.core.geometry import yaw_bin
 from mtface.core.types import Face, Prediction
 
@@ -15,8 +14,9 @@ SCHEMA = "mtface-prediction/1"
 CONVENTIONS = {
     "coordinates": "image pixels, 0-based pixel centres; x right, y down, z toward the viewer "
                    "in the same pixel scale (origin of z: the face's centroid)",
-    "landmarks": "iBUG-68 in 3D (AFLW2000-3D pt3d_68 convention); 2D = orthographic "
-                 "projection (x, y)",
+    "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = fixed surface "
+                 "points (AFLW2000-3D pt3d_68 convention, jaw may be hidden), '2d' = as people "
+                 "annotate photos (300-W: jaw on the visible outline); 2D = (x, y)",
     "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
     "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
 }
@@ -27,6 +27,7 @@ def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
         "box": [round(float(v), 2) for v in face.box.as_tuple()],
         "score": round(float(face.box.score), 4),
         "landmarks": np.round(face.landmarks.astype(float), 3).tolist(),
+        "landmark_definition": face.convention,
         "visible": [bool(v) for v in face.visible],
         "pose": {k: round(v, 3) for k, v in face.pose.as_dict().items()},
         "yaw_bin": yaw_bin(face.pose.yaw),
@@ -51,5 +52,10 @@ def prediction_to_dict(prediction: Prediction, image_name: str,
     }
 
 
+def prediction_json_text(payload: dict) -> str:
+    """The file's text; raises ValueError when the payload holds NaN or Infinity."""
+    return dumps_strict_json(payload, indent=1)
+
+
 def write_prediction_json(path: Path, payload: dict) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=1))
+    return atomic_write_json(path, payload, indent=1)

@@ -19,9 +19,13 @@ class AnnotationFormatError(ValueError):
 
 
 def format_pts(points: np.ndarray) -> str:
-    """Text of a .pts file for points (N, 2) in 0-based pixels."""
+    """Text of a .pts file for points (N, 2) in 0-based pixels. Raises ValueError for NaN or
+    infinite points (read_pts would reject the file)."""
+    points = np.asarray(points, dtype=float)[:, :2]
+    if not np.isfinite(points).all():
+        raise ValueError("refusing to write a .pts file with NaN or infinite points")
     lines = ["version: 1", f"n_points: {len(points)}", "{"]
-    lines += [f"{x + 1:.3f} {y + 1:.3f}" for x, y in np.asarray(points, dtype=float)[:, :2]]
+    lines += [f"{x + 1:.3f} {y + 1:.3f}" for x, y in points]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

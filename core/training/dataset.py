@@ -18,17 +18,17 @@ import numpy as np
 import torch
 from torch.utils.data import ConcatDataset, Dataset
 
+from mtface.core.crop_coords import crop_to_normalised, pose_to_normalised
 from mtface.core.geometry import CropTransform, box_of_points, protocol_crop
-from mtface.core.model import POSE_SCALE_DEGREES
 from mtface.core.topology import Topology
 
+
 def normalise_shape(vertices_crop: np.ndarray, size: int) -> np.ndarray:
-    """Crop pixels -> normalised crop coordinates of core.model; z centred. (..., 3)."""
+    """Crop pixels (..., V, 3) -> float32 normalised crop coordinates (core/crop_coords.py),
+    z first centred on each shape's mean."""
     out = np.array(vertices_crop, dtype=np.float32, copy=True)
-    half = size / 2.0
-    out[..., :2] = (out[..., :2] - (size - 1) / 2.0) / half
-    out[..., 2] = (out[..., 2] - out[..., 2].mean(axis=-1, keepdims=True)) / half
-    return out
+    out[..., 2] = out[..., 2] - out[..., 2].mean(axis=-1, keepdims=True)
+    return crop_to_normalised(out, size)
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ class SyntheticFaces(Dataset):
         image_t = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0
         return (image_t, torch.from_numpy(keypoints_n.astype(np.float32)),
                 torch.from_numpy(vertices_n), torch.from_numpy(
-                    (pose / POSE_SCALE_DEGREES).astype(np.float32)))
+                    pose_to_normalised(pose).astype(np.float32)))
 
 
 class ConcatFaces(ConcatDataset):

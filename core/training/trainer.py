@@ -24,9 +24,11 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from mtface.core.checkpoint import load_cascade, save_cascade
+from mtface.core.checkpoint import load_cascade, load_payload, save_cascade
+from mtface.core.formats.atomic import atomic_write_text
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
 from mtface.core.topology import Topology
+from mtface.core.training.config import check_config, read_config
 from mtface.core.training.dataset import AugmentConfig, ConcatFaces, SyntheticFaces
 from mtface.core.training.validation import validate
 
@@ -38,6 +40,9 @@ class TrainConfig:
     train_dir: str | list[str]  # one sample set, or several trained on together
     val_dir: str | None = None
     aflw_val_dir: str | None = None
+    #: a label folder from ``mtface data import-annotations``: its validation photos are scored
+    #: with the 2D landmark definition (inter-ocular NME); never trained on
+    human_val_labels: str | None = None
     out_dir: str = "runs/default"
     epochs: int = 30
     stage1_epochs: int = 20
@@ -54,10 +59,9 @@ class TrainConfig:
     init_weights: str | None = None
 
     @staticmethod
-    def from_file(path: Path, overrides: dict | None = None) -> "TrainConfig":
-        values = json.loads(Path(path).read_text())
-        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-        return TrainConfig(**values)
+    def from_file(path: Path, overrides: dict | None = None) -> TrainConfig:
+        """Read and check (core.training.config) a config; raises ConfigError."""
+        return TrainConfig(**read_config(path, overrides, TrainConfig.__dataclass_fields__))
 
 
 def training_set(train_dir: str | list[str], topology: Topology, crop_size: int, seed: int
@@ -66,9 +70,20 @@ def training_set(train_dir: str | list[str], topology: Topology, crop_size: int,
     folders = [train_dir] if isinstance(train_dir, str) else list(train_dir)
     if not folders:
         raise ValueError("train_dir: give at least one sample-set folder")
-    sets = [SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed)
-            for f in folders]
+    # each entry its own augmentation seed: a set listed twice is weighted twice, with
+    # different augmentations
+    sets = [SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed + k)
+            for k, f in enumerate(folders)]
     return sets[0] if len(sets) == 1 else ConcatFaces(sets)
+
+
+def selection_score(metrics: dict) -> float:
+    """What chooses ``best.pt``: the mean of the real-face validation figures (AFLW 21-point
+    NME and the human-label inter-ocular NME, whichever are configured), else the synthetic."""
+    real = [metrics[k] for k in ("aflw_val_mean", "human_val_nme") if k in metrics]
+    if real:
+        return float(np.mean(real))
+    return float(metrics.get("synthetic_val_mean", math.inf))
 
 
 def _is_main() -> bool:
@@ -105,13 +120,14 @@ def _initialise_from(model: CascadeMTCNN, path: Path, topology: Topology) -> Non
 
 def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     """Run training; returns the final validation metrics."""
+    check_config(asdict(config), TrainConfig.__dataclass_fields__)  # before anything is written
     device = _setup_distributed()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
     out_dir = Path(config.out_dir)
     if _is_main():
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
+        atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
     topology = Topology.load()
     model_config = CascadeConfig.from_dict(config.model)
     model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
@@ -129,7 +145,7 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     if config.init_weights and not (resume and state_path.exists()):
         _initialise_from(model, Path(config.init_weights), topology)
     if resume and state_path.exists():
-        payload = torch.load(state_path, map_location="cpu", weights_only=True)
+        payload = load_payload(state_path)  # WeightsError for a truncated or corrupt file
         model.load_state_dict(payload["state_dict"])
         start_epoch = payload["epoch"] + 1
         best = payload.get("best", math.inf)
@@ -190,7 +206,7 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             metrics.update({"epoch": epoch + 1, "stage": stage, "train": running,
                             "seconds": round(time.time() - t0, 1)})
             history.append(metrics)
-            score = metrics.get("aflw_val_mean", metrics.get("synthetic_val_mean", math.inf))
+            score = selection_score(metrics)
             if log:
                 print(json.dumps(metrics), flush=True)
             meta = {"train_config": asdict(config), "epoch": epoch + 1, "metrics": metrics}
@@ -200,7 +216,7 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             save_cascade(model, state_path, meta, extra={
                 "epoch": epoch, "best": best, "history": history, "stage": stage,
                 "optimiser": optimiser.state_dict()})
-            (out_dir / "history.json").write_text(json.dumps(history, indent=2))
+            atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
         if dist.is_initialized():
             dist.barrier()
     if dist.is_initialized():

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from mtface.core.crop_coords import normalised_to_crop, pose_from_normalised
 from mtface.core.evaluation import aflw21_nme, binned, load_aflw_val, nme_box
 from mtface.core.imageio import load_image
 from mtface.core.model import CascadeMTCNN
@@ -41,7 +42,7 @@ def aflw_val_report(predictor: Predictor, folder: str, limit: int | None = None)
 
 
 def synthetic_val_report(predictor: Predictor, folder: str, limit: int | None = None) -> dict:
-    from mtface.core.training.dataset import SyntheticFaces  # noqa: PLC0415
+    from mtface.core.training.dataset import SyntheticFaces
 
     data = SyntheticFaces(folder, predictor.topology, predictor.crop_size, augment=None)
     indices = np.arange(len(data))
@@ -50,15 +51,43 @@ def synthetic_val_report(predictor: Predictor, folder: str, limit: int | None = 
     items = [data[int(i)] for i in indices]
     crops = np.stack([(it[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
                       for it in items])
-    half, centre = predictor.crop_size / 2.0, (predictor.crop_size - 1) / 2.0
-    gt = np.stack([it[1][:, :2].numpy() * half + centre for it in items])
-    yaws = np.array([float(it[3][1]) * 90.0 for it in items])
+    gt = np.stack([normalised_to_crop(it[1][:, :2].numpy(), predictor.crop_size)
+                   for it in items])
+    yaws = np.array([pose_from_normalised(float(it[3][1])) for it in items])
     errors = nme_box(_batched(predictor, crops), gt)
     report = binned(errors, yaws)
     return {"synthetic_val_bins": report.bins, "synthetic_val_mean": report.mean}
 
 
-def validate(model: CascadeMTCNN, topology: Topology, config: "TrainConfig",
+def human_val_report(predictor: Predictor, labels_dir: str) -> dict:
+    """Inter-ocular NME (%) of the 2D landmark definition on the validation photos of a label
+    folder made from human annotations, on the protocol crop of the human points."""
+    from mtface.core.data.labels import is_validation_identity, load_labels
+    from mtface.core.evaluation import nme_interocular
+    from mtface.core.geometry import protocol_crop
+    from mtface.core.landmarks2d import Landmarks2D
+
+    labels = load_labels(labels_dir)
+    if labels.human_landmarks is None:
+        raise ValueError(f"{labels_dir}: not made by mtface data import-annotations")
+    fraction = float(labels.manifest.get("val_fraction", 0.2))
+    val = [i for i, name in enumerate(labels.identity)
+           if is_validation_identity(str(name), fraction)]
+    definition = Landmarks2D.load()
+    pred, targets = [], []
+    for i in val:
+        human = labels.human_landmarks[i].astype(np.float64)
+        tf = protocol_crop(human, predictor.crop_size)
+        image = load_image(labels.images_root / str(labels.paths[i]))
+        result = predictor.run_on_transforms(image, [tf])
+        vertices = result.vertices[0, -1].astype(np.float64)
+        embedded = predictor.topology.landmarks_from_vertices(vertices)
+        pred.append(definition.points_for_cascade(vertices, result.keypoints[0, -1], embedded))
+        targets.append(tf.to_crop(human))
+    return {"human_val_nme": float(nme_interocular(np.stack(pred), np.stack(targets)).mean())}
+
+
+def validate(model: CascadeMTCNN, topology: Topology, config: TrainConfig,
              device: torch.device) -> dict:
     predictor = Predictor(copy.deepcopy(model).cpu(), topology)
     metrics: dict = {}
@@ -67,4 +96,6 @@ def validate(model: CascadeMTCNN, topology: Topology, config: "TrainConfig",
             metrics.update(synthetic_val_report(predictor, config.val_dir, config.val_limit))
         if config.aflw_val_dir:
             metrics.update(aflw_val_report(predictor, config.aflw_val_dir, config.val_limit))
+        if config.human_val_labels:
+            metrics.update(human_val_report(predictor, config.human_val_labels))
     return metrics

@@ -67,7 +67,7 @@ class FrameSource:
     def release(self) -> None:
         self.capture.release()
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         return self
 
     def __exit__(self, *exc: object) -> None:

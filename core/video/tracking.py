@@ -10,11 +10,17 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 
+from mtface.core.crop_coords import POSE_SCALE_DEGREES
 from mtface.core.geometry import box_of_points
-from mtface.core.types import Face, FaceBox, Pose, Prediction, Timings
+from mtface.core.types import Face, Pose, Prediction, Timings
+
+if TYPE_CHECKING:
+    from mtface.core.predictor import Predictor
 
 
 def _alpha(cutoff: float, dt: float) -> float:
@@ -88,42 +94,91 @@ class FaceSmoother:
         lm = self._filter("landmarks", face.landmarks, t, size).astype(np.float32)
         vt = self._filter("vertices", face.vertices, t, size).astype(np.float32)
         pose = self._filter("pose", np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]),
-                            t, 90.0)
+                            t, POSE_SCALE_DEGREES)
         return replace(face, landmarks=lm, vertices=vt, pose=Pose(*map(float, pose)))
 
 
 @dataclass
 class TrackerState:
     landmarks: np.ndarray | None = None
-    confidence: float = 0.0
-    lost_frames: int = 0
+    patch: np.ndarray | None = None  # the face's appearance in the last frame (normalised)
+    box: tuple[float, float, float, float] | None = None  # where that patch was taken
+
+
+PATCH = 24
+
+
+def face_patch(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray | None:
+    """A small zero-mean, unit-norm grey patch of ``box`` (x0, y0, x1, y1) in an RGB image,
+    for comparing the same place across frames; None when the box is outside the image."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = (int(round(v)) for v in box)
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 - x0 < 4 or y1 - y0 < 4:
+        return None
+    region = image[y0:y1, x0:x1]
+    small = cv2.resize(region, (PATCH, PATCH), interpolation=cv2.INTER_AREA)
+    grey = small.astype(np.float32).mean(2).ravel()
+    grey -= grey.mean()
+    norm = float(np.linalg.norm(grey))
+    return grey / norm if norm > 1e-3 else grey
+
+
+def appearance_similarity(a: np.ndarray | None, b: np.ndarray | None) -> float:
+    """Normalised cross-correlation of two face patches in [-1, 1] (1: unknown)."""
+    if a is None or b is None or a.shape != b.shape:
+        return 1.0
+    return float(np.dot(a, b))
 
 
 class FaceTracker:
     """Follows one face: the detector finds it, then each frame is cropped from the previous
-    frame's landmarks (``Predictor.crop_from_landmarks``). The detector runs again when the face
-    is lost: the landmark box collapses or leaves the image, or the tracked face drifts off the
-    face (checked by a detector call every ``recheck_every`` frames)."""
+    frame's landmarks (``Predictor.crop_from_landmarks``). Before each tracked frame a cheap
+    consistency check compares the face's region with the previous frame's (normalised
+    cross-correlation of small grey patches): when it changed (the face was replaced, the scene
+    cut, or something covers it) the detector runs again and its box re-starts the track. The
+    detector also runs when the face is lost (the landmark box collapses, leaves the image, or
+    stage 2 moves stage 1's points by more than ``lost_disagreement`` of the face size) and
+    every ``recheck_every`` frames."""
 
-    def __init__(self, predictor: object, smoother: FaceSmoother | None = None,
-                 recheck_every: int = 30) -> None:
+    def __init__(self, predictor: Predictor, smoother: FaceSmoother | None = None,
+                 recheck_every: int = 30, change_threshold: float = 0.8,
+                 lost_disagreement: float = 0.15) -> None:
         self.predictor = predictor
         self.smoother = smoother or FaceSmoother()
         self.recheck_every = recheck_every
+        self.change_threshold = change_threshold
+        self.lost_disagreement = lost_disagreement
         self.state = TrackerState()
         self.detections = 0
+        self.changes = 0  # scene / face changes noticed by the consistency check
         self._frames = 0
 
     def reset(self) -> None:
         self.state = TrackerState()
         self.smoother.reset()
 
-    def _plausible(self, landmarks: np.ndarray, shape: tuple[int, int]) -> bool:
-        x0, y0, x1, y1 = box_of_points(landmarks)
+    def _plausible(self, face: Face, shape: tuple[int, int]) -> bool:
+        x0, y0, x1, y1 = box_of_points(face.landmarks)
         h, w = shape
         side = max(x1 - x0, y1 - y0)
         inside = x1 > 0 and y1 > 0 and x0 < w and y0 < h
-        return inside and 12 < side < 4 * max(h, w)
+        if not (inside and 12 < side < 4 * max(h, w)):
+            return False
+        if len(face.stages) > 1:
+            first, last = face.stages[0].landmarks[:, :2], face.stages[-1].landmarks[:, :2]
+            moved = float(np.linalg.norm(first - last, axis=1).mean())
+            if moved > self.lost_disagreement * max(side, 1.0):
+                return False
+        return True
+
+    def _changed(self, image: np.ndarray) -> bool:
+        """Did the tracked face's region change since the last frame?"""
+        state = self.state
+        if state.patch is None or state.box is None:
+            return False
+        now = face_patch(image, state.box)
+        return appearance_similarity(state.patch, now) < self.change_threshold
 
     def process(self, image: np.ndarray, t: float | None = None) -> Prediction:
         """One frame -> Prediction with at most one (smoothed) face."""
@@ -132,40 +187,41 @@ class FaceTracker:
         p = self.predictor
         start = time.perf_counter()
         detect_ms = 0.0
-        need_detect = (self.state.landmarks is None
+        changed = self.state.landmarks is not None and self._changed(image)
+        if changed:
+            self.changes += 1
+        need_detect = (self.state.landmarks is None or changed
                        or self._frames % self.recheck_every == 0)
         box = None
         if need_detect:
             d0 = time.perf_counter()
-            boxes = p.detector.detect(image)  # type: ignore[attr-defined]
+            boxes = p.detector.detect(image)
             detect_ms = (time.perf_counter() - d0) * 1e3
             self.detections += 1
             if not boxes:
                 self.reset()
                 return Prediction([], image.shape[:2], Timings(detect_ms, (), 0.0, detect_ms))
             box = boxes[0]
-            if self.state.landmarks is not None:  # a re-check: keep tracking if it agrees
+            if self.state.landmarks is not None and not changed:
+                # a periodic re-check: keep tracking if it agrees
                 cx, cy = self.state.landmarks[:, :2].mean(0)
                 if box.x0 <= cx <= box.x1 and box.y0 <= cy <= box.y1:
                     box = None
         c0 = time.perf_counter()
-        if box is not None:  # a detection: refine the crop once from its landmarks
-            tf = p.crop_from_box(box)  # type: ignore[attr-defined]
-            first = p.run_on_transforms(image, [tf])  # type: ignore[attr-defined]
-            tf = p.crop_from_landmarks(tf.to_image(first.keypoints[0, -1])[:, :2])  # type: ignore
+        if box is not None:  # a detection: the still-image path (box, then one re-crop)
+            face = p.predict_face(image, box=box, box_kind="detector", refine=True)
             self.smoother.reset()
-        else:
-            tf = p.crop_from_landmarks(self.state.landmarks[:, :2])  # type: ignore
-        result = p.run_on_transforms(image, [tf])  # type: ignore[attr-defined]
-        face_box = box or FaceBox(*box_of_points(tf.to_image(result.keypoints[0, -1])), 1.0)
-        face = p._face(face_box, tf, result, 0)  # type: ignore[attr-defined]
+        else:  # tracking: the crop from the previous frame's landmarks, one pass
+            face = p.predict_face(image, landmarks_2d=self.state.landmarks[:, :2])
         cascade_ms = (time.perf_counter() - c0) * 1e3
-        if not self._plausible(face.landmarks, image.shape[:2]):
+        if not self._plausible(face, image.shape[:2]):
             self.reset()
             return Prediction([], image.shape[:2], Timings(detect_ms, (cascade_ms,), 0.0,
                                                            (time.perf_counter() - start) * 1e3))
         smoothed = self.smoother(face, t)
         self.state.landmarks = face.landmarks  # track from the raw result (no lag build-up)
+        self.state.box = box_of_points(face.landmarks)
+        self.state.patch = face_patch(image, self.state.box)
         total = (time.perf_counter() - start) * 1e3
         return Prediction([smoothed], image.shape[:2],
                           Timings(detect_ms, (cascade_ms,), 0.0, total))

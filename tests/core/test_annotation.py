@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from mtface.core.annotation.session import AnnotationSession, FaceAnnotation
+from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.session import AnnotationSession
 from mtface.core.formats.annotations import (
     FORMATS,
     annotation_path,
@@ -69,15 +70,24 @@ def test_reset_point_and_new_edit_clears_redo():
         session.select(5)
 
 
-def test_listeners_hear_every_change():
+def test_listeners_hear_every_change_with_what_changed():
+    from mtface.core.annotation.session import SessionEvent
+
     session = AnnotationSession()
-    calls = []
-    session.listeners.append(lambda: calls.append(1))
-    session.set_faces([_face()])
+    events = []
+    session.listeners.append(events.append)
+    session.set_faces([_face(), _face(1)])
     session.move_point(1, (0.0, 0.0))
+    session.move_point(1, (1.0, 0.0))  # the same drag: one undo step, still two events
+    session.toggle_visibility(5, face_index=1)
     session.undo()
     session.redo()
-    assert len(calls) == 4
+    session.reset_face(0)
+    session.select(1)
+    assert events == [SessionEvent("faces"), SessionEvent("points", 0, (1,)),
+                      SessionEvent("points", 0, (1,)), SessionEvent("points", 1, (5,)),
+                      SessionEvent("points", 1, (5,)), SessionEvent("points", 1, (5,)),
+                      SessionEvent("face", 0), SessionEvent("selection", 1)]
 
 
 coords = arrays(np.float64, (68, 2), elements=st.floats(0, 4000, allow_nan=False))
@@ -140,3 +150,114 @@ def test_reads_aflw2000_and_300wlp_mat_files():
     assert face.landmarks.shape == (68, 2) and face.pose is not None
     lp = read_annotation(shared_path("w300lp_sample", "IBUG_image_008_1_0.mat"))[0]
     assert lp.landmarks.shape == (68, 2)
+
+
+# --- issue 9: clean state, drags below the save point, clamping, malformed files, confidence ---
+
+
+def test_undo_below_the_save_point_then_a_new_edit_is_dirty():
+    session = AnnotationSession()
+    session.set_faces([_face()])
+    session.move_point(1, (10.0, 10.0), merge=False)
+    session.mark_saved()
+    session.undo()
+    assert session.dirty  # below the save point
+    session.move_point(2, (20.0, 20.0), merge=False)  # a different edit: the redo branch goes
+    assert session.dirty and not session.can_redo
+    session.undo()  # back to the state below the save point: still not the saved one
+    assert session.dirty
+
+
+def test_one_drag_is_one_undo_step_also_below_the_save_point():
+    session = AnnotationSession()
+    session.set_faces([_face()])
+    face = session.current()
+    session.move_point(1, (10.0, 10.0), merge=False)
+    session.mark_saved()
+    session.undo()
+    before = face.landmarks[4].copy()
+    for x in range(5):  # one drag of point 4
+        session.move_point(4, (30.0 + x, 40.0))
+    session.end_merge()
+    session.undo()
+    assert np.allclose(face.landmarks[4], before) and not session.can_undo
+
+
+def test_moves_after_a_save_start_a_new_step():
+    session = AnnotationSession()
+    session.set_faces([_face()])
+    face = session.current()
+    session.move_point(4, (30.0, 40.0))
+    session.mark_saved()
+    session.move_point(4, (31.0, 40.0))  # same key, but the state before it was saved
+    session.undo()
+    assert np.allclose(face.landmarks[4], (30, 40)) and not session.dirty
+
+
+def test_discard_reverts_to_the_loaded_state():
+    session = AnnotationSession()
+    session.set_faces([_face()])
+    face = session.current()
+    start = face.landmarks.copy()
+    session.move_point(4, (30.0, 40.0))
+    session.toggle_visibility(3)
+    session.mark_discarded()
+    assert not session.dirty and np.allclose(face.landmarks, start) and not face.edited.any()
+
+
+def test_points_are_clamped_to_the_image_when_moved_and_saved(tmp_path):
+    from mtface.core.annotation.document import ImageDocument
+
+    image = np.zeros((100, 200, 3), np.uint8)
+    doc = ImageDocument(tmp_path / "x.png", image)
+    face = _face()
+    face.landmarks[0] = (-30.0, 500.0)  # e.g. a predicted jaw point outside the frame
+    doc.session.set_faces([face])
+    doc.session.move_point(1, (250.0, -4.0))
+    assert np.allclose(face.landmarks[1], (199.0, 0.0))
+    doc.save()
+    saved = read_annotation(annotation_path(doc.path), "x.png")[0].landmarks
+    assert saved[:, 0].min() >= 0 and saved[:, 0].max() <= 199
+    assert saved[:, 1].min() >= 0 and saved[:, 1].max() <= 99
+
+
+def test_saving_beside_a_malformed_file_moves_it_aside(tmp_path):
+    from mtface.core.annotation.document import ImageDocument
+
+    image_path = tmp_path / "a.png"
+    import cv2
+
+    cv2.imwrite(str(image_path), np.full((64, 64, 3), 128, np.uint8))
+    broken = annotation_path(image_path)
+    broken.write_text("{ not json")
+    doc = ImageDocument.open(image_path)
+    assert doc.annotation_error and not doc.has_saved_annotation
+    doc.session.set_faces([FaceAnnotation.from_points(np.full((68, 2), 10.0))])
+    doc.session.move_point(0, (5.0, 5.0))
+    assert doc.save() == [broken]
+    assert doc.set_aside is not None and doc.set_aside.read_text() == "{ not json"
+    assert doc.set_aside.name.startswith("a.json.bad-")
+    assert not list(tmp_path.glob("a.1.json"))
+    again = ImageDocument.open(image_path)  # the saved work is what opens next time
+    assert again.annotation_error is None and again.loaded_from == broken
+    assert np.allclose(again.session.current().landmarks[0], (5, 5))
+    assert again.has_saved_annotation
+
+
+def test_confidence_is_saved_and_read_back(tmp_path):
+    for fmt in ("labelme", "coco"):
+        face = _face()
+        face.confidence = 0.4321
+        path = tmp_path / ("x" + {"labelme": ".json", "coco": ".coco.json"}[fmt])
+        write_annotation(path, fmt, [face, _face(2)], "x.png", (300, 300))
+        back = read_annotation(path, "x.png")
+        assert back[0].confidence == pytest.approx(0.4321) and back[1].confidence is None
+
+
+def test_add_face_is_undoable():
+    session = AnnotationSession()
+    session.set_faces([_face()])
+    session.add_face(_face(3))
+    assert len(session.faces) == 2 and session.selected == 1 and session.dirty
+    session.undo()
+    assert len(session.faces) == 1 and session.selected == 0 and not session.dirty

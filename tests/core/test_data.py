@@ -40,6 +40,37 @@ def test_boundary_loop_is_the_face_oval(topology):
     assert len(loop) == 36 and len(set(loop.tolist())) == 36
 
 
+def test_boundary_loop_keeps_the_order_of_the_hand_written_walk(topology):
+    """trimesh's outline starts elsewhere; the loop keeps the start and direction the
+    hand-written walk had (the polygon order feeds the synthesis warp)."""
+    assert boundary_loop(topology).tolist() == [
+        356, 389, 251, 284, 332, 297, 338, 10, 109, 67, 103, 54, 21, 162, 127, 234, 93, 132, 58,
+        172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454]
+    edges = {frozenset(e) for t in topology.triangles for e in ((t[0], t[1]), (t[1], t[2]),
+                                                                   (t[2], t[0]))}
+    loop = boundary_loop(topology).tolist()
+    assert all(frozenset((a, b)) in edges for a, b in zip(loop, loop[1:] + loop[:1]))
+
+
+#: A 4 x 4 vertex grid without its middle square: an outer loop and a hole (whose edge comes
+#: first), with the loops the hand-written walk gave for these triangle orders.
+_HOLED = [[9, 10, 14], [8, 13, 12], [10, 15, 14], [6, 11, 10], [0, 5, 4], [1, 2, 6],
+          [10, 11, 15], [8, 9, 13], [0, 1, 5], [2, 3, 7], [4, 9, 8], [4, 5, 9], [9, 14, 13],
+          [2, 7, 6], [1, 6, 5], [6, 7, 11]]
+
+
+@pytest.mark.parametrize("triangles, expected", [
+    (_HOLED, [12, 13, 14, 15, 11, 7, 3, 2, 1, 0, 4, 8]),
+    (_HOLED[::-1], [7, 11, 15, 14, 13, 12, 8, 4, 0, 1, 2, 3]),
+], ids=["hole-edge-first", "reversed"])
+def test_boundary_loop_of_a_mesh_with_a_hole(triangles, expected):
+    from types import SimpleNamespace
+
+    grid = np.array([[c, r, 0.0] for r in range(4) for c in range(4)])
+    mesh = SimpleNamespace(vertices=grid, triangles=np.array(triangles))
+    assert boundary_loop(mesh).tolist() == expected  # type: ignore[arg-type]
+
+
 def test_profiling_rotates_labels_exactly(topology, sample_image):
     verts = template_face(topology)
     crop, v = working_crop(sample_image, verts.astype(np.float64), 160)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtface.core.cli import main
+from mtface.cli.main import main
 from mtface.core.evaluation import (
     AFLW_SIDE_PER_NORMALISER,
     aflw21_nme,
@@ -106,3 +106,45 @@ def test_shipped_model_keeps_its_documented_accuracy_on_the_16_images():
     report = result["original labels, |yaw| from .mat"]
     assert report["mean"] < 6.0  # card: 5.10 (an untrained cascade: 24.8)
     assert result["pose_mae"]["mean"] < 6.0  # card: 4.10 (untrained: 17.0)
+
+
+@pytest.mark.shared
+def test_predict_with_landmark_boxes_reproduces_evaluate(tmp_path):
+    """`mtface predict --boxes B --box-kind landmarks --no-refine` with B the ground-truth
+    landmark boxes gives exactly the landmarks that `mtface evaluate` scores."""
+    import json
+    import shutil
+
+    from mtface.core.commands.evaluate import _predict_aflw2000
+    from mtface.core.evaluation import load_aflw2000_folder
+    from mtface.core.geometry import box_of_points
+    from mtface.core.predictor import Predictor
+
+    samples = load_aflw2000_folder(shared_path("aflw2000_3d_subset", "images"))[:2]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    boxes = {}
+    for s in samples:
+        shutil.copy(s.image_path, folder / s.image_path.name)
+        boxes[s.image_path.name] = [list(box_of_points(s.gt68))]
+    (tmp_path / "boxes.json").write_text(json.dumps(boxes))
+    assert main(["predict", str(folder), "--out", str(tmp_path / "out"), "--boxes",
+                 str(tmp_path / "boxes.json"), "--box-kind", "landmarks", "--no-refine"]) == 0
+    expected, _, _ = _predict_aflw2000(Predictor.from_weights(), samples, "gt")
+    for s, pred in zip(samples, expected):
+        payload = json.loads((tmp_path / "out" / f"{s.image_path.stem}.json").read_text())
+        landmarks = np.array(payload["faces"][0]["landmarks"])[:, :2]
+        np.testing.assert_allclose(landmarks, pred, atol=2e-3)  # JSON keeps 3 decimals
+
+
+def test_interocular_and_region_errors_numerical_values():
+    from mtface.core.evaluation import REGIONS, nme_interocular, region_errors
+
+    gt = np.zeros((1, 68, 2))
+    gt[0, 36], gt[0, 45] = (0.0, 0.0), (50.0, 0.0)  # inter-ocular distance 50 px
+    pred = gt.copy()
+    pred[0, 17:27] += np.array([0.0, 5.0])  # the 10 brow points 5 px off
+    assert nme_interocular(pred, gt)[0] == pytest.approx(100 * 10 * 5 / 68 / 50)
+    regions = region_errors(pred, gt, np.array([50.0]))
+    assert regions["brows"] == pytest.approx(10.0)
+    assert all(regions[name] == 0.0 for name in REGIONS if name != "brows")

@@ -100,3 +100,33 @@ def test_prediction_json_schema(topology):
     assert f["box"] == [1, 2, 3, 4] and len(f["landmarks"]) == 68 and len(f["visible"]) == 68
     assert f["pose"] == {"pitch": 1.0, "yaw": 45.0, "roll": -2.0} and f["yaw_bin"] == "(30,60]"
     assert f["mesh"] == "x_face0.obj"
+
+
+def test_writers_refuse_nan_and_infinity(tmp_path, topology):
+    from mtface.core.formats.atomic import atomic_write_json
+
+    bad = np.zeros((68, 2))
+    bad[5, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        format_pts(bad)
+    vertices = topology.vertices.copy()
+    vertices[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        mesh_bytes(vertices, topology.triangles, "obj")
+    with pytest.raises(ValueError, match="non-finite"):
+        atomic_write_json(tmp_path / "a.json", {"x": float("nan")})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_csv_and_unique_temp_names(tmp_path, monkeypatch):
+    from mtface.core.formats.atomic import atomic_write_csv
+
+    path = atomic_write_csv(tmp_path / "e.csv", ["a", "b"], [[1, "x,y"]])
+    assert path.read_text() == 'a,b\n1,"x,y"\n'
+    names = []
+    real_replace = atomic.os.replace
+    monkeypatch.setattr(atomic.os, "replace",
+                        lambda a, b: (names.append(os.path.basename(a)), real_replace(a, b)))
+    atomic_write_text(tmp_path / "t.txt", "1")
+    atomic_write_text(tmp_path / "t.txt", "2")
+    assert len(set(names)) == 2 and all(n.startswith(".t.txt.") for n in names)

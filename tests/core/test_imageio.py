@@ -109,3 +109,39 @@ def test_list_images_expands_folders_sorted(tmp_path):
     for name in ("b.jpg", "a.png", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     assert [p.name for p in list_images([tmp_path])] == ["a.png", "b.jpg"]
+
+
+def test_loading_leaves_pil_limit_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1_234_567)  # the application's own limit
+    load_image(_save(tmp_path, "a.png", np.zeros((40, 40, 3), np.uint8)))
+    assert Image.MAX_IMAGE_PIXELS == 1_234_567
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_large_photo_path_matches_pil(tmp_path, monkeypatch, orientation):
+    """Large JPEGs are decoded by OpenCV into one array; the result is PIL's (EXIF applied)."""
+    import mtface.core.imageio as imageio
+
+    arr = np.random.default_rng(orientation).integers(0, 255, (40, 64, 3), dtype=np.uint8)
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = orientation
+    path = tmp_path / "p.jpg"
+    img.save(path, exif=exif, quality=95)
+    reference = load_image(path)
+    monkeypatch.setattr(imageio, "LARGE_PIXELS", 10)
+    large = load_image(path)
+    assert large.shape == reference.shape and large.flags.c_contiguous
+    assert np.abs(large.astype(int) - reference).max() <= 2
+
+
+def test_truncated_large_jpeg_is_refused(tmp_path, monkeypatch):
+    import mtface.core.imageio as imageio
+
+    arr = np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)
+    path = tmp_path / "t.jpg"
+    Image.fromarray(arr).save(path)
+    path.write_bytes(path.read_bytes()[:-500])
+    monkeypatch.setattr(imageio, "LARGE_PIXELS", 10)
+    with pytest.raises(ImageLoadError, match="t.jpg"):
+        load_image(path)

@@ -153,7 +153,7 @@ def test_the_whole_cascade_learns_real_dense_labels(topology, tmp_path):
 def test_onnx_export_matches_pytorch(tmp_path, tiny_weights):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from mtface.core.cli import main
+    from mtface.cli.main import main
 
     out = tmp_path / "m.onnx"
     assert main(["export", "--onnx", str(out), "--weights", str(tiny_weights)]) == 0

@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from mtface.core.cli import main
+from mtface.cli.main import main
 from mtface.core.commands.predict import BoxesFileError, read_boxes
 from mtface.core.predictor import Predictor
 from mtface.core.resources import resource_path

@@ -62,8 +62,10 @@ def test_init_weights_starts_from_a_checkpoint_with_a_fresh_schedule(synthetic_s
 
 
 def test_config_file_and_overrides(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "meta.json").write_text("{}")
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"train_dir": "x", "epochs": 5}))
+    path.write_text(json.dumps({"train_dir": str(tmp_path / "x"), "epochs": 5}))
     cfg = TrainConfig.from_file(path, {"epochs": 7, "out_dir": None})
     assert cfg.epochs == 7 and cfg.out_dir == "runs/default"
 
@@ -77,7 +79,7 @@ def test_two_cpu_processes_with_torchrun(synthetic_set, tmp_path):  # noqa: F811
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "mtface.core.cli", "train", "--config", str(cfg_path)],
+         "-m", "mtface.cli.main", "train", "--config", str(cfg_path)],
         capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "ddp" / "history.json").read_text())

@@ -85,3 +85,42 @@ def test_tracker_redetects_when_the_face_is_lost(tiny_weights):
     tracker = FaceTracker(predictor)
     assert tracker.process(np.zeros((240, 320, 3), np.uint8), 0.0).faces == []
     assert tracker.state.landmarks is None and tracker.detections == 1
+
+
+def _switching_frames(count: int = 30, every: int = 10):
+    """640x480 frames: the sample face (320 px) jumps between the left and the right half
+    every ``every`` frames, as when a new face replaces the tracked one."""
+    from mtface.core.imageio import load_image
+    from mtface.core.resources import resource_path
+
+    face = cv2.resize(load_image(resource_path("samples", "astronaut.jpg")), (320, 320))
+    frames = []
+    for i in range(count):
+        canvas = np.full((480, 640, 3), 90, np.uint8)
+        x = 0 if (i // every) % 2 == 0 else 320
+        canvas[80:400, x:x + 320] = face
+        frames.append((canvas, x + 160))
+    return frames
+
+
+@pytest.mark.slow
+def test_tracker_notices_a_replaced_face_and_follows_it():
+    """Issue 9: the tracker kept cropping where the old face was; a consistency check of the
+    face's region now runs the detector again when the scene changes."""
+    predictor = Predictor.from_weights()
+    tracker = FaceTracker(predictor, FaceSmoother(enabled=False), recheck_every=1000)
+    for i, (image, centre_x) in enumerate(_switching_frames()):
+        pred = tracker.process(image, i / 30)
+        assert len(pred.faces) == 1
+        assert abs(float(pred.faces[0].landmarks[:, 0].mean()) - centre_x) < 60, i
+    assert tracker.changes == 2 and tracker.detections == 3
+
+
+@pytest.mark.slow
+def test_a_moving_face_is_not_taken_for_a_new_one(tmp_path):
+    path = write_video(tmp_path / "moving.avi", frames=40, noise=6.0, shift_per_frame=1.5)
+    tracker = FaceTracker(Predictor.from_weights(), recheck_every=1000)
+    with FrameSource(str(path)) as source:
+        while (frame := source.read()) is not None:
+            assert len(tracker.process(frame.image, frame.timestamp).faces) == 1
+    assert tracker.changes == 0 and tracker.detections == 1

@@ -11,11 +11,11 @@ if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from mtface.core.geometry import landmark_visibility  # noqa: E402
-from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings  # noqa: E402
+from mtface.core.geometry import landmark_visibility
+from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
 
 
 class FakePredictor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -143,16 +144,28 @@ def test_autosave_writes_after_each_edit(make_studio, sample_copy):
     assert annotation_path(sample_copy).exists() and not window.doc.session.dirty
 
 
-def test_unreadable_annotation_is_reported_and_not_overwritten(make_studio, sample_copy):
+def test_unreadable_annotation_is_reported_kept_aside_and_the_save_loads(make_studio,
+                                                                         sample_copy):
+    """Saving beside a malformed file used to write a.1.json, which never loaded again
+    (docs/adr/0010-unreadable-annotations.md)."""
     broken = annotation_path(sample_copy)
     broken.write_text("{ this is not json")
     window = make_studio([sample_copy])
     assert any("not readable" in str(d) or "JSON" in str(d) for d in window.dialogs) or \
         window.doc.annotation_error
+    assert "✓" not in window.file_list.item(0).text()  # no tick for a malformed file
+    assert "unreadable" in window.file_list.item(0).text()
     window.doc.session.move_point(1, (1.0, 1.0))
     assert window.save()
-    assert broken.read_text() == "{ this is not json"
-    assert broken.with_name("a.1.json").exists()
+    kept = list(sample_copy.parent.glob("a.json.bad-*"))
+    assert len(kept) == 1 and kept[0].read_text() == "{ this is not json"
+    assert not sample_copy.with_name("a.1.json").exists()
+    assert "a.json.bad-" in window.status.currentMessage()
+    assert any("moved" in str(d[1]) for d in window.dialogs)
+    assert window.file_list.item(0).text().endswith("✓")
+    again = make_studio([sample_copy])
+    assert again.doc.loaded_from == broken and again.doc.annotation_error is None
+    assert np.allclose(again.doc.session.current().landmarks[1], (1.0, 1.0))
 
 
 def test_bad_image_in_a_folder_is_reported_and_the_studio_goes_on(make_studio, sample_copy,
@@ -196,8 +209,9 @@ def test_main_starts_and_profiles_startup(qtbot, capsys, monkeypatch, topology):
     from tests.gui.conftest import FakePredictor
 
     monkeypatch.setattr(app_module, "default_predictor_factory", lambda: FakePredictor(topology))
+    paths, _factory, _enable_3d, landmarks = app_module.create_window.__defaults__
     monkeypatch.setattr(app_module.create_window, "__defaults__",
-                        (None, lambda: FakePredictor(topology), False))
+                        (paths, lambda: FakePredictor(topology), False, landmarks))
 
     def close_when_shown():
         for w in QtWidgets.QApplication.topLevelWidgets():
@@ -209,7 +223,11 @@ def test_main_starts_and_profiles_startup(qtbot, capsys, monkeypatch, topology):
 
     QtCore.QTimer.singleShot(50, close_when_shown)
     assert app_module.main(["--profile-startup"]) == 0
-    assert "startup:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # measured from the process's start, imports included (issue 9: it started after them)
+    assert "startup: from process start" in out and "imports done after" in out
+    start = app_module.process_start_time()
+    assert start is not None and start < app_module.IMPORTED_AT
 
 
 @pytest.mark.vtk
@@ -266,10 +284,12 @@ def test_live_with_a_missing_camera_says_so_and_keeps_running(make_studio,
     assert window.isVisible() and window.doc is not None
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12),
+                    reason="None is immortal from Python 3.12 on: its reference count never "
+                    "changes, so this check could not fail there")
 def test_redraws_do_not_leak_references_to_none(make_studio):
     """PySide6 6.12.0 under Python 3.11 decremented None's refcount on every void call, which
     aborts long sessions (docs/adr/0006-pyside6-pin.md)."""
-    import sys
 
     window = make_studio()
     session = window.doc.session

@@ -3,6 +3,7 @@ smoothing on/off and its two One-Euro parameters, recording to CSV."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,12 +12,12 @@ import cv2
 from PySide6 import QtCore, QtWidgets
 
 from mtface.core.annotation.document import ImageDocument
-from mtface.core.annotation.session import FaceAnnotation
+from mtface.core.annotation.face import FaceAnnotation
 from mtface.core.formats.atomic import SaveError, atomic_write_bytes
 from mtface.core.types import Prediction
 from mtface.core.video.sources import Frame, FrameSource, SourceError
 from mtface.core.video.tracking import FaceSmoother, FaceTracker
-from mtface.gui.live import LiveController
+from mtface.gui.live_threads import LiveController
 
 if TYPE_CHECKING:
     from mtface.gui.main_window import MainWindow
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class LiveMode(QtCore.QObject):
     finished = QtCore.Signal(str)
 
-    def __init__(self, window: "MainWindow", predictor: object | None) -> None:
+    def __init__(self, window: MainWindow, predictor: object | None) -> None:
         super().__init__(window)
         self.window = window
         self.predictor = predictor
@@ -36,21 +37,34 @@ class LiveMode(QtCore.QObject):
         self._first = True
         self._last_3d = 0.0
         self.mesh_interval_s = 1.0 / 15.0
+        self._mesh_cost_s = 0.0  # running mean of one 3D update
         self.snapshot_dir = Path.home() / "mtface-snapshots"
+        self.headless = False  # benchmark / offscreen: messages go to stderr, never a dialog
+        self.failed = False  # the last run stopped on an error
+        self.inference_threads: int | None = None  # None: cores - 1 (1 on a 2-core machine)
+        self._threads_before: tuple[int, int] | None = None
+        self._threads_note = ""
+
+    def _warn(self, message: str) -> None:
+        self.window.status.showMessage(message, 10000)
+        if self.headless:
+            print(f"error: {message}", file=sys.stderr, flush=True)
+        else:
+            QtWidgets.QMessageBox.warning(self.window, "Live mode", message)
 
     def build_menu(self, menu: QtWidgets.QMenu) -> None:
         w = self.window
-        w._action(menu, "Start camera…", self.start_camera_dialog, "Ctrl+Shift+C")
-        w._action(menu, "Play video file…", self.open_video_dialog, "Ctrl+Shift+V")
-        self.pause_action = w._action(menu, "Pause", self.toggle_pause, "Space", checkable=True)
-        w._action(menu, "Step one frame", self.step, "Period")
-        w._action(menu, "Snapshot to the editor", self.snapshot, "Ctrl+Shift+S")
-        w._action(menu, "Stop", self.stop, "Escape")
+        w.add_action(menu, "Start camera…", self.start_camera_dialog, "Ctrl+Shift+C")
+        w.add_action(menu, "Play video file…", self.open_video_dialog, "Ctrl+Shift+V")
+        self.pause_action = w.add_action(menu, "Pause", self.toggle_pause, "Space", checkable=True)
+        self.step_action = w.add_action(menu, "Step one frame", self.step, ".")
+        w.add_action(menu, "Snapshot to the editor", self.snapshot, "Ctrl+Shift+S")
+        w.add_action(menu, "Stop (or cancel drawing a box)", w.escape, "Escape")
         menu.addSeparator()
-        self.smooth_action = w._action(menu, "Smoothing (One-Euro)", self._toggle_smoothing,
+        self.smooth_action = w.add_action(menu, "Smoothing (One-Euro)", self._toggle_smoothing,
                                        checkable=True, checked=True)
-        w._action(menu, "Smoothing parameters…", self.smoothing_dialog)
-        self.record_action = w._action(menu, "Record landmarks to CSV…", self.record_dialog,
+        w.add_action(menu, "Smoothing parameters…", self.smoothing_dialog)
+        self.record_action = w.add_action(menu, "Record landmarks to CSV…", self.record_dialog,
                                        checkable=True)
 
     # --- starting and stopping --------------------------------------------------------------
@@ -58,7 +72,7 @@ class LiveMode(QtCore.QObject):
     def start(self, spec: str | int, realtime: bool = True) -> bool:
         """Start a camera (index) or a video file; a clear message when it cannot open."""
         if self.predictor is None:
-            QtWidgets.QMessageBox.warning(self.window, "Live mode", "Live mode needs the model.")
+            self._warn("Live mode needs the model.")
             return False
         if not self.window.confirm_leave():
             return False
@@ -66,31 +80,80 @@ class LiveMode(QtCore.QObject):
         try:
             source = FrameSource(spec)
         except SourceError as exc:
-            self.window.status.showMessage(str(exc), 10000)
-            QtWidgets.QMessageBox.warning(self.window, "Live mode", str(exc))
+            self._warn(str(exc))
             return False
         tracker = FaceTracker(self.predictor, self.smoother)
+        self._set_threads()
         self.controller = LiveController(tracker, source, realtime, self.record_path)
+        self.controller.stats.threads = self._threads_note
         self.controller.frameReady.connect(self._on_frame)
         self.controller.stopped.connect(self._on_stopped)
         self._first = True
-        self.window.doc = None
+        self._show_live_source(spec)
         self.controller.start()
         return True
+
+    def _show_live_source(self, spec: str | int) -> None:
+        """The window names the live source, not the still image shown before."""
+        w = self.window
+        name = f"camera {spec}" if str(spec).isdigit() else Path(str(spec)).name
+        w.scanner.stop()
+        w.doc = None
+        w.folder, w.index = [], -1
+        w.file_list.show_live(f"● live: {name}")
+        w.setWindowTitle(f"mtface studio — live: {name}")
+        w.setWindowModified(False)
+        w.image_view.set_faces([], 0)
+        w.pose_panel.show_pose(None)
+        if w.mesh_view is not None:
+            w.mesh_view.show_face(None, None)
+        w.update_actions()
+
+    def _set_threads(self) -> None:
+        """Live threads on few cores: the model runs on ``inference_threads`` (1 when the
+        machine has at most 2 cores), OpenCV's decoding and colour conversion on one, so the
+        reader (decoding the next frame) and the GUI (drawing the last) keep the other core
+        instead of fighting torch's worker threads for it. Restored when live mode stops."""
+        import os
+
+        import torch
+
+        cores = os.cpu_count() or 1
+        wanted = self.inference_threads or max(1, min(4, cores - 1))
+        self._threads_before = (torch.get_num_threads(), cv2.getNumThreads())
+        torch.set_num_threads(wanted)
+        cv2.setNumThreads(1)
+        self._threads_note = (f"torch {wanted} (of {cores} cores), OpenCV 1, reader + GUI on "
+                              "their own threads")
+
+    def _restore_threads(self) -> None:
+        if self._threads_before is not None:
+            import torch
+
+            torch.set_num_threads(self._threads_before[0])
+            cv2.setNumThreads(self._threads_before[1])
+            self._threads_before = None
 
     def stop(self) -> None:
         if self.controller is not None:
             self.controller.stop()
             self.controller = None
+            self._restore_threads()
             if self.window.mesh_view is not None:
                 self.window.mesh_view.end_live()
 
     def _on_stopped(self, reason: str) -> None:
+        self.failed = bool(reason)
         msg = reason or "the video ended"
         self.window.status.showMessage(f"live stopped: {msg}", 10000)
         if reason:
-            QtWidgets.QMessageBox.warning(self.window, "Live mode", reason)
-        stats = self.controller.stats.summary() if self.controller is not None else ""
+            self._warn(reason)
+        stats = ""
+        if self.controller is not None:
+            tracker = self.controller.tracker
+            stats = (self.controller.stats.summary()
+                     + f"\ntracker: {tracker.changes} face/scene changes noticed, detector ran "
+                     f"{tracker.detections} times")
         self.stop()
         self.finished.emit(stats)
 
@@ -112,11 +175,14 @@ class LiveMode(QtCore.QObject):
         self.window.pose_panel.show_pose(face.pose if face is not None else None)
         now = time.perf_counter()
         if self.window.mesh_view is not None and face is not None and \
-                now - self._last_3d >= self.mesh_interval_s:
-            # the 3D view follows at up to 1 / mesh_interval_s Hz: with software GL a render
-            # costs more than the 2D view and the cascade together
+                now - self._last_3d >= max(self.mesh_interval_s, 3.0 * self._mesh_cost_s):
+            # the 3D view follows at up to 1 / mesh_interval_s Hz, and takes at most about a
+            # quarter of the GUI thread: with software GL a render can cost more than the 2D
+            # view and the cascade together, and the 2D view must keep every frame it can
             self.window.mesh_view.show_live(face)
-            self._last_3d = now
+            done = time.perf_counter()
+            self._mesh_cost_s = 0.8 * self._mesh_cost_s + 0.2 * (done - now)
+            self._last_3d = done
         self.last = (frame, prediction)
         t = prediction.timings
         controller.mark_drawn(frame, prediction)
@@ -154,9 +220,6 @@ class LiveMode(QtCore.QObject):
             return None
         doc = ImageDocument(path, frame.image)
         doc.apply_prediction(prediction)
-        self.window.folder = [path]
-        self.window.file_list.set_paths([path])
-        self.window.index = 0
         self.window.show_document(doc)
         self.window.status.showMessage(f"snapshot {path.name}: correct it and save", 10000)
         return doc

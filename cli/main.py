@@ -1,4 +1,5 @@
-"""The ``mtface`` command line. With no sub-command it opens the studio (the GUI)."""
+"""The ``mtface`` command line (the composition root: the Qt-free core's commands and the
+studio). With no sub-command it opens the studio (the GUI)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
     p.add_argument("--no-refine", action="store_true",
-                   help="one pass on the detector crop (no re-crop from the landmarks)")
+                   help="one pass on the first crop (no re-crop from the landmarks)")
+    p.add_argument("--box-kind", choices=("detector", "landmarks"), default="detector",
+                   help="what --boxes are: loose face-detector boxes (default) or tight boxes "
+                   "around the 68 landmarks (datasets, annotation tools); landmarks + "
+                   "--no-refine is exactly the crop of `mtface evaluate`")
+    p.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
+                   help="3d: fixed surface points, the method's (default); 2d: as people "
+                   "annotate photos, the jaw on the visible outline")
 
 
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +35,9 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("labelme", "coco", "csv", "pts"), default="labelme")
     p.add_argument("--out", type=Path, help="folder for the files (default: beside each image)")
     p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
+    p.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
+                   help="3d: fixed surface points, the method's (default); 2d: as people "
+                   "annotate photos (300-W style), the jaw on the visible outline")
     p.add_argument("--weights", type=Path)
 
 
@@ -52,7 +63,9 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     syn.add_argument("--out", type=Path, required=True)
     syn.add_argument("--split", choices=("train", "val", "all"), default="train",
                      help="identity split of the labels to use")
-    syn.add_argument("--val-fraction", type=float, default=0.1)
+    syn.add_argument("--val-fraction", type=float,
+                     help="validation share of the identity split (default: the label "
+                     "folder's own, else 0.1)")
     syn.add_argument("--variants", type=int, default=8)
     syn.add_argument("--seed", type=int, default=0)
     imp = dsub.add_parser("import-3dmm", help="a 3DMM-fitted set (300W-LP: jpg + mat) as "
@@ -64,10 +77,24 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     imp.add_argument("--licence", default="300W-LP: research use only",
                      help="the photos' licence, for provenance")
     imp.add_argument("--limit", type=int)
+    ann = dsub.add_parser("import-annotations", help="folders of images with human 68-point "
+                          "annotations (.pts, labelme, COCO, CSV) as training labels")
+    ann.add_argument("--images", type=Path, nargs="+", required=True,
+                     help="folders of images with an annotation file beside each")
+    ann.add_argument("--out", type=Path, required=True, help="label folder to write")
+    ann.add_argument("--licence", required=True, help="the photos' licence, for provenance")
+    ann.add_argument("--mesh-from", choices=("teacher", "model"), default="teacher",
+                     help="depth and dense shape from the teacher (the model where it finds "
+                     "no face) or from mtface's own model")
+    ann.add_argument("--weights", type=Path, help="model weights for --mesh-from model")
+    ann.add_argument("--val-fraction", type=float, default=0.2,
+                     help="share of photos kept for validation (listed in OUT/val.txt)")
+    ann.add_argument("--limit", type=int)
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)
     grid.add_argument("--count", type=int, default=24)
+    grid.add_argument("--seed", type=int, default=0, help="which samples are drawn")
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
@@ -85,18 +112,45 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    help="folder with AFLW2000-3D.pts68.npy, -Reannotated, pose files "
                         "(rows follow the sorted 2000 names)")
     p.add_argument("--aflw-val", type=Path, help="folder of AFLW crops + labels.npz")
+    p.add_argument("--pts", type=Path, nargs="+", metavar="DIR",
+                   help="folders of images with 68-point annotations beside them (.pts, "
+                   "labelme, COCO, CSV): inter-ocular and box NME, per region, CED")
+    p.add_argument("--subset", type=Path,
+                   help="with --pts: score only the annotation files this list names (e.g. "
+                   "the val.txt of `mtface data import-annotations`)")
+    p.add_argument("--landmarks", choices=("3d", "2d"),
+                   help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose "
+                   "labels are 3D fits; 2d for --pts, human labels on the visible outline)")
     p.add_argument("--weights", type=Path)
-    p.add_argument("--crop", choices=("gt", "detector"), default="gt")
+    p.add_argument("--crop", choices=("gt", "detector"), default="gt",
+                   help="gt: the protocol crop from the ground-truth landmarks (one pass); "
+                   "detector: the bundled detector, as `mtface predict` (misses per bin)")
     p.add_argument("--flip-test", action="store_true",
                    help="average with the mirrored crop (as `mtface predict --flip-test`)")
     p.add_argument("--out", type=Path, help="folder for the CSV and the CED PNG")
+
+
+#: The sub-commands; any other first argument is an image for the studio (``mtface IMAGE``).
+COMMANDS = ("predict", "annotate", "benchmark", "data", "train", "evaluate", "export", "live",
+            "studio")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mtface")
+    except PackageNotFoundError:
+        return "(not installed)"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtface", description="Large-pose face alignment by 3D shape reconstruction. "
         "Without a command, opens the studio.")
-    parser.add_argument("--version", action="version", version="mtface 0.1.0")
+    parser.add_argument("--version", action="version", version=f"mtface {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error (anywhere on the command line)")
     sub = parser.add_subparsers(dest="command")
     _add_predict(sub)
     _add_annotate(sub)
@@ -116,11 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--record", type=Path, help="write the landmarks of the session to CSV")
     studio = sub.add_parser("studio", help="open the desktop studio (the default)")
     studio.add_argument("paths", nargs="*", type=Path)
+    studio.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
+                        help="landmark definition shown first (View menu / J switches it)")
     return parser
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from mtface.core.checkpoint import default_weights_path  # noqa: PLC0415
+    from mtface.core.checkpoint import default_weights_path
     from mtface.core.commands.predict import BoxesFileError, read_boxes, run_predict
     from mtface.core.predictor import Predictor
     from mtface.core.weights import WeightsError, sha256_of
@@ -128,71 +184,104 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         boxes = read_boxes(args.boxes) if args.boxes else None
         predictor = Predictor.from_weights(args.weights, refine_crop=not args.no_refine,
-                                           flip_test=args.flip_test)
+                                           flip_test=args.flip_test, landmarks=args.landmarks,
+                                           box_kind=args.box_kind)
     except (BoxesFileError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     weights = args.weights or default_weights_path()
     info = {"weights": Path(weights).name, "sha256": sha256_of(weights)[:16]}
-    done = run_predict(args.inputs, args.out, predictor, boxes, args.overlay, args.mesh_format,
-                       info)
-    print(f"{done} image(s) processed -> {args.out}", file=sys.stderr)
-    return 0 if done else 1
+    summary = run_predict(args.inputs, args.out, predictor, boxes, args.overlay,
+                          args.mesh_format, info)
+    if summary.error:
+        print(f"error: {summary.error}", file=sys.stderr)
+    print(f"{summary.processed} of {summary.seen} image(s) processed -> {args.out}",
+          file=sys.stderr)
+    return summary.exit_code
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Run a command. Every failure ends in a one-line ``error:`` message and a non-zero exit
+    code (core/errors.py; Ctrl-C: 130); the traceback only with ``--debug``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if debug:
+            raise
+        from mtface.core.errors import describe_error
+
+        report = describe_error(exc)
+        print(f"error: {report.message}", file=sys.stderr)
+        return report.exit_code
+
+
+def _main(argv: list[str]) -> int:
+    parser = build_parser()
     extra = ["--profile-startup"] if "--profile-startup" in argv else []
     argv = [a for a in argv if a != "--profile-startup"]
-    if argv and not argv[0].startswith("-") and argv[0] not in parser._subparsers._group_actions[0].choices:  # noqa: SLF001
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         argv = ["studio", *argv]  # ``mtface IMAGE`` opens the image in the studio
     args = parser.parse_args(argv)
     if args.command in (None, "studio"):
-        from mtface.gui.app import main as studio_main  # noqa: PLC0415
+        from mtface.gui.app import main as studio_main
 
+        extra += [f"--landmarks={getattr(args, 'landmarks', '3d')}"]
         return studio_main([str(p) for p in getattr(args, "paths", [])] + extra)
+    if args.command != "live":
+        from mtface.core.weights import verify_bundled
+
+        verify_bundled()  # a corrupt bundled detector / topology / model: one clear message
     if args.command == "predict":
         return _cmd_predict(args)
     if args.command == "export":
-        from mtface.core.commands.export import run_export  # noqa: PLC0415
+        from mtface.core.commands.export import run_export
 
         return run_export(args.onnx, args.weights)
     if args.command == "live":
-        from mtface.gui.app import live_main  # noqa: PLC0415
+        from mtface.gui.app import live_main
 
         return live_main(args.source, args.benchmark, not args.no_smoothing, args.record)
     if args.command == "annotate":
-        from mtface.core.commands.annotate import run_annotate  # noqa: PLC0415
-        from mtface.core.predictor import Predictor  # noqa: PLC0415
-        from mtface.core.weights import WeightsError  # noqa: PLC0415
+        from mtface.core.commands.annotate import run_annotate
+        from mtface.core.predictor import Predictor
+        from mtface.core.weights import WeightsError
 
         try:
-            predictor = Predictor.from_weights(args.weights)
+            predictor = Predictor.from_weights(args.weights, landmarks=args.landmarks)
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        done, seen = run_annotate(args.inputs, predictor, args.format, args.out,
-                                  args.overwrite)
-        print(f"annotated {done} of {seen} image(s)", file=sys.stderr)
-        return 0 if done else 1
+        summary = run_annotate(args.inputs, predictor, args.format, args.out,
+                               args.overwrite)
+        if summary.error:
+            print(f"error: {summary.error}", file=sys.stderr)
+        print(f"annotated {summary.annotated} of {summary.seen} image(s)", file=sys.stderr)
+        return summary.exit_code
     if args.command == "benchmark":
-        from mtface.core.commands.benchmark import run_benchmark  # noqa: PLC0415
+        from mtface.core.commands.benchmark import run_benchmark
 
         return run_benchmark(args.repeats, args.threads, args.image)
     if args.command == "data":
-        from mtface.core.commands.data import run_data  # noqa: PLC0415
+        from mtface.core.commands.data import run_data
 
         return run_data(args)
     if args.command == "train":
-        from mtface.core.training.trainer import TrainConfig, train  # noqa: PLC0415
+        from mtface.core.training.trainer import TrainConfig, train
 
         config = TrainConfig.from_file(args.config, {"out_dir": args.out_dir,
                                                      "epochs": args.epochs})
         train(config, resume=args.resume)
         return 0
     if args.command == "evaluate":
-        from mtface.core.commands.evaluate import run_evaluate  # noqa: PLC0415
+        from mtface.core.commands.evaluate import run_evaluate
 
         return run_evaluate(args)
     parser.error(f"unknown command {args.command}")

@@ -1,0 +1,49 @@
+"""One face being annotated: the model's prediction kept apart from a person's corrections.
+
+A plain data type shared by the annotation formats (core/formats/annotations.py) and the editing
+session (core/annotation/session.py); it imports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mtface.core.confidence import face_confidence
+from mtface.core.types import Face, FaceBox, Pose
+
+
+@dataclass
+class FaceAnnotation:
+    """One face being annotated. landmarks (68, 2) image pixels; visible (68,) bool; edited
+    (68,) bool. ``face`` is the model's full result (mesh, pose) when there is one."""
+
+    landmarks: np.ndarray
+    visible: np.ndarray
+    predicted_landmarks: np.ndarray
+    predicted_visible: np.ndarray
+    edited: np.ndarray
+    box: FaceBox
+    face: Face | None = None
+    pose: Pose | None = None
+    source: str = "prediction"
+    confidence: float | None = None
+
+    @staticmethod
+    def from_face(face: Face, source: str = "prediction") -> FaceAnnotation:
+        lm = face.landmarks[:, :2].astype(np.float64)
+        return FaceAnnotation(lm.copy(), face.visible.copy(), lm.copy(), face.visible.copy(),
+                              np.zeros(len(lm), bool), face.box, face, face.pose, source,
+                              face_confidence(face))
+
+    @staticmethod
+    def from_points(points: np.ndarray, visible: np.ndarray | None = None,
+                    source: str = "file", pose: Pose | None = None) -> FaceAnnotation:
+        pts = np.asarray(points, dtype=np.float64)[:, :2]
+        vis = np.ones(len(pts), bool) if visible is None else np.asarray(visible, bool)
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        return FaceAnnotation(pts.copy(), vis.copy(), pts.copy(), vis.copy(),
+                              np.zeros(len(pts), bool), FaceBox(x0, y0, x1, y1, 1.0), None,
+                              pose, source)

@@ -1,0 +1,181 @@
+"""Checking a training config (``mtface train --config FILE``) before anything is written.
+
+A config is a JSON object. Its keys must be fields of the trainer's ``TrainConfig``, keys of the
+shipped configs (resources/configs/*.json) or ``sample_weights``; the known keys are checked
+for type and range, ``train_dir`` folders must be sample sets, ``init_weights`` must exist.
+Every problem is reported at once, in one ConfigError.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mtface.core.resources import resource_path
+
+#: keys accepted although the trainer may not define them yet (the data options)
+EXTRA_KEYS = frozenset({"sample_weights"})
+
+
+class ConfigError(ValueError):
+    """A training config that cannot be used; the message lists every problem."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a key takes: ``kinds`` among int, number, str, list[str], list[number], dict,
+    null; ``minimum`` for numbers; ``folder`` / ``file`` for paths that must exist."""
+
+    kinds: tuple[str, ...]
+    minimum: float | None = None
+    folder: bool = False
+    file: bool = False
+
+
+RULES: dict[str, Rule] = {
+    "train_dir": Rule(("str", "list[str]"), folder=True),
+    "val_dir": Rule(("str", "null")),
+    "aflw_val_dir": Rule(("str", "null")),
+    "out_dir": Rule(("str",)),
+    "epochs": Rule(("int",), minimum=1),
+    "stage1_epochs": Rule(("int",), minimum=0),
+    "batch_size": Rule(("int",), minimum=1),
+    "lr": Rule(("number",), minimum=0),
+    "weight_decay": Rule(("number",), minimum=0),
+    "seed": Rule(("int",)),
+    "num_workers": Rule(("int",), minimum=0),
+    "max_steps_per_epoch": Rule(("int", "null"), minimum=0),
+    "val_limit": Rule(("int", "null"), minimum=1),
+    "model": Rule(("dict",)),
+    "init_weights": Rule(("str", "null"), file=True),
+    "sample_weights": Rule(("list[number]", "null"), minimum=0),
+}
+
+
+def _kind_ok(value: object, kind: str) -> bool:
+    number = (int, float)
+    if kind == "null":
+        return value is None
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, number) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str) and bool(value.strip())
+    if kind == "dict":
+        return isinstance(value, dict)
+    if kind == "list[str]":
+        return isinstance(value, list) and bool(value) and all(_kind_ok(v, "str") for v in value)
+    if kind == "list[number]":
+        return isinstance(value, list) and bool(value) and all(_kind_ok(v, "number")
+                                                               for v in value)
+    raise ValueError(f"unknown kind {kind}")
+
+
+def shipped_keys() -> frozenset[str]:
+    """Every key used by the configs in resources/configs."""
+    keys: set[str] = set()
+    for path in sorted(resource_path("configs").glob("*.json")):
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict):
+            keys |= set(data)
+    return frozenset(keys)
+
+
+@dataclass
+class ConfigCheck:
+    """A config's values (after command-line overrides) and the keys it may use."""
+
+    values: dict
+    allowed: frozenset[str]
+    source: str = "config"
+    problems: list[str] = field(default_factory=list)
+
+    def validate(self) -> dict:
+        """The values when usable; raises ConfigError listing every problem."""
+        self.problems = []
+        unknown = sorted(set(self.values) - self.allowed)
+        if unknown:
+            self.problems.append(f"unknown key(s) {', '.join(map(repr, unknown))} (known: "
+                                 f"{', '.join(sorted(self.allowed))})")
+        if "train_dir" not in self.values:
+            self.problems.append("'train_dir' is required (a sample-set folder or a list)")
+        for key, value in self.values.items():
+            rule = RULES.get(key)
+            if rule is not None and key in self.allowed:
+                self._check(key, value, rule)
+        if not self.problems:
+            self._check_relations()
+        if self.problems:
+            raise ConfigError(f"{self.source}: " + "; ".join(self.problems))
+        return self.values
+
+    def _check(self, key: str, value: object, rule: Rule) -> None:
+        if not any(_kind_ok(value, kind) for kind in rule.kinds):
+            self.problems.append(f"{key!r} must be {' or '.join(rule.kinds)}, not "
+                                 f"{json.dumps(value)[:60]}")
+            return
+        numbers = value if isinstance(value, list) else [value]
+        if rule.minimum is not None:
+            for v in numbers:
+                if isinstance(v, (int, float)) and not (math.isfinite(v) and v >= rule.minimum):
+                    self.problems.append(f"{key!r} must be finite and at least {rule.minimum:g}, "
+                                         f"not {v}")
+                    return
+        if rule.folder:
+            for folder in numbers:
+                if isinstance(folder, str) and not (Path(folder) / "meta.json").is_file():
+                    what = "does not exist" if not Path(folder).exists() else \
+                        "is not a training set (no meta.json)"
+                    self.problems.append(f"{key!r}: {folder} {what}")
+        if rule.file and isinstance(value, str) and not Path(value).is_file():
+            self.problems.append(f"{key!r}: {value} does not exist")
+
+    def _check_relations(self) -> None:
+        from mtface.core.model import CascadeConfig
+
+        v = self.values
+        weights = v.get("sample_weights")
+        folders = v["train_dir"] if isinstance(v["train_dir"], list) else [v["train_dir"]]
+        if weights is not None and len(weights) != len(folders):
+            self.problems.append(f"'sample_weights' has {len(weights)} value(s) for "
+                                 f"{len(folders)} train_dir folder(s)")
+        try:
+            CascadeConfig.from_dict(v.get("model", {}))
+        except (TypeError, ValueError, KeyError) as exc:
+            self.problems.append(f"'model': {exc}")
+
+
+def read_config(path: Path, overrides: dict | None, fields: Iterable[str]) -> dict:
+    """Read a config file, apply the non-None ``overrides``, check it (see ConfigCheck);
+    ``fields`` are the trainer's own config fields. Raises ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc})") from exc
+    try:
+        values = json.loads(text, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config is a JSON object of settings, not a "
+                          f"{type(values).__name__}")
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return check_config(values, fields, str(path))
+
+
+def check_config(values: dict, fields: Iterable[str], source: str = "config") -> dict:
+    """Check ``values`` (a dict, e.g. ``asdict(config)``); raises ConfigError."""
+    allowed = frozenset(fields) | shipped_keys() | EXTRA_KEYS
+    return ConfigCheck(dict(values), allowed, source).validate()
+
+
+def _no_constant(token: str) -> float:
+    raise ValueError(f"{token} is not a number")

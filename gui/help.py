@@ -1,0 +1,91 @@
+"""What the colours mean (a legend under the pose panel) and a help dialog that lists every
+shortcut of the window's menus (read from the actions themselves, so it never goes stale) and
+the mouse gestures."""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from mtface.gui.image_view import INVISIBLE, VISIBLE
+
+MOUSE = (
+    ("Drag a landmark", "move it (one undo step per drag; it stays inside the image)"),
+    ("Ctrl + click a landmark", "toggle its visibility (blue ↔ red)"),
+    ("Click a face's points", "select that face"),
+    ("Hover a landmark", "its number and iBUG-68 name"),
+    ("Wheel / right-drag", "zoom the image"),
+    ("Drag the background", "pan the image (F fits it again)"),
+    ("A, then drag a box", "add a face the detector missed (the model predicts it)"),
+)
+
+
+def _dot(colour: tuple[int, int, int]) -> QtWidgets.QLabel:
+    pixmap = QtGui.QPixmap(12, 12)
+    pixmap.fill(QtCore.Qt.GlobalColor.transparent)
+    painter = QtGui.QPainter(pixmap)
+    painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing)
+    painter.setBrush(QtGui.QColor(*colour))
+    painter.setPen(QtCore.Qt.PenStyle.NoPen)
+    painter.drawEllipse(1, 1, 10, 10)
+    painter.end()
+    label = QtWidgets.QLabel()
+    label.setPixmap(pixmap)
+    return label
+
+
+class Legend(QtWidgets.QGroupBox):
+    """Blue: visible landmark; red: self-occluded; white ring: edited by a person."""
+
+    ENTRIES = ((VISIBLE, "visible"), (INVISIBLE, "self-occluded (hidden by the face)"))
+
+    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Landmarks", parent)
+        layout = QtWidgets.QGridLayout(self)
+        self.texts: list[str] = []
+        for row, (colour, text) in enumerate(self.ENTRIES):
+            layout.addWidget(_dot(colour), row, 0)
+            layout.addWidget(QtWidgets.QLabel(text), row, 1)
+            self.texts.append(text)
+        ring = QtWidgets.QLabel("white ring: corrected by you · green rings: the model "
+                                "beside a loaded file · F1: help")
+        ring.setWordWrap(True)
+        layout.addWidget(ring, len(self.ENTRIES), 0, 1, 2)
+        self.texts.append(ring.text())
+        layout.setColumnStretch(1, 1)
+
+
+def shortcut_rows(window: QtWidgets.QWidget) -> list[tuple[str, str]]:
+    """(shortcut, action text) of every action of ``window`` that has a shortcut."""
+    rows = []
+    for action in window.actions():
+        keys = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
+        if keys:
+            rows.append((keys, action.text().replace("&", "").rstrip("…")))
+    return rows
+
+
+def show_help(window: QtWidgets.QWidget) -> QtWidgets.QDialog:
+    """A non-modal dialog with the shortcuts and mouse gestures (returned for tests)."""
+    dialog = QtWidgets.QDialog(window)
+    dialog.setObjectName("help_dialog")
+    dialog.setWindowTitle("mtface studio — keyboard and mouse")
+    layout = QtWidgets.QVBoxLayout(dialog)
+    rows = shortcut_rows(window) + list(MOUSE)
+    table = QtWidgets.QTableWidget(len(rows), 2)
+    table.setObjectName("help_table")
+    table.setHorizontalHeaderLabels(["Key / gesture", "What it does"])
+    table.verticalHeader().setVisible(False)
+    table.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+    for r, (keys, text) in enumerate(rows):
+        table.setItem(r, 0, QtWidgets.QTableWidgetItem(keys))
+        table.setItem(r, 1, QtWidgets.QTableWidgetItem(text))
+    table.resizeColumnsToContents()
+    table.horizontalHeader().setStretchLastSection(True)
+    layout.addWidget(table)
+    close = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Close)
+    close.rejected.connect(dialog.close)
+    layout.addWidget(close)
+    dialog.resize(560, 600)
+    dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
+    dialog.show()
+    return dialog

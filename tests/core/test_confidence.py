@@ -1,0 +1,90 @@
+"""The review queue's confidence (core/confidence.py) and ordering (core/annotation/review.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mtface.core.annotation.review import ImageStatus, review_order, scan_annotation
+from mtface.core.confidence import (
+    HALF_CONFIDENCE_STAGES,
+    confidence_from_disagreement,
+    face_confidence,
+    mirror_confidences,
+    spearman,
+    unmirror,
+)
+from mtface.core.types import Face, FaceBox, Pose, StageOutput
+
+
+def _face(shift: float) -> Face:
+    rng = np.random.default_rng(0)
+    lm = np.c_[rng.uniform(100, 200, (68, 2)), np.zeros(68)].astype(np.float32)
+    first = lm + np.float32([shift, 0, 0])
+    verts = np.zeros((468, 3), np.float32)
+    pose = Pose(0, 0, 0)
+    vis = np.ones(68, bool)
+    return Face(FaceBox(100, 100, 200, 200), verts, lm, vis, pose,
+                (StageOutput(verts, first, vis, pose), StageOutput(verts, lm, vis, pose)))
+
+
+def test_confidence_falls_as_the_stages_disagree():
+    values = [face_confidence(_face(s)) for s in (0.0, 1.0, 5.0, 20.0)]
+    assert values[0] == 1.0 and all(a > b for a, b in zip(values, values[1:]))
+    assert confidence_from_disagreement(HALF_CONFIDENCE_STAGES, HALF_CONFIDENCE_STAGES) == 0.5
+    one_stage = _face(0.0)
+    assert face_confidence(Face(one_stage.box, one_stage.vertices, one_stage.landmarks,
+                                one_stage.visible, one_stage.pose, one_stage.stages[:1])) is None
+
+
+def test_spearman_matches_the_definition():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(x, x ** 3) == pytest.approx(1.0)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+    assert spearman(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == \
+        pytest.approx(np.sqrt(3) / 2)
+
+
+def test_unmirror_flips_x_and_the_point_order():
+    pts = np.array([[0.0, 1.0], [9.0, 2.0]])
+    back = unmirror(pts, 10, np.array([1, 0]))
+    assert np.allclose(back, [[0.0, 2.0], [9.0, 1.0]])
+
+
+def test_mirror_confidence_of_the_shipped_model_on_the_sample(sample_image):
+    from mtface.core.predictor import Predictor
+
+    predictor = Predictor.from_weights()
+    faces = predictor.predict(sample_image).faces
+    (conf,) = mirror_confidences(predictor, sample_image, faces)
+    assert 0.0 < conf <= 1.0
+    noise = np.random.default_rng(0).integers(0, 255, sample_image.shape, dtype=np.uint8)
+    (worse,) = mirror_confidences(predictor, noise, faces)  # the same place, no face there
+    assert worse < conf
+
+
+def test_review_order_sorts_least_confident_first_and_filters():
+    statuses = [ImageStatus("saved", False, 0.9), ImageStatus("none", False, 0.2),
+                ImageStatus("none", True, None), ImageStatus("unreadable", False, 0.4)]
+    assert review_order(statuses) == [0, 1, 2, 3]
+    assert review_order(statuses, "confidence") == [1, 3, 0, 2]  # unknown last
+    assert review_order(statuses, "folder", "unsaved") == [1, 2, 3]
+    assert review_order(statuses, "confidence", "low confidence") == [1, 3]
+    assert statuses[3].label("x.jpg") == "x.jpg  [0.40]  ⚠ unreadable annotation"
+    assert statuses[2].label("x.jpg") == "* x.jpg"
+    with pytest.raises(ValueError):
+        review_order(statuses, "size")
+
+
+def test_scan_annotation_tells_saved_from_unreadable(tmp_path):
+    from mtface.core.annotation.face import FaceAnnotation
+    from mtface.core.formats.annotations import write_annotation
+
+    image = tmp_path / "a.jpg"
+    assert scan_annotation(image) == ImageStatus()
+    face = FaceAnnotation.from_points(np.full((68, 2), 5.0))
+    face.confidence = 0.33
+    write_annotation(tmp_path / "a.json", "labelme", [face], "a.jpg", (64, 64))
+    assert scan_annotation(image) == ImageStatus("saved", False, pytest.approx(0.33))
+    (tmp_path / "a.json").write_text("[]")
+    assert scan_annotation(image).annotation == "unreadable"
