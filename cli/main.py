@@ -12,21 +12,35 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="reconstruct the faces of images or folders")
     p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--boxes", type=Path, help="JSON or CSV of image name -> x0,y0,x1,y1 "
-                   "boxes; skips the detector")
+    p.add_argument(
+        "--boxes",
+        type=Path,
+        help="JSON or CSV of image name -> x0,y0,x1,y1 boxes; skips the detector",
+    )
     p.add_argument("--weights", type=Path, help="cascade weights (default: the shipped model)")
     p.add_argument("--overlay", action="store_true", help="also write an overlay PNG")
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
-    p.add_argument("--no-refine", action="store_true",
-                   help="one pass on the first crop (no re-crop from the landmarks)")
-    p.add_argument("--box-kind", choices=("detector", "landmarks"), default="detector",
-                   help="what --boxes are: loose face-detector boxes (default) or tight boxes "
-                   "around the 68 landmarks (datasets, annotation tools); landmarks + "
-                   "--no-refine is exactly the crop of `mtface evaluate`")
-    p.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
-                   help="3d: fixed surface points, the method's (default); 2d: as people "
-                   "annotate photos, the jaw on the visible outline")
+    p.add_argument(
+        "--no-refine",
+        action="store_true",
+        help="one pass on the first crop (no re-crop from the landmarks)",
+    )
+    p.add_argument(
+        "--box-kind",
+        choices=("detector", "landmarks"),
+        default="detector",
+        help="what --boxes are: loose face-detector boxes (default) or tight boxes "
+        "around the 68 landmarks (datasets, annotation tools); landmarks + "
+        "--no-refine is exactly the crop of `mtface evaluate`",
+    )
+    p.add_argument(
+        "--landmarks",
+        choices=("3d", "2d"),
+        default="3d",
+        help="3d: fixed surface points, the method's (default); 2d: as people "
+        "annotate photos, the jaw on the visible outline",
+    )
 
 
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
@@ -35,9 +49,13 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("labelme", "coco", "csv", "pts"), default="labelme")
     p.add_argument("--out", type=Path, help="folder for the files (default: beside each image)")
     p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
-    p.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
-                   help="3d: fixed surface points, the method's (default); 2d: as people "
-                   "annotate photos (300-W style), the jaw on the visible outline")
+    p.add_argument(
+        "--landmarks",
+        choices=("3d", "2d"),
+        default="3d",
+        help="3d: fixed surface points, the method's (default); 2d: as people "
+        "annotate photos (300-W style), the jaw on the visible outline",
+    )
     p.add_argument("--weights", type=Path)
 
 
@@ -55,40 +73,75 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     lab.add_argument("--images", type=Path, required=True)
     lab.add_argument("--out", type=Path, required=True)
     lab.add_argument("--licence", required=True, help="the photos' licence, for provenance")
-    lab.add_argument("--remove-overlays", action="store_true",
-                     help="inpaint drawn green boxes/dots first (the shared LFW copy has them)")
+    lab.add_argument(
+        "--remove-overlays",
+        action="store_true",
+        help="inpaint drawn green boxes/dots first (the shared LFW copy has them)",
+    )
     lab.add_argument("--limit", type=int)
     syn = dsub.add_parser("synthesize", help="rotate labelled faces to large poses")
     syn.add_argument("--labels", type=Path, required=True)
     syn.add_argument("--out", type=Path, required=True)
-    syn.add_argument("--split", choices=("train", "val", "all"), default="train",
-                     help="identity split of the labels to use")
-    syn.add_argument("--val-fraction", type=float,
-                     help="validation share of the identity split (default: the label "
-                     "folder's own, else 0.1)")
+    syn.add_argument(
+        "--split",
+        choices=("train", "val", "all"),
+        default="train",
+        help="identity split of the labels to use",
+    )
+    syn.add_argument(
+        "--val-fraction",
+        type=float,
+        help="validation share of the identity split (default: the label folder's own, else 0.1)",
+    )
     syn.add_argument("--variants", type=int, default=8)
     syn.add_argument("--seed", type=int, default=0)
-    imp = dsub.add_parser("import-3dmm", help="a 3DMM-fitted set (300W-LP: jpg + mat) as "
-                          "training data, dense labels from the BFM bases")
+    imp = dsub.add_parser(
+        "import-3dmm",
+        help="a 3DMM-fitted set (300W-LP: jpg + mat) as "
+        "training data, dense labels from the BFM bases",
+    )
     imp.add_argument("--images", type=Path, required=True, help="folder of .jpg + .mat pairs")
-    imp.add_argument("--bfm", type=Path, required=True,
-                     help="BFM folder (3DDFA bfm_subset: Model_PAF.pkl, u_base.txt, ...)")
+    imp.add_argument(
+        "--bfm",
+        type=Path,
+        required=True,
+        help="BFM folder (3DDFA bfm_subset: Model_PAF.pkl, u_base.txt, ...)",
+    )
     imp.add_argument("--out", type=Path, required=True)
-    imp.add_argument("--licence", default="300W-LP: research use only",
-                     help="the photos' licence, for provenance")
+    imp.add_argument(
+        "--licence",
+        default="300W-LP: research use only",
+        help="the photos' licence, for provenance",
+    )
     imp.add_argument("--limit", type=int)
-    ann = dsub.add_parser("import-annotations", help="folders of images with human 68-point "
-                          "annotations (.pts, labelme, COCO, CSV) as training labels")
-    ann.add_argument("--images", type=Path, nargs="+", required=True,
-                     help="folders of images with an annotation file beside each")
+    ann = dsub.add_parser(
+        "import-annotations",
+        help="folders of images with human 68-point "
+        "annotations (.pts, labelme, COCO, CSV) as training labels",
+    )
+    ann.add_argument(
+        "--images",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="folders of images with an annotation file beside each",
+    )
     ann.add_argument("--out", type=Path, required=True, help="label folder to write")
     ann.add_argument("--licence", required=True, help="the photos' licence, for provenance")
-    ann.add_argument("--mesh-from", choices=("teacher", "model"), default="teacher",
-                     help="depth and dense shape from the teacher (the model where it finds "
-                     "no face) or from mtface's own model")
+    ann.add_argument(
+        "--mesh-from",
+        choices=("teacher", "model"),
+        default="teacher",
+        help="depth and dense shape from the teacher (the model where it finds "
+        "no face) or from mtface's own model",
+    )
     ann.add_argument("--weights", type=Path, help="model weights for --mesh-from model")
-    ann.add_argument("--val-fraction", type=float, default=0.2,
-                     help="share of photos kept for validation (listed in OUT/val.txt)")
+    ann.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="share of photos kept for validation (listed in OUT/val.txt)",
+    )
     ann.add_argument("--limit", type=int)
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
@@ -108,31 +161,61 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="AFLW2000-3D / AFLW benchmarks as in the method's table")
     p.add_argument("--aflw2000", type=Path, help="folder of AFLW2000-3D images + .mat")
-    p.add_argument("--aflw2000-protocol", type=Path,
-                   help="folder with AFLW2000-3D.pts68.npy, -Reannotated, pose files "
-                        "(rows follow the sorted 2000 names)")
+    p.add_argument(
+        "--aflw2000-protocol",
+        type=Path,
+        help="folder with AFLW2000-3D.pts68.npy, -Reannotated, pose files "
+        "(rows follow the sorted 2000 names)",
+    )
     p.add_argument("--aflw-val", type=Path, help="folder of AFLW crops + labels.npz")
-    p.add_argument("--pts", type=Path, nargs="+", metavar="DIR",
-                   help="folders of images with 68-point annotations beside them (.pts, "
-                   "labelme, COCO, CSV): inter-ocular and box NME, per region, CED")
-    p.add_argument("--subset", type=Path,
-                   help="with --pts: score only the annotation files this list names (e.g. "
-                   "the val.txt of `mtface data import-annotations`)")
-    p.add_argument("--landmarks", choices=("3d", "2d"),
-                   help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose "
-                   "labels are 3D fits; 2d for --pts, human labels on the visible outline)")
+    p.add_argument(
+        "--pts",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="folders of images with 68-point annotations beside them (.pts, "
+        "labelme, COCO, CSV): inter-ocular and box NME, per region, CED",
+    )
+    p.add_argument(
+        "--subset",
+        type=Path,
+        help="with --pts: score only the annotation files this list names (e.g. "
+        "the val.txt of `mtface data import-annotations`)",
+    )
+    p.add_argument(
+        "--landmarks",
+        choices=("3d", "2d"),
+        help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose "
+        "labels are 3D fits; 2d for --pts, human labels on the visible outline)",
+    )
     p.add_argument("--weights", type=Path)
-    p.add_argument("--crop", choices=("gt", "detector"), default="gt",
-                   help="gt: the protocol crop from the ground-truth landmarks (one pass); "
-                   "detector: the bundled detector, as `mtface predict` (misses per bin)")
-    p.add_argument("--flip-test", action="store_true",
-                   help="average with the mirrored crop (as `mtface predict --flip-test`)")
+    p.add_argument(
+        "--crop",
+        choices=("gt", "detector"),
+        default="gt",
+        help="gt: the protocol crop from the ground-truth landmarks (one pass); "
+        "detector: the bundled detector, as `mtface predict` (misses per bin)",
+    )
+    p.add_argument(
+        "--flip-test",
+        action="store_true",
+        help="average with the mirrored crop (as `mtface predict --flip-test`)",
+    )
     p.add_argument("--out", type=Path, help="folder for the CSV and the CED PNG")
 
 
 #: The sub-commands; any other first argument is an image for the studio (``mtface IMAGE``).
-COMMANDS = ("predict", "annotate", "benchmark", "data", "train", "evaluate", "export", "live",
-            "studio")
+COMMANDS = (
+    "predict",
+    "annotate",
+    "benchmark",
+    "data",
+    "train",
+    "evaluate",
+    "export",
+    "live",
+    "studio",
+)
 
 
 def _version() -> str:
@@ -146,11 +229,16 @@ def _version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="mtface", description="Large-pose face alignment by 3D shape reconstruction. "
-        "Without a command, opens the studio.")
+        prog="mtface",
+        description="Large-pose face alignment by 3D shape reconstruction. "
+        "Without a command, opens the studio.",
+    )
     parser.add_argument("--version", action="version", version=f"mtface {_version()}")
-    parser.add_argument("--debug", action="store_true",
-                        help="show the traceback of an error (anywhere on the command line)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the traceback of an error (anywhere on the command line)",
+    )
     sub = parser.add_subparsers(dest="command")
     _add_predict(sub)
     _add_annotate(sub)
@@ -163,15 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--weights", type=Path)
     live = sub.add_parser("live", help="the studio in live mode: webcam or video file")
     live.add_argument("--source", default="0", help="camera index (default 0) or a video file")
-    live.add_argument("--benchmark", action="store_true",
-                      help="run every frame of a video through the live path and print fps "
-                           "and latency")
+    live.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="run every frame of a video through the live path and print fps and latency",
+    )
     live.add_argument("--no-smoothing", action="store_true")
     live.add_argument("--record", type=Path, help="write the landmarks of the session to CSV")
     studio = sub.add_parser("studio", help="open the desktop studio (the default)")
     studio.add_argument("paths", nargs="*", type=Path)
-    studio.add_argument("--landmarks", choices=("3d", "2d"), default="3d",
-                        help="landmark definition shown first (View menu / J switches it)")
+    studio.add_argument(
+        "--landmarks",
+        choices=("3d", "2d"),
+        default="3d",
+        help="landmark definition shown first (View menu / J switches it)",
+    )
     return parser
 
 
@@ -183,20 +277,26 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         boxes = read_boxes(args.boxes) if args.boxes else None
-        predictor = Predictor.from_weights(args.weights, refine_crop=not args.no_refine,
-                                           flip_test=args.flip_test, landmarks=args.landmarks,
-                                           box_kind=args.box_kind)
+        predictor = Predictor.from_weights(
+            args.weights,
+            refine_crop=not args.no_refine,
+            flip_test=args.flip_test,
+            landmarks=args.landmarks,
+            box_kind=args.box_kind,
+        )
     except (BoxesFileError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     weights = args.weights or default_weights_path()
     info = {"weights": Path(weights).name, "sha256": sha256_of(weights)[:16]}
-    summary = run_predict(args.inputs, args.out, predictor, boxes, args.overlay,
-                          args.mesh_format, info)
+    summary = run_predict(
+        args.inputs, args.out, predictor, boxes, args.overlay, args.mesh_format, info
+    )
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
-    print(f"{summary.processed} of {summary.seen} image(s) processed -> {args.out}",
-          file=sys.stderr)
+    print(
+        f"{summary.processed} of {summary.seen} image(s) processed -> {args.out}", file=sys.stderr
+    )
     return summary.exit_code
 
 
@@ -259,8 +359,7 @@ def _main(argv: list[str]) -> int:
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = run_annotate(args.inputs, predictor, args.format, args.out,
-                               args.overwrite)
+        summary = run_annotate(args.inputs, predictor, args.format, args.out, args.overwrite)
         if summary.error:
             print(f"error: {summary.error}", file=sys.stderr)
         print(f"annotated {summary.annotated} of {summary.seen} image(s)", file=sys.stderr)
@@ -276,8 +375,9 @@ def _main(argv: list[str]) -> int:
     if args.command == "train":
         from mtface.core.training.trainer import TrainConfig, train
 
-        config = TrainConfig.from_file(args.config, {"out_dir": args.out_dir,
-                                                     "epochs": args.epochs})
+        config = TrainConfig.from_file(
+            args.config, {"out_dir": args.out_dir, "epochs": args.epochs}
+        )
         train(config, resume=args.resume)
         return 0
     if args.command == "evaluate":

@@ -32,15 +32,27 @@ def default_weights_path() -> Path:
     return resource_path(*DEFAULT_WEIGHTS)
 
 
-def save_cascade(model: CascadeMTCNN, path: Path, meta: dict | None = None,
-                 half: bool = False, extra: dict | None = None) -> None:
+def save_cascade(
+    model: CascadeMTCNN,
+    path: Path,
+    meta: dict | None = None,
+    half: bool = False,
+    extra: dict | None = None,
+) -> None:
     """Write a weights file atomically (unique temp file, fsync, rename) with its checksum."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
-             for k, v in model.state_dict().items()}
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+        for k, v in model.state_dict().items()
+    }
     config = model.config.to_dict()
-    payload = {"format": FORMAT, "config": config, "state_dict": state,
-               "meta": meta or {}, **(extra or {}),
-               "checksum": {"sha256": state_checksum(config, state)}}
+    payload = {
+        "format": FORMAT,
+        "config": config,
+        "state_dict": state,
+        "meta": meta or {},
+        **(extra or {}),
+        "checksum": {"sha256": state_checksum(config, state)},
+    }
     atomic_write(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
@@ -51,8 +63,10 @@ def load_payload(path: Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise WeightsError(f"cannot read weights {path}: the file is corrupt, truncated or not "
-                           f"an mtface weights file ({type(exc).__name__})") from exc
+        raise WeightsError(
+            f"cannot read weights {path}: the file is corrupt, truncated or not "
+            f"an mtface weights file ({type(exc).__name__})"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WeightsError(f"{path} is not an mtface cascade weights file")
     stored = payload.get("checksum")
@@ -63,12 +77,16 @@ def load_payload(path: Path) -> dict:
         except (AttributeError, TypeError, RuntimeError) as exc:
             raise WeightsError(f"{path}: malformed state dict ({exc})") from exc
         if actual != expected:
-            raise WeightsError(f"weights file {path} is corrupt (its content differs from the "
-                               "checksum stored in it); restore it from a backup")
+            raise WeightsError(
+                f"weights file {path} is corrupt (its content differs from the "
+                "checksum stored in it); restore it from a backup"
+            )
     elif bundled_name(path) is not None and not listed:
-        raise WeightsError(f"bundled weights {path} have no checksum (neither inside the file "
-                           "nor in resources/SHA256SUMS); export them with "
-                           "tools/export_default_model.py")
+        raise WeightsError(
+            f"bundled weights {path} have no checksum (neither inside the file "
+            "nor in resources/SHA256SUMS); export them with "
+            "tools/export_default_model.py"
+        )
     return payload
 
 
@@ -87,21 +105,28 @@ def check_finite_outputs(model: CascadeMTCNN, path: Path) -> None:
         raise WeightsError(f"weights {path} are corrupt: the model predicts NaN or Infinity")
 
 
-def load_cascade(path: Path | None = None, topology: Topology | None = None
-                 ) -> tuple[CascadeMTCNN, dict]:
+def load_cascade(
+    path: Path | None = None, topology: Topology | None = None
+) -> tuple[CascadeMTCNN, dict]:
     """Load a cascade (default: the shipped model) in eval mode; returns (model, meta)."""
     path = Path(path) if path is not None else default_weights_path()
     if not path.exists():
-        raise WeightsError(f"weights file not found: {path}"
-                           + (" (the default model ships in resources/models; reinstall mtface)"
-                              if path == default_weights_path() else ""))
+        raise WeightsError(
+            f"weights file not found: {path}"
+            + (
+                " (the default model ships in resources/models; reinstall mtface)"
+                if path == default_weights_path()
+                else ""
+            )
+        )
     payload = load_payload(path)
     topology = topology or Topology.load()
     try:
         config = CascadeConfig.from_dict(payload["config"])
         model = CascadeMTCNN(config, topology)
-        state = {k: v.float() if v.is_floating_point() else v
-                 for k, v in payload["state_dict"].items()}
+        state = {
+            k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+        }
         model.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
         raise WeightsError(f"weights {path} do not fit the model: {exc}") from exc

@@ -76,8 +76,7 @@ def unmirror(points: np.ndarray, width: float, flip_permutation: np.ndarray) -> 
     return out[np.asarray(flip_permutation)]
 
 
-def mirror_confidences(predictor: object, image: np.ndarray, faces: list[Face]
-                       ) -> list[float]:
+def mirror_confidences(predictor: object, image: np.ndarray, faces: list[Face]) -> list[float]:
     """Image-vs-mirror confidence of each face: its crop (the training crop rule around its
     landmarks) and the mirrored crop in one cascade batch, compared in crop pixels."""
     if not faces:
@@ -89,8 +88,9 @@ def mirror_confidences(predictor: object, image: np.ndarray, faces: list[Face]
     crops = []
     for face in faces:
         tf = predictor.crop_from_landmarks(face.landmarks[:, :2])  # type: ignore[attr-defined]
-        crop = cv2.warpAffine(image, tf.affine(), (size, size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            image, tf.affine(), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
         crops += [crop, np.ascontiguousarray(crop[:, ::-1])]
     result = predictor.predict_crops(np.stack(crops))  # type: ignore[attr-defined]
     out = []

@@ -29,8 +29,11 @@ def _checked(points: Points, size: int) -> Points:
     """``points`` as floating point (integers become float64); ValueError unless (..., 2) or
     (..., 3) and ``size`` >= 1. Sizes traced by the ONNX export are tensors and not checked."""
     shape = getattr(points, "shape", None)
-    if shape is None or len(shape) == 0 or (isinstance(shape[-1], (int, np.integer))
-                                             and shape[-1] not in (2, 3)):
+    if (
+        shape is None
+        or len(shape) == 0
+        or (isinstance(shape[-1], (int, np.integer)) and shape[-1] not in (2, 3))
+    ):
         raise ValueError(f"points must be (..., 2) or (..., 3), not shape {shape}")
     if size < 1:
         raise ValueError(f"crop size must be >= 1 pixel, not {size}")
@@ -45,7 +48,7 @@ def _shift(points: Points, centre: float) -> Points:
         shift = points.new_tensor([centre, centre, 0.0])  # type: ignore[attr-defined]
     else:
         shift = np.asarray([centre, centre, 0.0], dtype=points.dtype)  # type: ignore
-    return shift[:points.shape[-1]]  # type: ignore[attr-defined]
+    return shift[: points.shape[-1]]  # type: ignore[attr-defined]
 
 
 def crop_to_normalised(points: Points, size: int) -> Points:

@@ -25,7 +25,7 @@ class ErrorReport:
 
 def _one_line(text: str) -> str:
     line = " ".join(str(text).split())
-    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE - 3] + "..."
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
 
 
 def describe_error(exc: BaseException) -> ErrorReport:
@@ -38,11 +38,16 @@ def describe_error(exc: BaseException) -> ErrorReport:
         where = f"{exc.filename}: " if exc.filename else ""
         return ErrorReport(_one_line(f"{where}{exc.strerror or exc}"), EXIT_BAD_INPUT)
     if isinstance(exc, OSError):  # SaveError, disk full, permissions
-        text = str(exc) if not exc.strerror else (
-            f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror)
+        text = (
+            str(exc)
+            if not exc.strerror
+            else (f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror)
+        )
         return ErrorReport(_one_line(text), EXIT_FAILURE)
     if isinstance(exc, (WeightsError, ValueError, KeyError)):
         text = str(exc) if not isinstance(exc, KeyError) else f"missing entry {exc}"
         return ErrorReport(_one_line(text), EXIT_BAD_INPUT)
-    return ErrorReport(_one_line(f"unexpected {type(exc).__name__}: {exc} (run with --debug "
-                                 "for the traceback)"), EXIT_FAILURE)
+    return ErrorReport(
+        _one_line(f"unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)"),
+        EXIT_FAILURE,
+    )

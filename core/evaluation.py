@@ -44,8 +44,11 @@ def nme_box(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) ->
 OUTER_EYE_CORNERS = (36, 45)
 #: Regions of the iBUG-68 scheme for per-region errors.
 REGIONS: dict[str, tuple[int, ...]] = {
-    "jaw": tuple(range(0, 17)), "brows": tuple(range(17, 27)), "nose": tuple(range(27, 36)),
-    "eyes": tuple(range(36, 48)), "mouth": tuple(range(48, 68)),
+    "jaw": tuple(range(0, 17)),
+    "brows": tuple(range(17, 27)),
+    "nose": tuple(range(27, 36)),
+    "eyes": tuple(range(36, 48)),
+    "mouth": tuple(range(48, 68)),
 }
 
 
@@ -140,12 +143,18 @@ def pose_mae(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:
     """Mean absolute error per angle in degrees (faces with |gt angle| > 99 dropped)."""
     keep = (np.abs(gt) <= 99).all(axis=1)
     err = np.abs(pred[keep] - gt[keep])
-    return {"pitch": float(err[:, 0].mean()), "yaw": float(err[:, 1].mean()),
-            "roll": float(err[:, 2].mean()), "mean": float(err.mean()), "count": int(keep.sum())}
+    return {
+        "pitch": float(err[:, 0].mean()),
+        "yaw": float(err[:, 1].mean()),
+        "roll": float(err[:, 2].mean()),
+        "mean": float(err.mean()),
+        "count": int(keep.sum()),
+    }
 
 
-def ced_curve(errors: np.ndarray, max_error: float = 10.0, steps: int = 101
-              ) -> tuple[np.ndarray, np.ndarray]:
+def ced_curve(
+    errors: np.ndarray, max_error: float = 10.0, steps: int = 101
+) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative error distribution: thresholds (steps,) and fraction of images below each."""
     thresholds = np.linspace(0, max_error, steps)
     return thresholds, (errors[None, :] <= thresholds[:, None]).mean(axis=1)

@@ -32,9 +32,14 @@ def project_orthographic(points: np.ndarray) -> np.ndarray:
     return points[..., :2]
 
 
-def landmark_visibility(vertices: np.ndarray, triangles: np.ndarray, point_triangles: np.ndarray,
-                        barycentric: np.ndarray, zbuffer: bool = False,
-                        depth_tolerance: float = 1.0) -> np.ndarray:
+def landmark_visibility(
+    vertices: np.ndarray,
+    triangles: np.ndarray,
+    point_triangles: np.ndarray,
+    barycentric: np.ndarray,
+    zbuffer: bool = False,
+    depth_tolerance: float = 1.0,
+) -> np.ndarray:
     """Visibility of surface points as in the method: v_i = N_c . N_i > 0.
 
     N_i is the area-weighted vertex normal interpolated at the point; N_c = (0, 0, 1). With
@@ -42,9 +47,12 @@ def landmark_visibility(vertices: np.ndarray, triangles: np.ndarray, point_trian
     than ``depth_tolerance`` pixels closer) along the viewing ray. vertices (V, 3) in pixels ->
     (K,) bool.
     """
-    scores = visibility_scores(torch.as_tensor(vertices, dtype=torch.float64)[None],
-                               torch.as_tensor(triangles), torch.as_tensor(point_triangles),
-                               torch.as_tensor(barycentric, dtype=torch.float64))[0].numpy()
+    scores = visibility_scores(
+        torch.as_tensor(vertices, dtype=torch.float64)[None],
+        torch.as_tensor(triangles),
+        torch.as_tensor(point_triangles),
+        torch.as_tensor(barycentric, dtype=torch.float64),
+    )[0].numpy()
     visible = scores > 0.0
     if zbuffer:
         points = barycentric_points(vertices, triangles, point_triangles, barycentric)
@@ -107,8 +115,9 @@ def image_to_model_axes(points: np.ndarray) -> np.ndarray:
     return points * np.array([1.0, -1.0, 1.0])
 
 
-def similarity_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
-                   ) -> tuple[float, np.ndarray, np.ndarray]:
+def similarity_fit(
+    source: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, np.ndarray, np.ndarray]:
     """Weighted Umeyama fit: (scale, R (3, 3) proper rotation, t (3,)) with target ~ s R source + t.
 
     source, target (N, 3); weights (N,) non-negative or None.
@@ -122,19 +131,21 @@ def similarity_fit(source: np.ndarray, target: np.ndarray, weights: np.ndarray |
     d = np.sign(np.linalg.det(u @ vt)) or 1.0
     fix = np.diag([1.0, 1.0, d])
     rot = u @ fix @ vt
-    scale = float((sig * np.diag(fix)).sum() / (w @ (a ** 2).sum(axis=1)))
+    scale = float((sig * np.diag(fix)).sum() / (w @ (a**2).sum(axis=1)))
     return scale, rot, mu_t - scale * rot @ mu_s
 
 
-def pose_from_vertices(vertices: np.ndarray, template: np.ndarray,
-                       weights: np.ndarray | None = None) -> tuple[float, float, float]:
+def pose_from_vertices(
+    vertices: np.ndarray, template: np.ndarray, weights: np.ndarray | None = None
+) -> tuple[float, float, float]:
     """Head pose (pitch, yaw, roll) in degrees of a reconstructed mesh against the template.
 
     Both are in image axes (V, 3); the fit runs in model axes (y up), as MediaPipe's geometry
     pipeline does, then :func:`angles_from_rotation`.
     """
-    _, rot, _ = similarity_fit(image_to_model_axes(template), image_to_model_axes(vertices),
-                               weights)
+    _, rot, _ = similarity_fit(
+        image_to_model_axes(template), image_to_model_axes(vertices), weights
+    )
     return angles_from_rotation(rot)
 
 
@@ -155,8 +166,9 @@ class CropTransform:
     size: int
 
     @staticmethod
-    def from_box(box: tuple[float, float, float, float], size: int, enlarge: float = 1.0
-                 ) -> CropTransform:
+    def from_box(
+        box: tuple[float, float, float, float], size: int, enlarge: float = 1.0
+    ) -> CropTransform:
         """Square crop of ``size`` pixels centred on ``box`` = (x0, y0, x1, y1), side =
         ``enlarge`` * max(w, h)."""
         x0, y0, x1, y1 = box
@@ -166,8 +178,9 @@ class CropTransform:
         cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
         scale = size / side
         # pixel centres at integers: crop pixel (size-1)/2 is the box centre
-        return CropTransform(cx - (size - 1) / 2.0 / scale, cy - (size - 1) / 2.0 / scale,
-                             scale, size)
+        return CropTransform(
+            cx - (size - 1) / 2.0 / scale, cy - (size - 1) / 2.0 / scale, scale, size
+        )
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Image -> crop coordinates. points (..., 2) or (..., 3)."""
@@ -189,8 +202,12 @@ class CropTransform:
 
     def affine(self) -> np.ndarray:
         """2x3 affine matrix for ``cv2.warpAffine`` (image -> crop)."""
-        return np.array([[self.scale, 0.0, -self.origin_x * self.scale],
-                         [0.0, self.scale, -self.origin_y * self.scale]])
+        return np.array(
+            [
+                [self.scale, 0.0, -self.origin_x * self.scale],
+                [0.0, self.scale, -self.origin_y * self.scale],
+            ]
+        )
 
 
 #: The 3DDFA crop rule used for training, evaluation and the predictor's refined crop: a square
@@ -198,16 +215,21 @@ class CropTransform:
 PROTOCOL_CROP_ENLARGE = float(np.sqrt(2.0))
 
 
-def protocol_crop(landmarks_2d: np.ndarray, size: int,
-                  enlarge: float = PROTOCOL_CROP_ENLARGE) -> CropTransform:
+def protocol_crop(
+    landmarks_2d: np.ndarray, size: int, enlarge: float = PROTOCOL_CROP_ENLARGE
+) -> CropTransform:
     """The 3DDFA crop of landmarks (N, >=2) in image pixels, ``size`` crop pixels."""
     return CropTransform.from_box(box_of_points(landmarks_2d), size, enlarge)
 
 
 def box_of_points(points: np.ndarray) -> tuple[float, float, float, float]:
     """Tight (x0, y0, x1, y1) box of points (N, >=2)."""
-    return (float(points[:, 0].min()), float(points[:, 1].min()),
-            float(points[:, 0].max()), float(points[:, 1].max()))
+    return (
+        float(points[:, 0].min()),
+        float(points[:, 1].min()),
+        float(points[:, 0].max()),
+        float(points[:, 1].max()),
+    )
 
 
 def yaw_bin(yaw_degrees: float) -> str:

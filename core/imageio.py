@@ -56,8 +56,9 @@ def to_rgb_uint8(array: np.ndarray) -> np.ndarray:
         a = a[:, :, :-1].astype(np.float32) * alpha
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
-    return np.ascontiguousarray(np.asarray(a).round().clip(0, 255).astype(np.uint8)
-                                if a.dtype != np.uint8 else a)
+    return np.ascontiguousarray(
+        np.asarray(a).round().clip(0, 255).astype(np.uint8) if a.dtype != np.uint8 else a
+    )
 
 
 def load_image(path: str | Path) -> np.ndarray:
@@ -80,8 +81,10 @@ def load_image(path: str | Path) -> np.ndarray:
     try:
         with _open_image(path) as img:
             if img.width * img.height > MAX_PIXELS:
-                raise ImageLoadError(f"{path}: {img.width}x{img.height} is too large "
-                                     f"(more than {MAX_PIXELS // 10**6} megapixels)")
+                raise ImageLoadError(
+                    f"{path}: {img.width}x{img.height} is too large "
+                    f"(more than {MAX_PIXELS // 10**6} megapixels)"
+                )
             array = _decode_large(path, img) if img.width * img.height > LARGE_PIXELS else None
             if array is None:
                 img = ImageOps.exif_transpose(img)
@@ -90,26 +93,33 @@ def load_image(path: str | Path) -> np.ndarray:
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(f"{path}: the image is too large (more than "
-                             f"{MAX_PIXELS // 10**6} megapixels)") from None
+        raise ImageLoadError(
+            f"{path}: the image is too large (more than {MAX_PIXELS // 10**6} megapixels)"
+        ) from None
     except UnidentifiedImageError:
-        raise ImageLoadError(f"{path}: not an image file (or a format mtface cannot read)") \
-            from None
+        raise ImageLoadError(
+            f"{path}: not an image file (or a format mtface cannot read)"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(f"{path}: cannot read the image ({exc})") from exc
     except MemoryError:
         raise ImageLoadError(f"{path}: not enough memory to read the image") from None
     if min(array.shape[:2]) < MIN_SIDE:
-        raise ImageLoadError(f"{path}: {array.shape[1]}x{array.shape[0]} is too small "
-                             f"(a side under {MIN_SIDE} pixels)")
+        raise ImageLoadError(
+            f"{path}: {array.shape[1]}x{array.shape[0]} is too small "
+            f"(a side under {MIN_SIDE} pixels)"
+        )
     return array
 
 
 _PIL_LIMIT_LOCK = threading.Lock()
 #: EXIF orientation -> the transform that shows the image upright (as ImageOps.exif_transpose)
 _ORIENT = {
-    1: lambda a: a, 2: lambda a: cv2.flip(a, 1), 3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
-    4: lambda a: cv2.flip(a, 0), 5: cv2.transpose,
+    1: lambda a: a,
+    2: lambda a: cv2.flip(a, 1),
+    3: lambda a: cv2.rotate(a, cv2.ROTATE_180),
+    4: lambda a: cv2.flip(a, 0),
+    5: cv2.transpose,
     6: lambda a: cv2.rotate(a, cv2.ROTATE_90_CLOCKWISE),
     7: lambda a: cv2.flip(cv2.transpose(a), -1),
     8: lambda a: cv2.rotate(a, cv2.ROTATE_90_COUNTERCLOCKWISE),

@@ -67,8 +67,9 @@ class Landmarks2D:
             out[landmark] = point + size * (self.offsets[c, 0] * axis + self.offsets[c, 1] * normal)
         return out
 
-    def points_for_cascade(self, vertices: np.ndarray, keypoints: np.ndarray,
-                           embedded: np.ndarray) -> np.ndarray:
+    def points_for_cascade(
+        self, vertices: np.ndarray, keypoints: np.ndarray, embedded: np.ndarray
+    ) -> np.ndarray:
         """The 2D landmarks of a cascade output: the contour marches on the mesh; every other
         point is the network's own 3D keypoint moved by the mesh's offset between the two
         definitions (the keypoint head is more precise than the dense shape it feeds).
@@ -83,9 +84,15 @@ class Landmarks2D:
         from mtface.core.formats.atomic import atomic_write_bytes
 
         buffer = io.BytesIO()
-        np.savez(buffer, vertex_ids=self.vertex_ids, weights=self.weights,
-                 candidates=self.candidates, sides=self.sides, offsets=self.offsets,
-                 source=np.array(self.source))
+        np.savez(
+            buffer,
+            vertex_ids=self.vertex_ids,
+            weights=self.weights,
+            candidates=self.candidates,
+            sides=self.sides,
+            offsets=self.offsets,
+            source=np.array(self.source),
+        )
         atomic_write_bytes(Path(path), buffer.getvalue())
 
     @staticmethod
@@ -98,11 +105,14 @@ class Landmarks2D:
 def _load_cached(path: str) -> Landmarks2D:
     try:
         with np.load(path) as data:
-            return Landmarks2D(data["vertex_ids"].astype(np.int64),
-                               data["weights"].astype(np.float64),
-                               data["candidates"].astype(np.int64),
-                               data["sides"].astype(np.float64),
-                               data["offsets"].astype(np.float64), str(data["source"]))
+            return Landmarks2D(
+                data["vertex_ids"].astype(np.int64),
+                data["weights"].astype(np.float64),
+                data["candidates"].astype(np.int64),
+                data["sides"].astype(np.float64),
+                data["offsets"].astype(np.float64),
+                str(data["source"]),
+            )
     except (OSError, KeyError, ValueError) as exc:
         raise RuntimeError(f"cannot read the 2D landmark definition {path}: {exc}") from exc
 
@@ -136,7 +146,7 @@ def contour_bands(template: np.ndarray, jaw_points: np.ndarray) -> tuple[np.ndar
     width = max(len(b) for b in bands)
     candidates = np.full((len(bands), width), -1, np.int64)
     for c, band in enumerate(bands):
-        candidates[c, :len(band)] = band
+        candidates[c, : len(band)] = band
     return candidates, np.array(sides)
 
 
@@ -157,16 +167,27 @@ def bootstrap_definition(topology: Topology) -> Landmarks2D:
     for landmark in range(68):
         corners = topology.triangles[topology.landmark_triangles[landmark]]
         order = np.argsort(np.linalg.norm(template - points3d[landmark], axis=1))
-        others = [v for v in order if v not in corners][:NEIGHBOURS - 3]
+        others = [v for v in order if v not in corners][: NEIGHBOURS - 3]
         ids[landmark] = np.concatenate([corners, others])
         weights[landmark, :3] = topology.landmark_barycentric[landmark]
     candidates, sides = contour_bands(template, points3d[:17])
-    return Landmarks2D(ids, weights, candidates, sides, np.zeros((len(CONTOUR_POINTS), 2)),
-                       "bootstrap: the 3D definition, contour marching without offsets")
+    return Landmarks2D(
+        ids,
+        weights,
+        candidates,
+        sides,
+        np.zeros((len(CONTOUR_POINTS), 2)),
+        "bootstrap: the 3D definition, contour marching without offsets",
+    )
 
 
-def fit_definition(start: Landmarks2D, meshes: np.ndarray, targets: np.ndarray,
-                   ridge: float = 1e-3, source: str = "") -> Landmarks2D:
+def fit_definition(
+    start: Landmarks2D,
+    meshes: np.ndarray,
+    targets: np.ndarray,
+    ridge: float = 1e-3,
+    source: str = "",
+) -> Landmarks2D:
     """Fit the 2D definition to human labels.
 
     meshes (N, V, 3) image pixels; targets (N, 68, 2) the human points on the same images.
@@ -192,8 +213,14 @@ def fit_definition(start: Landmarks2D, meshes: np.ndarray, targets: np.ndarray,
         lhs = design.T @ design + ridge * len(meshes) * np.eye(k - 1)
         a = np.linalg.solve(lhs, design.T @ residual)
         weights[landmark] = w0 + basis @ a
-    unshifted = Landmarks2D(start.vertex_ids, weights, start.candidates, start.sides,
-                            np.zeros_like(start.offsets), source)
+    unshifted = Landmarks2D(
+        start.vertex_ids,
+        weights,
+        start.candidates,
+        start.sides,
+        np.zeros_like(start.offsets),
+        source,
+    )
     residuals = np.zeros((len(meshes), len(CONTOUR_POINTS), 2))
     for n, mesh in enumerate(meshes):
         axis, normal, size = frames[n]

@@ -56,8 +56,7 @@ class CascadeConfig:
 
 
 def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout),
-                         nn.PReLU(cout))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.PReLU(cout))
 
 
 def fuse_batchnorm(model: nn.Module) -> nn.Module:
@@ -81,20 +80,34 @@ class Trunk(nn.Module):
     """Four conv layers (the first and last with stride 2) and three max-pooling layers (PReLU),
     then a FC layer with dropout. 120 px input -> 60 -> 30 -> 15 -> 8 -> 4."""
 
-    def __init__(self, in_channels: int, channels: tuple[int, int, int, int], input_size: int,
-                 fc_dim: int, dropout: float, extra_features: int = 0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: tuple[int, int, int, int],
+        input_size: int,
+        fc_dim: int,
+        dropout: float,
+        extra_features: int = 0,
+    ) -> None:
         super().__init__()
         c1, c2, c3, c4 = channels
         self.features = nn.Sequential(
-            _conv(in_channels, c1, stride=2), nn.MaxPool2d(2, ceil_mode=True),
-            _conv(c1, c2), nn.MaxPool2d(2, ceil_mode=True),
-            _conv(c2, c3), nn.MaxPool2d(2, ceil_mode=True),
+            _conv(in_channels, c1, stride=2),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv(c1, c2),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv(c2, c3),
+            nn.MaxPool2d(2, ceil_mode=True),
             _conv(c3, c4, stride=2),
         )
         with torch.no_grad():
             flat = self.features(torch.zeros(1, in_channels, input_size, input_size)).numel()
-        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(flat + extra_features, fc_dim),
-                                nn.PReLU(fc_dim), nn.Dropout(dropout))
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(flat + extra_features, fc_dim),
+            nn.PReLU(fc_dim),
+            nn.Dropout(dropout),
+        )
         self.extra_features = extra_features
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -111,10 +124,14 @@ class PatchEncoder(nn.Module):
         super().__init__()
         c1, c2, c3, c4 = channels
         self.net = nn.Sequential(
-            _conv(in_channels, c1), nn.MaxPool2d(2, ceil_mode=True),
-            _conv(c1, c2), nn.MaxPool2d(2, ceil_mode=True),
-            _conv(c2, c3), nn.MaxPool2d(2, ceil_mode=True),
-            _conv(c3, c4), nn.AdaptiveAvgPool2d(1),
+            _conv(in_channels, c1),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv(c1, c2),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv(c2, c3),
+            nn.MaxPool2d(2, ceil_mode=True),
+            _conv(c3, c4),
+            nn.AdaptiveAvgPool2d(1),
         )
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
@@ -158,22 +175,31 @@ class CascadeMTCNN(nn.Module):
     def __init__(self, config: CascadeConfig, topology: Topology) -> None:
         super().__init__()
         if topology.num_vertices != config.num_vertices:
-            raise ValueError(f"config has {config.num_vertices} vertices, topology "
-                             f"{topology.num_vertices}")
+            raise ValueError(
+                f"config has {config.num_vertices} vertices, topology {topology.num_vertices}"
+            )
         self.config = config
-        self.register_buffer("triangles", torch.as_tensor(topology.triangles, dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("landmark_triangles",
-                             torch.as_tensor(topology.landmark_triangles, dtype=torch.long),
-                             persistent=False)
-        self.register_buffer("landmark_barycentric",
-                             torch.as_tensor(topology.landmark_barycentric, dtype=torch.float32),
-                             persistent=False)
-        self.register_buffer("vertex_face_incidence",
-                             vertex_face_incidence(self.triangles, config.num_vertices),
-                             persistent=False)
-        self.register_buffer("pixel_mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1),
-                             persistent=False)
+        self.register_buffer(
+            "triangles", torch.as_tensor(topology.triangles, dtype=torch.long), persistent=False
+        )
+        self.register_buffer(
+            "landmark_triangles",
+            torch.as_tensor(topology.landmark_triangles, dtype=torch.long),
+            persistent=False,
+        )
+        self.register_buffer(
+            "landmark_barycentric",
+            torch.as_tensor(topology.landmark_barycentric, dtype=torch.float32),
+            persistent=False,
+        )
+        self.register_buffer(
+            "vertex_face_incidence",
+            vertex_face_incidence(self.triangles, config.num_vertices),
+            persistent=False,
+        )
+        self.register_buffer(
+            "pixel_mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False
+        )
         c = config
         self.stage1 = Trunk(3, c.channels, c.crop_size, c.fc_dim, c.dropout)
         self.heads1 = Heads(c.fc_dim, c.num_landmarks, c.num_vertices)
@@ -183,8 +209,11 @@ class CascadeMTCNN(nn.Module):
         for _ in range(c.num_stages - 1):
             self.stage2_patches.append(PatchEncoder(3, c.patch_channels))
             in_dim = c.num_landmarks * c.patch_channels[-1] + c.num_landmarks * 3
-            self.stage2_fc.append(nn.Sequential(nn.Linear(in_dim, c.fc_dim), nn.PReLU(c.fc_dim),
-                                                nn.Dropout(c.dropout)))
+            self.stage2_fc.append(
+                nn.Sequential(
+                    nn.Linear(in_dim, c.fc_dim), nn.PReLU(c.fc_dim), nn.Dropout(c.dropout)
+                )
+            )
             self.heads2.append(Heads(c.fc_dim, c.num_landmarks, c.num_vertices))
         self._init_from_template(topology)
 
@@ -194,8 +223,9 @@ class CascadeMTCNN(nn.Module):
         template = torch.as_tensor(topology.vertices, dtype=torch.float32)
         template = template - template.mean(0)
         template = template / (template[:, 0].max() - template[:, 0].min()) * 1.4
-        keypoints = torch.as_tensor(topology.landmarks_from_vertices(template.double().numpy()),
-                                    dtype=torch.float32)
+        keypoints = torch.as_tensor(
+            topology.landmarks_from_vertices(template.double().numpy()), dtype=torch.float32
+        )
         with torch.no_grad():
             self.heads1.keypoints.bias.copy_(keypoints.reshape(-1))
             self.heads1.keypoints.weight.mul_(0.1)
@@ -213,9 +243,13 @@ class CascadeMTCNN(nn.Module):
     def visibility(self, vertices: torch.Tensor) -> torch.Tensor:
         """Visibility scores (B, 68) of the embedded landmarks of meshes (B, V, 3)."""
         exporting = torch.onnx.is_in_onnx_export()
-        return visibility_scores(vertices, self.triangles, self.landmark_triangles,
-                                 self.landmark_barycentric,
-                                 self.vertex_face_incidence if exporting else None)
+        return visibility_scores(
+            vertices,
+            self.triangles,
+            self.landmark_triangles,
+            self.landmark_barycentric,
+            self.vertex_face_incidence if exporting else None,
+        )
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:
         """Normalised crop coordinates -> crop pixels (x, y only). (..., >=2) -> (..., 2)."""
@@ -232,8 +266,9 @@ class CascadeMTCNN(nn.Module):
         stages = self.config.num_stages if num_stages is None else num_stages
         return self._later_stages(x, out, stages)
 
-    def refine(self, images: torch.Tensor, keypoints: torch.Tensor,
-               visible: torch.Tensor) -> CascadeOutput:
+    def refine(
+        self, images: torch.Tensor, keypoints: torch.Tensor, visible: torch.Tensor
+    ) -> CascadeOutput:
         """Run the later stages from GIVEN keypoints (B, 68, 3) and visibility (B, 68) bool,
         e.g. a person's corrected landmarks: the MSIF follow them, and their dense shape is the
         keypoint-to-dense FC of stage 1. Stage "1" of the output is the given shape."""
@@ -251,11 +286,12 @@ class CascadeMTCNN(nn.Module):
         for k in range(stages - 1):
             visible = (out.visibility[-1] > 0).detach()
             centres = self.to_crop_pixels(out.keypoints[-1].detach())
-            patches = modified_shape_indexed_features(x, centres, visible,
-                                                      self.config.patch_size,
-                                                      self.config.patch_extent)
-            h = torch.cat([self.stage2_patches[k](patches),
-                           out.keypoints[-1].detach().flatten(1)], 1)
+            patches = modified_shape_indexed_features(
+                x, centres, visible, self.config.patch_size, self.config.patch_extent
+            )
+            h = torch.cat(
+                [self.stage2_patches[k](patches), out.keypoints[-1].detach().flatten(1)], 1
+            )
             d_keypoints, d_vertices, d_pose = self.heads2[k](self.stage2_fc[k](h))
             out.keypoints.append(out.keypoints[-1] + d_keypoints)
             out.vertices.append(out.vertices[-1] + d_vertices)
@@ -264,9 +300,14 @@ class CascadeMTCNN(nn.Module):
         return out
 
 
-def cascade_loss(output: CascadeOutput, keypoints: torch.Tensor, vertices: torch.Tensor,
-                 pose: torch.Tensor, weights: tuple[float, float, float] = (1.0, 1.0, 0.2),
-                 landmark_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+def cascade_loss(
+    output: CascadeOutput,
+    keypoints: torch.Tensor,
+    vertices: torch.Tensor,
+    pose: torch.Tensor,
+    weights: tuple[float, float, float] = (1.0, 1.0, 0.2),
+    landmark_mask: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict]:
     """Sum over stages of the Euclidean losses of the method (Eq. 11-16).
 
     keypoints (B, 68, 3), vertices (B, V, 3) normalised crop coordinates; pose (B, 3) degrees/90.

@@ -67,10 +67,17 @@ def crop_change(a: CropTransform, b: CropTransform) -> float:
 class Predictor:
     """Runs the cascade. ``predict(image)`` for whole images, ``predict_crops`` for crops."""
 
-    def __init__(self, model: CascadeMTCNN, topology: Topology | None = None,
-                 detector: Detector | None = None, refine_crop: bool = True,
-                 flip_test: bool = False, landmarks: str = "3d",
-                 box_kind: str = "detector", refine_tolerance: float = 0.0) -> None:
+    def __init__(
+        self,
+        model: CascadeMTCNN,
+        topology: Topology | None = None,
+        detector: Detector | None = None,
+        refine_crop: bool = True,
+        flip_test: bool = False,
+        landmarks: str = "3d",
+        box_kind: str = "detector",
+        refine_tolerance: float = 0.0,
+    ) -> None:
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
@@ -91,8 +98,7 @@ class Predictor:
     @landmarks.setter
     def landmarks(self, convention: str) -> None:
         if convention not in LANDMARK_CONVENTIONS:
-            raise ValueError(f"landmarks must be one of {LANDMARK_CONVENTIONS}, not "
-                             f"{convention!r}")
+            raise ValueError(f"landmarks must be one of {LANDMARK_CONVENTIONS}, not {convention!r}")
         self._definition_2d = Landmarks2D.load() if convention == "2d" else None
         self._landmarks = convention
 
@@ -137,13 +143,21 @@ class Predictor:
         pixels, with the visibility of each stage's mesh and the pose in degrees."""
         vis = torch.stack([self.model.visibility(vt[:, k]) for k in range(vt.shape[1])], 1)
         size = self.crop_size
-        return CropResult(normalised_to_crop(kp, size).numpy(),
-                          normalised_to_crop(vt, size).numpy(), vis.numpy(),
-                          pose_from_normalised(ps).numpy())
+        return CropResult(
+            normalised_to_crop(kp, size).numpy(),
+            normalised_to_crop(vt, size).numpy(),
+            vis.numpy(),
+            pose_from_normalised(ps).numpy(),
+        )
 
     def _crop(self, image: np.ndarray, tf: CropTransform) -> np.ndarray:
-        return cv2.warpAffine(image, tf.affine(), (self.crop_size, self.crop_size),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return cv2.warpAffine(
+            image,
+            tf.affine(),
+            (self.crop_size, self.crop_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
 
     def crop_from_box(self, box: FaceBox) -> CropTransform:
         """The crop for a detector (or caller) box."""
@@ -151,8 +165,11 @@ class Predictor:
         side = max(w, h) * DETECTOR_BOX_SCALE
         cx = (box.x0 + box.x1) / 2.0
         cy = (box.y0 + box.y1) / 2.0 + DETECTOR_BOX_SHIFT_Y * h
-        return CropTransform.from_box((cx - side / 2, cy - side / 2, cx + side / 2,
-                                       cy + side / 2), self.crop_size, PROTOCOL_CROP_ENLARGE)
+        return CropTransform.from_box(
+            (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2),
+            self.crop_size,
+            PROTOCOL_CROP_ENLARGE,
+        )
 
     def crop_from_landmark_box(self, box: FaceBox) -> CropTransform:
         """The evaluation protocol's crop for a tight box around the 68 landmarks."""
@@ -162,15 +179,19 @@ class Predictor:
         """The training crop rule applied to 2D landmarks (68, 2) in image pixels."""
         return protocol_crop(landmarks_2d, self.crop_size)
 
-    def run_on_transforms(self, image: np.ndarray, transforms: list[CropTransform]
-                          ) -> CropResult:
+    def run_on_transforms(self, image: np.ndarray, transforms: list[CropTransform]) -> CropResult:
         crops = np.stack([self._crop(image, tf) for tf in transforms])
         return self.predict_crops(crops)
 
     # --- whole images -----------------------------------------------------------------------
 
-    def predict(self, image: np.ndarray, boxes: list[FaceBox] | None = None,
-                box_kind: str | None = None, refine: bool | None = None) -> Prediction:
+    def predict(
+        self,
+        image: np.ndarray,
+        boxes: list[FaceBox] | None = None,
+        box_kind: str | None = None,
+        refine: bool | None = None,
+    ) -> Prediction:
         """RGB uint8 (H, W, 3) -> Prediction with every face (detected unless ``boxes``).
 
         ``box_kind`` says what caller boxes are (``BOX_KINDS``; default: the predictor's
@@ -188,46 +209,67 @@ class Predictor:
         t1 = time.perf_counter()
         faces: list[Face] = []
         if boxes:
-            first_crop = self.crop_from_box if box_kind == "detector" else \
-                self.crop_from_landmark_box
+            first_crop = (
+                self.crop_from_box if box_kind == "detector" else self.crop_from_landmark_box
+            )
             transforms = [first_crop(b) for b in boxes]
             result = self.run_on_transforms(image, transforms)
             if refine:
                 transforms, result = self._refine(image, transforms, result)
             t2 = time.perf_counter()
-            faces = [self.face_from_result(box, tf, result, i)
-                     for i, (box, tf) in enumerate(zip(boxes, transforms))]
+            faces = [
+                self.face_from_result(box, tf, result, i)
+                for i, (box, tf) in enumerate(zip(boxes, transforms))
+            ]
         else:
             t2 = t1
         t3 = time.perf_counter()
-        timings = Timings(detect_ms=(t1 - t0) * 1e3, stage_ms=((t2 - t1) * 1e3,),
-                          post_ms=(t3 - t2) * 1e3, total_ms=(t3 - t0) * 1e3)
+        timings = Timings(
+            detect_ms=(t1 - t0) * 1e3,
+            stage_ms=((t2 - t1) * 1e3,),
+            post_ms=(t3 - t2) * 1e3,
+            total_ms=(t3 - t0) * 1e3,
+        )
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
 
-    def _refine(self, image: np.ndarray, transforms: list[CropTransform], result: CropResult
-                ) -> tuple[list[CropTransform], CropResult]:
+    def _refine(
+        self, image: np.ndarray, transforms: list[CropTransform], result: CropResult
+    ) -> tuple[list[CropTransform], CropResult]:
         """The second pass: each face cropped again from its first-pass landmarks with the
         training rule; faces whose new crop moves less than ``refine_tolerance`` (of the crop
         side, in centre and scale) keep their first pass (the second would change little)."""
-        refined = [self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
-                   for i, tf in enumerate(transforms)]
-        redo = [i for i, (a, b) in enumerate(zip(transforms, refined))
-                if crop_change(a, b) > self.refine_tolerance]
+        refined = [
+            self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
+            for i, tf in enumerate(transforms)
+        ]
+        redo = [
+            i
+            for i, (a, b) in enumerate(zip(transforms, refined))
+            if crop_change(a, b) > self.refine_tolerance
+        ]
         if not redo:
             return transforms, result
         again = self.run_on_transforms(image, [refined[i] for i in redo])
-        arrays = [np.array(a, copy=True) for a in (result.keypoints, result.vertices,
-                                                   result.visibility, result.pose)]
+        arrays = [
+            np.array(a, copy=True)
+            for a in (result.keypoints, result.vertices, result.visibility, result.pose)
+        ]
         for k, i in enumerate(redo):
-            for merged, new in zip(arrays, (again.keypoints, again.vertices,
-                                            again.visibility, again.pose)):
+            for merged, new in zip(
+                arrays, (again.keypoints, again.vertices, again.visibility, again.pose)
+            ):
                 merged[i] = new[k]
             transforms[i] = refined[i]
         return transforms, CropResult(*arrays)
 
-    def predict_face(self, image: np.ndarray, box: FaceBox | None = None,
-                     landmarks_2d: np.ndarray | None = None, box_kind: str | None = None,
-                     refine: bool | None = None) -> Face:
+    def predict_face(
+        self,
+        image: np.ndarray,
+        box: FaceBox | None = None,
+        landmarks_2d: np.ndarray | None = None,
+        box_kind: str | None = None,
+        refine: bool | None = None,
+    ) -> Face:
         """One face through one crop policy (the seam the video tracker shares with still
         images): from a ``box`` (of ``box_kind``, re-cropped from its landmarks when ``refine``)
         exactly as :meth:`predict`, or from 2D ``landmarks_2d`` (68, 2) of the previous frame:
@@ -242,8 +284,9 @@ class Predictor:
         return self.face_from_result(face_box, tf, result, 0)
 
     @torch.inference_mode()
-    def refine_from_landmarks(self, image: np.ndarray, landmarks_2d: np.ndarray,
-                              visible: np.ndarray, box: FaceBox) -> Face:
+    def refine_from_landmarks(
+        self, image: np.ndarray, landmarks_2d: np.ndarray, visible: np.ndarray, box: FaceBox
+    ) -> Face:
         """Re-run stage 2 with its MSIF around given 2D landmarks (68, 2) and visibility (68,)
         (a person's corrections); depth comes from a stage-1 pass on the same crop."""
         tf = self.crop_from_landmarks(landmarks_2d)
@@ -251,33 +294,49 @@ class Predictor:
         first = self.predict_crops(crop[None])
         kp = first.keypoints[0, 0].copy()
         kp[:, :2] = tf.to_crop(landmarks_2d)
-        kp_n = torch.as_tensor(crop_to_normalised(kp.astype(np.float64), self.crop_size),
-                               dtype=torch.float32)[None]
+        kp_n = torch.as_tensor(
+            crop_to_normalised(kp.astype(np.float64), self.crop_size), dtype=torch.float32
+        )[None]
         x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
-        out = self.model.refine(x.contiguous(memory_format=torch.channels_last), kp_n,
-                                torch.as_tensor(visible, dtype=torch.bool)[None])
-        result = self._crop_result(torch.stack(out.keypoints, 1), torch.stack(out.vertices, 1),
-                                   torch.stack(out.pose, 1))
+        out = self.model.refine(
+            x.contiguous(memory_format=torch.channels_last),
+            kp_n,
+            torch.as_tensor(visible, dtype=torch.bool)[None],
+        )
+        result = self._crop_result(
+            torch.stack(out.keypoints, 1), torch.stack(out.vertices, 1), torch.stack(out.pose, 1)
+        )
         return self.face_from_result(box, tf, result, 0)
 
-    def face_from_result(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int
-                         ) -> Face:
+    def face_from_result(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int) -> Face:
         """Face ``i`` of a cascade result on crops, in image pixels (``tf`` its crop), with the
         predictor's landmark definition."""
         stages = []
         for k in range(result.keypoints.shape[1]):
-            stages.append(StageOutput(
-                vertices=tf.to_image(result.vertices[i, k]).astype(np.float32),
-                landmarks=tf.to_image(result.keypoints[i, k]).astype(np.float32),
-                visible=result.visibility[i, k] > 0,
-                pose=Pose(*map(float, result.pose[i, k]))))
+            stages.append(
+                StageOutput(
+                    vertices=tf.to_image(result.vertices[i, k]).astype(np.float32),
+                    landmarks=tf.to_image(result.keypoints[i, k]).astype(np.float32),
+                    visible=result.visibility[i, k] > 0,
+                    pose=Pose(*map(float, result.pose[i, k])),
+                )
+            )
         last = stages[-1]
         landmarks, visible = last.landmarks, last.visible
         if self._definition_2d is not None:
             landmarks, visible = landmarks.copy(), visible.copy()
             landmarks[:, :2] = self._definition_2d.points_for_cascade(
-                last.vertices, last.landmarks, self.topology.landmarks_from_vertices(
-                    last.vertices.astype(np.float64)))
+                last.vertices,
+                last.landmarks,
+                self.topology.landmarks_from_vertices(last.vertices.astype(np.float64)),
+            )
             visible[list(CONTOUR_POINTS)] = True  # on the outline, seen by definition
-        return Face(box=box, vertices=last.vertices, landmarks=landmarks, visible=visible,
-                    pose=last.pose, stages=tuple(stages), convention=self.landmarks)
+        return Face(
+            box=box,
+            vertices=last.vertices,
+            landmarks=landmarks,
+            visible=visible,
+            pose=last.pose,
+            stages=tuple(stages),
+            convention=self.landmarks,
+        )

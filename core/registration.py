@@ -16,22 +16,29 @@ from mtface.core.geometry import similarity_fit
 # iBUG-68 (0-based) -> MediaPipe vertex for points whose identity is unambiguous on both models:
 # the anchors of the similarity fit and of the thin-plate-spline warp of the registration.
 SEED_CORRESPONDENCES = {
-    36: 33, 39: 133, 42: 362, 45: 263,  # eye corners
+    36: 33,
+    39: 133,
+    42: 362,
+    45: 263,  # eye corners
     30: 1,  # nose tip
     27: 168,  # nose bridge between the eyes
     33: 2,  # subnasale
-    48: 61, 54: 291,  # mouth corners
+    48: 61,
+    54: 291,  # mouth corners
     8: 152,  # chin
-    51: 0, 57: 17,  # outer lip, top and bottom centres
-    62: 13, 66: 14,  # inner lip, top and bottom centres
+    51: 0,
+    57: 17,  # outer lip, top and bottom centres
+    62: 13,
+    66: 14,  # inner lip, top and bottom centres
 }
 
 #: Query-triangle pairs per batch of :func:`closest_points_on_mesh` (about 0.3 GB at the peak).
 _PAIRS = 1 << 20
 
 
-def anchor_warp(points: np.ndarray, source_anchors: np.ndarray, target_anchors: np.ndarray
-                ) -> np.ndarray:
+def anchor_warp(
+    points: np.ndarray, source_anchors: np.ndarray, target_anchors: np.ndarray
+) -> np.ndarray:
     """Carry ``points`` (N, 3) from the source surface's space to the target's.
 
     A similarity fit of the anchors (K, 3) followed by a 3D thin-plate-spline warp that takes
@@ -41,14 +48,16 @@ def anchor_warp(points: np.ndarray, source_anchors: np.ndarray, target_anchors: 
 
     scale, rot, shift = similarity_fit(source_anchors, target_anchors)
     aligned_anchors = scale * source_anchors @ rot.T + shift
-    warp = RBFInterpolator(aligned_anchors, target_anchors - aligned_anchors,
-                           kernel="thin_plate_spline", degree=1)
+    warp = RBFInterpolator(
+        aligned_anchors, target_anchors - aligned_anchors, kernel="thin_plate_spline", degree=1
+    )
     aligned = scale * points @ rot.T + shift
     return aligned + warp(aligned)
 
 
-def closest_points_on_mesh(vertices: np.ndarray, triangles: np.ndarray, points: np.ndarray
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def closest_points_on_mesh(
+    vertices: np.ndarray, triangles: np.ndarray, points: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Closest surface point of each query point.
 
     vertices (V, 3), triangles (T, 3) int, points (N, 3) -> (closest points (N, 3) in the
@@ -68,8 +77,9 @@ def closest_points_on_mesh(vertices: np.ndarray, triangles: np.ndarray, points: 
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points must be (N, 3), not shape {points.shape}")
     corners = vertices[np.asarray(triangles)]  # (T, 3, 3)
-    doubled_area = np.linalg.norm(np.cross(corners[:, 1] - corners[:, 0],
-                                           corners[:, 2] - corners[:, 0]), axis=1)
+    doubled_area = np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
     kept = np.flatnonzero(doubled_area > 0)
     if len(kept) == 0:
         raise ValueError("the mesh has no triangle of non-zero area")
@@ -78,12 +88,13 @@ def closest_points_on_mesh(vertices: np.ndarray, triangles: np.ndarray, points: 
     best = np.empty(len(points), dtype=np.int64)
     closest = np.empty_like(points)
     for i in range(0, len(points), step):
-        chunk = points[i:i + step]
+        chunk = points[i : i + step]
         pairs = trimesh.triangles.closest_point(
             np.broadcast_to(corners, (len(chunk), *corners.shape)).reshape(-1, 3, 3),
-            np.repeat(chunk, len(corners), axis=0)).reshape(len(chunk), len(corners), 3)
+            np.repeat(chunk, len(corners), axis=0),
+        ).reshape(len(chunk), len(corners), 3)
         nearest = ((pairs - chunk[:, None]) ** 2).sum(-1).argmin(axis=1)
-        best[i:i + step] = nearest
-        closest[i:i + step] = pairs[np.arange(len(chunk)), nearest]
+        best[i : i + step] = nearest
+        closest[i : i + step] = pairs[np.arange(len(chunk)), nearest]
     barycentric = trimesh.triangles.points_to_barycentric(corners[best], closest)
     return closest, barycentric, kept[best]

@@ -15,8 +15,12 @@ import torch.nn.functional as F
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
 
-def barycentric_points(vertices: Array, triangles: np.ndarray | torch.Tensor,
-                       point_triangles: np.ndarray | torch.Tensor, barycentric: Array) -> Array:
+def barycentric_points(
+    vertices: Array,
+    triangles: np.ndarray | torch.Tensor,
+    point_triangles: np.ndarray | torch.Tensor,
+    barycentric: Array,
+) -> Array:
     """Points embedded on the surface. vertices (..., V, D) -> (..., K, D), same units.
 
     ``point_triangles`` (K,) are triangle indices and ``barycentric`` (K, 3) their weights.
@@ -35,8 +39,9 @@ def vertex_face_incidence(triangles: torch.Tensor, num_vertices: int) -> torch.T
     return incidence
 
 
-def vertex_normals(vertices: torch.Tensor, triangles: torch.Tensor,
-                   incidence: torch.Tensor | None = None) -> torch.Tensor:
+def vertex_normals(
+    vertices: torch.Tensor, triangles: torch.Tensor, incidence: torch.Tensor | None = None
+) -> torch.Tensor:
     """Area-weighted unit vertex normals. vertices (B, V, 3), triangles (T, 3) long -> (B, V, 3).
 
     With the topology's winding, a frontal face in image axes (x right, y down, z to the viewer)
@@ -55,18 +60,24 @@ def vertex_normals(vertices: torch.Tensor, triangles: torch.Tensor,
     return F.normalize(normals, dim=-1, eps=1e-12)
 
 
-def visibility_scores(vertices: torch.Tensor, triangles: torch.Tensor,
-                      point_triangles: torch.Tensor, barycentric: torch.Tensor,
-                      incidence: torch.Tensor | None = None) -> torch.Tensor:
+def visibility_scores(
+    vertices: torch.Tensor,
+    triangles: torch.Tensor,
+    point_triangles: torch.Tensor,
+    barycentric: torch.Tensor,
+    incidence: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The method's visibility v_i = N_c . N_i with N_c = (0, 0, 1): the z of the unit normal
     interpolated at each embedded point. (B, V, 3) -> (B, K); visible where > 0."""
     normals = vertex_normals(vertices, triangles, incidence)
-    return F.normalize(barycentric_points(normals, triangles, point_triangles, barycentric),
-                       dim=-1)[..., 2]
+    return F.normalize(
+        barycentric_points(normals, triangles, point_triangles, barycentric), dim=-1
+    )[..., 2]
 
 
-def extract_patches(images: torch.Tensor, centres: torch.Tensor, patch_size: int,
-                    patch_extent: float) -> torch.Tensor:
+def extract_patches(
+    images: torch.Tensor, centres: torch.Tensor, patch_size: int, patch_extent: float
+) -> torch.Tensor:
     """Square patches around points, bilinearly sampled (zeros outside the image).
 
     images (B, C, S, S); centres (B, K, 2) in crop pixels (pixel centres at integers);
@@ -74,22 +85,28 @@ def extract_patches(images: torch.Tensor, centres: torch.Tensor, patch_size: int
     """
     b, c, h, w = images.shape
     k = centres.shape[1]
-    offsets = (torch.arange(patch_size, dtype=images.dtype, device=images.device)
-               - (patch_size - 1) / 2.0) * (patch_extent / patch_size)
+    offsets = (
+        torch.arange(patch_size, dtype=images.dtype, device=images.device) - (patch_size - 1) / 2.0
+    ) * (patch_extent / patch_size)
     oy, ox = torch.meshgrid(offsets, offsets, indexing="ij")
     px = centres[..., 0, None, None] + ox  # (B, K, P, P)
     py = centres[..., 1, None, None] + oy
     # align_corners=True: -1 and 1 are the centres of the first and last pixels
     grid = torch.stack([px / (w - 1) * 2 - 1, py / (h - 1) * 2 - 1], -1)
     grid = grid.reshape(b, k * patch_size, patch_size, 2)
-    patches = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
-                            align_corners=True)  # (B, C, K*P, P)
+    patches = F.grid_sample(
+        images, grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )  # (B, C, K*P, P)
     return patches.reshape(b, c, k, patch_size, patch_size).permute(0, 2, 1, 3, 4)
 
 
-def modified_shape_indexed_features(images: torch.Tensor, keypoints_2d: torch.Tensor,
-                                    visible: torch.Tensor, patch_size: int,
-                                    patch_extent: float) -> torch.Tensor:
+def modified_shape_indexed_features(
+    images: torch.Tensor,
+    keypoints_2d: torch.Tensor,
+    visible: torch.Tensor,
+    patch_size: int,
+    patch_extent: float,
+) -> torch.Tensor:
     """MSIF of the method: patches around the 2D keypoints, all zero where a keypoint is
     invisible. images (B, C, S, S), keypoints_2d (B, K, 2) crop pixels, visible (B, K) bool
     -> (B, K, C, P, P)."""

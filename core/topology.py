@@ -22,13 +22,26 @@ from mtface.core.resources import resource_path
 #: 32/31/36, mouth 49 / inner-lip mean / 55, chin 9 -- 1-based in the protocol's description).
 #: AFLW order: brows (6), eyes (6: outer, centre, inner per eye), ears (2)... as in AFLW_GT_pts21.
 AFLW21_FROM_68: tuple[tuple[int, ...], ...] = (
-    (17,), (19,), (21,), (22,), (24,), (26,),  # brows: right outer/centre/inner, left inner/...
-    (36,), (36, 37, 38, 39, 40, 41), (39,),  # right eye: outer corner, centre, inner corner
-    (42,), (42, 43, 44, 45, 46, 47), (45,),  # left eye: inner corner, centre, outer corner
+    (17,),
+    (19,),
+    (21,),
+    (22,),
+    (24,),
+    (26,),  # brows: right outer/centre/inner, left inner/...
+    (36,),
+    (36, 37, 38, 39, 40, 41),
+    (39,),  # right eye: outer corner, centre, inner corner
+    (42,),
+    (42, 43, 44, 45, 46, 47),
+    (45,),  # left eye: inner corner, centre, outer corner
     (2,),  # right ear (approximated by jaw point 3, 1-based)
-    (31,), (30,), (35,),  # nose: right wing, tip, left wing
+    (31,),
+    (30,),
+    (35,),  # nose: right wing, tip, left wing
     (14,),  # left ear (jaw point 15, 1-based)
-    (48,), (61, 62, 63, 65, 66, 67), (54,),  # mouth: right corner, centre, left corner
+    (48,),
+    (61, 62, 63, 65, 66, 67),
+    (54,),  # mouth: right corner, centre, left corner
     (8,),  # chin
 )
 #: Indices (into the 21) of the two ear points, which the canonical face has no surface for.
@@ -36,8 +49,14 @@ AFLW21_EAR_POINTS: tuple[int, ...] = (12, 16)
 
 #: Index groups of the iBUG-68 scheme for drawing and naming.
 IBUG68_GROUPS: dict[str, tuple[int, int]] = {
-    "jaw": (0, 17), "right_brow": (17, 22), "left_brow": (22, 27), "nose_bridge": (27, 31),
-    "nose_base": (31, 36), "right_eye": (36, 42), "left_eye": (42, 48), "outer_lip": (48, 60),
+    "jaw": (0, 17),
+    "right_brow": (17, 22),
+    "left_brow": (22, 27),
+    "nose_bridge": (27, 31),
+    "nose_base": (31, 36),
+    "right_eye": (36, 42),
+    "left_eye": (42, 48),
+    "outer_lip": (48, 60),
     "inner_lip": (60, 68),
 }
 _CLOSED_GROUPS = {"right_eye", "left_eye", "outer_lip", "inner_lip"}
@@ -63,8 +82,9 @@ def ibug68_edges() -> list[tuple[int, int]]:
 
 def aflw21_from_68(landmarks: np.ndarray) -> np.ndarray:
     """Map 68-point landmarks (..., 68, D) to the AFLW 21-point scheme (..., 21, D)."""
-    return np.stack([landmarks[..., list(group), :].mean(axis=-2) for group in AFLW21_FROM_68],
-                    axis=-2)
+    return np.stack(
+        [landmarks[..., list(group), :].mean(axis=-2) for group in AFLW21_FROM_68], axis=-2
+    )
 
 
 @dataclass(frozen=True)
@@ -105,8 +125,9 @@ class Topology:
 
     def landmarks_from_vertices(self, vertices: np.ndarray) -> np.ndarray:
         """The 68 embedded landmarks of a mesh. vertices (..., V, 3) -> (..., 68, 3)."""
-        return barycentric_points(vertices, self.triangles, self.landmark_triangles,
-                                  self.landmark_barycentric)
+        return barycentric_points(
+            vertices, self.triangles, self.landmark_triangles, self.landmark_barycentric
+        )
 
     @staticmethod
     def load(path: Path | None = None) -> Topology:

@@ -65,8 +65,10 @@ def verify_checksum(path: Path) -> bool:
     if expected is None:
         return False
     if sha256_of(path) != expected:
-        raise WeightsError(f"weights file {path} is corrupt (SHA-256 differs from "
-                           f"resources/SHA256SUMS); reinstall mtface or restore the file")
+        raise WeightsError(
+            f"weights file {path} is corrupt (SHA-256 differs from "
+            f"resources/SHA256SUMS); reinstall mtface or restore the file"
+        )
     return True
 
 
@@ -77,13 +79,14 @@ def verify_bundled() -> None:
     try:
         table = _known_checksums()
     except (OSError, ValueError) as exc:
-        raise WeightsError(f"resources/SHA256SUMS is unreadable ({exc}); reinstall mtface") \
-            from exc
+        raise WeightsError(f"resources/SHA256SUMS is unreadable ({exc}); reinstall mtface") from exc
     for name, digest in table.items():
         path = root / name
         if path.is_file() and sha256_of(path) != digest:
-            raise WeightsError(f"the bundled file resources/{name} is corrupt (SHA-256 differs "
-                               "from resources/SHA256SUMS); reinstall mtface or restore it")
+            raise WeightsError(
+                f"the bundled file resources/{name} is corrupt (SHA-256 differs "
+                "from resources/SHA256SUMS); reinstall mtface or restore it"
+            )
 
 
 def state_checksum(config: Mapping, state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -105,7 +108,9 @@ def write_checksums() -> Path:
     from mtface.core.formats.atomic import atomic_write_text
 
     root = resource_path()
-    lines = [f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
-             for p in sorted(root.rglob("*"))
-             if p.suffix in (".pt", ".npz") and not p.name.startswith(".")]
+    lines = [
+        f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
+        for p in sorted(root.rglob("*"))
+        if p.suffix in (".pt", ".npz") and not p.name.startswith(".")
+    ]
     return atomic_write_text(root / "SHA256SUMS", "\n".join(lines) + "\n")

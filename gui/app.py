@@ -28,9 +28,11 @@ def _preload_3d() -> None:
         pass
 
 
-if (sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) \
-        and os.environ.get("QT_QPA_PLATFORM") != "offscreen" \
-        and not os.environ.get("MTFACE_NO_PRELOAD"):
+if (
+    (sys.platform != "linux" or os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
+    and not os.environ.get("MTFACE_NO_PRELOAD")
+):
     threading.Thread(target=_preload_3d, name="mtface-preload-3d", daemon=True).start()
 
 import torch  # noqa: E402 - torch is imported before the QApplication exists
@@ -83,8 +85,10 @@ def _landmark_switch(predictor: object) -> Callable[[str], None] | None:
 def _mirror_score(predictor: object) -> Callable[..., list[float]] | None:
     """The review queue's confidence (image vs mirror, core/confidence.py) when the predictor
     can run crops; otherwise the faces keep their stage-1 / stage-2 confidence."""
-    if not all(hasattr(predictor, a) for a in ("predict_crops", "crop_from_landmarks",
-                                               "crop_size", "topology")):
+    if not all(
+        hasattr(predictor, a)
+        for a in ("predict_crops", "crop_from_landmarks", "crop_size", "topology")
+    ):
         return None
     from mtface.core.confidence import mirror_confidences
 
@@ -114,9 +118,12 @@ def _display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def create_window(paths: list[Path] | None = None,
-                  predictor_factory: PredictorFactory | None = default_predictor_factory,
-                  enable_3d: bool | None = None, landmarks: str = "3d") -> MainWindow:
+def create_window(
+    paths: list[Path] | None = None,
+    predictor_factory: PredictorFactory | None = default_predictor_factory,
+    enable_3d: bool | None = None,
+    landmarks: str = "3d",
+) -> MainWindow:
     """Build the studio window (a QApplication must exist) and open ``paths`` (default: the
     bundled sample). The 3D view needs a real or virtual X display; without one it is off.
     ``landmarks``: the landmark definition shown first ('3d' surface points, '2d' outline)."""
@@ -137,13 +144,21 @@ def create_window(paths: list[Path] | None = None,
             error = str(exc)
     if enable_3d is None:
         enable_3d = _display_available() and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
-    window = MainWindow(predict, topology, enable_3d=enable_3d, stage2_refine=refine,
-                        live_predictor=live_predictor, score=score, set_landmarks=switch,
-                        landmarks=landmarks)
+    window = MainWindow(
+        predict,
+        topology,
+        enable_3d=enable_3d,
+        stage2_refine=refine,
+        live_predictor=live_predictor,
+        score=score,
+        set_landmarks=switch,
+        landmarks=landmarks,
+    )
     if error:
         window.status.showMessage(f"no model: {error} (annotation only)", 20000)
-        QtWidgets.QMessageBox.warning(window, "No model", f"{error}\n\nThe studio opens for "
-                                      "annotation only.")
+        QtWidgets.QMessageBox.warning(
+            window, "No model", f"{error}\n\nThe studio opens for annotation only."
+        )
     window.open_paths(paths or [resource_path("samples", "astronaut.jpg")])
     return window
 
@@ -159,16 +174,21 @@ def _shutdown(app: QtWidgets.QApplication, window: MainWindow) -> None:
     gc.collect()
 
 
-def live_main(source: str, benchmark: bool = False, smoothing: bool = True,
-              record: Path | None = None) -> int:
+def live_main(
+    source: str, benchmark: bool = False, smoothing: bool = True, record: Path | None = None
+) -> int:
     """``mtface live``: the studio in live mode on a camera index or a video file. With
     ``benchmark`` every frame of the file goes through the whole live path (display included;
     offscreen allowed) and the figures are printed at the end."""
-    if sys.platform == "linux" and not _display_available() and \
-            os.environ.get("QT_QPA_PLATFORM") is None:
+    if (
+        sys.platform == "linux"
+        and not _display_available()
+        and os.environ.get("QT_QPA_PLATFORM") is None
+    ):
         if not benchmark:
-            print("error: no display found; use --benchmark (offscreen) or a desktop",
-                  file=sys.stderr)
+            print(
+                "error: no display found; use --benchmark (offscreen) or a desktop", file=sys.stderr
+            )
             return 2
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if benchmark:  # a clear error and a non-zero status, never a dialog nobody can close
@@ -190,11 +210,13 @@ def live_main(source: str, benchmark: bool = False, smoothing: bool = True,
     live.record_path = record
     result = {"code": 0}
     if benchmark:
+
         def done(summary: str) -> None:
             print(f"mtface live benchmark: {source}\n{summary}", flush=True)
             if live.failed:
                 result["code"] = 1
             window.close()
+
         live.finished.connect(done)
     if not live.start(source, realtime=not benchmark):
         result["code"] = 2
@@ -215,24 +237,33 @@ def main(argv: list[str] | None = None) -> int:
         landmarks = flag.split("=", 1)[1]
         argv.remove(flag)
     start = process_start_time() or IMPORTED_AT
-    if sys.platform == "linux" and not _display_available() and \
-            os.environ.get("QT_QPA_PLATFORM") is None:
-        print("error: no display found (DISPLAY is not set). Run mtface on a desktop, under "
-              "xvfb-run, or use the command line: mtface predict IMAGE --out DIR",
-              file=sys.stderr)
+    if (
+        sys.platform == "linux"
+        and not _display_available()
+        and os.environ.get("QT_QPA_PLATFORM") is None
+    ):
+        print(
+            "error: no display found (DISPLAY is not set). Run mtface on a desktop, under "
+            "xvfb-run, or use the command line: mtface predict IMAGE --out DIR",
+            file=sys.stderr,
+        )
         return 2
     configure_threads()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["mtface"])
     window = create_window([Path(p) for p in argv], landmarks=landmarks)
     window.show()
     if profile:
+
         def report() -> None:
             window.predictionShown.disconnect(report)
             QtWidgets.QApplication.processEvents()  # the paints of the result, then the clock
             now = time.time()
-            print(f"startup: from process start to a reconstructed sample on screen "
-                  f"{now - start:.2f} s (imports done after {IMPORTED_AT - start:.2f} s)",
-                  flush=True)
+            print(
+                f"startup: from process start to a reconstructed sample on screen "
+                f"{now - start:.2f} s (imports done after {IMPORTED_AT - start:.2f} s)",
+                flush=True,
+            )
+
         window.predictionShown.connect(report)
     code = app.exec()
     _shutdown(app, window)

@@ -46,8 +46,9 @@ class Legend(QtWidgets.QGroupBox):
             layout.addWidget(_dot(colour), row, 0)
             layout.addWidget(QtWidgets.QLabel(text), row, 1)
             self.texts.append(text)
-        ring = QtWidgets.QLabel("white ring: corrected by you · green rings: the model "
-                                "beside a loaded file · F1: help")
+        ring = QtWidgets.QLabel(
+            "white ring: corrected by you · green rings: the model beside a loaded file · F1: help"
+        )
         ring.setWordWrap(True)
         layout.addWidget(ring, len(self.ENTRIES), 0, 1, 2)
         self.texts.append(ring.text())

@@ -118,23 +118,36 @@ class ImageView(pg.GraphicsLayoutWidget):
         self.box_items: list[pg.PlotDataItem] = []
         self.other_items: list[pg.ScatterPlotItem] = []
         self.dense_item = pg.ScatterPlotItem(size=2, pen=None, brush=(255, 255, 255, 90))
-        self.stage1_item = pg.ScatterPlotItem(size=6, symbol="x", pen=pg.mkPen(255, 200, 0),
-                                              brush=None)
-        self.reference_item = pg.ScatterPlotItem(size=8, symbol="o", brush=None,
-                                                 pen=pg.mkPen(0, 230, 120, width=1.5))
+        self.stage1_item = pg.ScatterPlotItem(
+            size=6, symbol="x", pen=pg.mkPen(255, 200, 0), brush=None
+        )
+        self.reference_item = pg.ScatterPlotItem(
+            size=8, symbol="o", brush=None, pen=pg.mkPen(0, 230, 120, width=1.5)
+        )
         self.lines_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen(150, 180, 255, 160))
         self.landmarks = LandmarkItem()
-        for item in (self.dense_item, self.stage1_item, self.reference_item, self.lines_item,
-                     self.landmarks):
+        for item in (
+            self.dense_item,
+            self.stage1_item,
+            self.reference_item,
+            self.lines_item,
+            self.landmarks,
+        ):
             self.view.addItem(item)
         self.landmarks.setZValue(10)
-        self.options = {"dense": False, "box": True, "stage1": False, "lines": True,
-                        "reference": True}
+        self.options = {
+            "dense": False,
+            "box": True,
+            "stage1": False,
+            "lines": True,
+            "reference": True,
+        }
         self.selected_point: int | None = None
         self._edges = np.array(ibug68_edges())
         self._brushes = np.array([pg.mkBrush(*INVISIBLE), pg.mkBrush(*VISIBLE)], dtype=object)
-        self._faint_brushes = np.array([pg.mkBrush(*INVISIBLE, 110), pg.mkBrush(*VISIBLE, 110)],
-                                       dtype=object)
+        self._faint_brushes = np.array(
+            [pg.mkBrush(*INVISIBLE, 110), pg.mkBrush(*VISIBLE, 110)], dtype=object
+        )
         self._pens = np.array([pg.mkPen(None), pg.mkPen("w", width=2)], dtype=object)
         self.landmarks.pointHovered.connect(self._show_hover)
 
@@ -193,16 +206,22 @@ class ImageView(pg.GraphicsLayoutWidget):
         sizes = np.full(len(face.landmarks), 8.0)
         if self.selected_point is not None and 0 <= self.selected_point < len(sizes):
             sizes[self.selected_point] = 11.0
-        self.landmarks.setData(pos=face.landmarks, brush=brushes, pen=pens, size=sizes,
-                               data=np.arange(len(face.landmarks)))
+        self.landmarks.setData(
+            pos=face.landmarks,
+            brush=brushes,
+            pen=pens,
+            size=sizes,
+            data=np.arange(len(face.landmarks)),
+        )
         if self.options["lines"] and len(face.landmarks) == 68:
             seg = face.landmarks[self._edges.ravel()]
             self.lines_item.setData(seg[:, 0], seg[:, 1])
         else:
             self.lines_item.setData([], [])
 
-    def set_faces(self, faces: list[FaceAnnotation], selected: int,
-                  reference: np.ndarray | None = None) -> None:
+    def set_faces(
+        self, faces: list[FaceAnnotation], selected: int, reference: np.ndarray | None = None
+    ) -> None:
         """Redraw every face; ``reference`` (68, 2) is drawn as hollow green rings (the model's
         prediction beside a loaded annotation)."""
         for item in self.other_items + self.box_items:
@@ -211,22 +230,38 @@ class ImageView(pg.GraphicsLayoutWidget):
         for k, face in enumerate(faces):
             if self.options["box"]:
                 x0, y0, x1, y1 = face.box.as_tuple()
-                box = pg.PlotDataItem([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0],
-                                      pen=pg.mkPen(255, 255, 255, 200 if k == selected else 80,
-                                                   width=1.5 if k == selected else 1))
+                box = pg.PlotDataItem(
+                    [x0, x1, x1, x0, x0],
+                    [y0, y0, y1, y1, y0],
+                    pen=pg.mkPen(
+                        255,
+                        255,
+                        255,
+                        200 if k == selected else 80,
+                        width=1.5 if k == selected else 1,
+                    ),
+                )
                 self.view.addItem(box)
                 self.box_items.append(box)
             if k != selected:
                 other = pg.ScatterPlotItem(
-                    pos=face.landmarks, size=5, pen=None,
-                    brush=self._faint_brushes[np.asarray(face.visible, bool).astype(int)])
+                    pos=face.landmarks,
+                    size=5,
+                    pen=None,
+                    brush=self._faint_brushes[np.asarray(face.visible, bool).astype(int)],
+                )
                 other.sigClicked.connect(lambda *_a, index=k: self.faceClicked.emit(index))
                 self.view.addItem(other)
                 self.other_items.append(other)
         face = faces[selected] if 0 <= selected < len(faces) else None
         if face is None:
-            for item in (self.landmarks, self.lines_item, self.dense_item, self.stage1_item,
-                         self.reference_item):
+            for item in (
+                self.landmarks,
+                self.lines_item,
+                self.dense_item,
+                self.stage1_item,
+                self.reference_item,
+            ):
                 item.setData([], []) if isinstance(item, pg.PlotDataItem) else item.clear()
             return
         self._draw_selected_landmarks(face)

@@ -61,11 +61,13 @@ class LiveMode(QtCore.QObject):
         w.add_action(menu, "Snapshot to the editor", self.snapshot, "Ctrl+Shift+S")
         w.add_action(menu, "Stop (or cancel drawing a box)", w.escape, "Escape")
         menu.addSeparator()
-        self.smooth_action = w.add_action(menu, "Smoothing (One-Euro)", self._toggle_smoothing,
-                                       checkable=True, checked=True)
+        self.smooth_action = w.add_action(
+            menu, "Smoothing (One-Euro)", self._toggle_smoothing, checkable=True, checked=True
+        )
         w.add_action(menu, "Smoothing parameters…", self.smoothing_dialog)
-        self.record_action = w.add_action(menu, "Record landmarks to CSV…", self.record_dialog,
-                                       checkable=True)
+        self.record_action = w.add_action(
+            menu, "Record landmarks to CSV…", self.record_dialog, checkable=True
+        )
 
     # --- starting and stopping --------------------------------------------------------------
 
@@ -123,8 +125,9 @@ class LiveMode(QtCore.QObject):
         self._threads_before = (torch.get_num_threads(), cv2.getNumThreads())
         torch.set_num_threads(wanted)
         cv2.setNumThreads(1)
-        self._threads_note = (f"torch {wanted} (of {cores} cores), OpenCV 1, reader + GUI on "
-                              "their own threads")
+        self._threads_note = (
+            f"torch {wanted} (of {cores} cores), OpenCV 1, reader + GUI on their own threads"
+        )
 
     def _restore_threads(self) -> None:
         if self._threads_before is not None:
@@ -151,9 +154,11 @@ class LiveMode(QtCore.QObject):
         stats = ""
         if self.controller is not None:
             tracker = self.controller.tracker
-            stats = (self.controller.stats.summary()
-                     + f"\ntracker: {tracker.changes} face/scene changes noticed, detector ran "
-                     f"{tracker.detections} times")
+            stats = (
+                self.controller.stats.summary()
+                + f"\ntracker: {tracker.changes} face/scene changes noticed, detector ran "
+                f"{tracker.detections} times"
+            )
         self.stop()
         self.finished.emit(stats)
 
@@ -174,8 +179,11 @@ class LiveMode(QtCore.QObject):
         face = prediction.faces[0] if prediction.faces else None
         self.window.pose_panel.show_pose(face.pose if face is not None else None)
         now = time.perf_counter()
-        if self.window.mesh_view is not None and face is not None and \
-                now - self._last_3d >= max(self.mesh_interval_s, 3.0 * self._mesh_cost_s):
+        if (
+            self.window.mesh_view is not None
+            and face is not None
+            and now - self._last_3d >= max(self.mesh_interval_s, 3.0 * self._mesh_cost_s)
+        ):
             # the 3D view follows at up to 1 / mesh_interval_s Hz, and takes at most about a
             # quarter of the GUI thread: with software GL a render can cost more than the 2D
             # view and the cascade together, and the 2D view must keep every frame it can
@@ -190,7 +198,8 @@ class LiveMode(QtCore.QObject):
         self.window.status.showMessage(
             f"live · {stats.fps:.1f} fps · {len(prediction.faces)} face(s) · detector "
             f"{t.detect_ms:.1f} ms · cascade {sum(t.stage_ms):.1f} ms · latency "
-            f"{stats.latencies_ms[-1]:.0f} ms")
+            f"{stats.latencies_ms[-1]:.0f} ms"
+        )
 
     # --- user actions -----------------------------------------------------------------------
 
@@ -225,30 +234,43 @@ class LiveMode(QtCore.QObject):
         return doc
 
     def _toggle_smoothing(self) -> None:
-        self.smoother.configure(self.smoother.min_cutoff, self.smoother.beta,
-                                self.smooth_action.isChecked())
+        self.smoother.configure(
+            self.smoother.min_cutoff, self.smoother.beta, self.smooth_action.isChecked()
+        )
 
     def smoothing_dialog(self) -> None:
         cutoff, ok = QtWidgets.QInputDialog.getDouble(
-            self.window, "One-Euro smoothing", "Minimum cut-off (Hz, lower = smoother):",
-            self.smoother.min_cutoff, 0.01, 30.0, 2)
+            self.window,
+            "One-Euro smoothing",
+            "Minimum cut-off (Hz, lower = smoother):",
+            self.smoother.min_cutoff,
+            0.01,
+            30.0,
+            2,
+        )
         if not ok:
             return
         beta, ok = QtWidgets.QInputDialog.getDouble(
-            self.window, "One-Euro smoothing", "Beta (higher = less lag in fast motion):",
-            self.smoother.beta, 0.0, 10.0, 3)
+            self.window,
+            "One-Euro smoothing",
+            "Beta (higher = less lag in fast motion):",
+            self.smoother.beta,
+            0.0,
+            10.0,
+            3,
+        )
         if ok:
             self.smoother.configure(cutoff, beta, self.smooth_action.isChecked())
 
     def start_camera_dialog(self) -> None:
-        index, ok = QtWidgets.QInputDialog.getInt(self.window, "Camera", "Device index:", 0,
-                                                  0, 63)
+        index, ok = QtWidgets.QInputDialog.getInt(self.window, "Camera", "Device index:", 0, 0, 63)
         if ok:
             self.start(index)
 
     def open_video_dialog(self) -> None:
         name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self.window, "Play video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.webm)")
+            self.window, "Play video", "", "Videos (*.mp4 *.avi *.mov *.mkv *.webm)"
+        )
         if name:
             self.start(name)
 
@@ -256,8 +278,9 @@ class LiveMode(QtCore.QObject):
         if not self.record_action.isChecked():
             self.record_path = None
             return
-        name, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Record landmarks",
-                                                        "landmarks.csv", "CSV (*.csv)")
+        name, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Record landmarks", "landmarks.csv", "CSV (*.csv)"
+        )
         self.record_path = Path(name) if name else None
         self.record_action.setChecked(self.record_path is not None)
         if self.record_path is not None:

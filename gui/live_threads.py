@@ -61,19 +61,21 @@ class LiveStats:
         model = np.array(self.model_ms or [0.0])
         e2e_ms = 1000.0 / self.fps if self.fps > 0 else 0.0
         ratio = e2e_ms / model.mean() if model.mean() > 0 else 0.0
-        return (f"frames {self.frames} drawn, {self.processed} through the model; end-to-end "
-                f"{self.fps:.1f} fps drawn, {self.processed_fps:.1f} fps tracked\n"
-                f"per frame: end-to-end {e2e_ms:.1f} ms (drawn); model only (tracker: detector "
-                f"when it runs + cascade) mean {model.mean():.1f} ms, median "
-                f"{np.median(model):.1f} "
-                f"ms -> end-to-end / model {ratio:.2f}x\n"
-                f"latency grab->drawn: median {np.median(lat):.1f} ms, p95 "
-                f"{np.percentile(lat, 95):.1f} ms\n"
-                f"cascade median {np.median(cas):.1f} ms; detector ran "
-                f"{len([d for d in self.detect_ms if d > 0])} times, median "
-                f"{np.median(det):.1f} ms\n"
-                f"memory (max RSS): first {mem[0]:.0f} MB, last {mem[-1]:.0f} MB"
-                + (f"\nthreads: {self.threads}" if self.threads else ""))
+        return (
+            f"frames {self.frames} drawn, {self.processed} through the model; end-to-end "
+            f"{self.fps:.1f} fps drawn, {self.processed_fps:.1f} fps tracked\n"
+            f"per frame: end-to-end {e2e_ms:.1f} ms (drawn); model only (tracker: detector "
+            f"when it runs + cascade) mean {model.mean():.1f} ms, median "
+            f"{np.median(model):.1f} "
+            f"ms -> end-to-end / model {ratio:.2f}x\n"
+            f"latency grab->drawn: median {np.median(lat):.1f} ms, p95 "
+            f"{np.percentile(lat, 95):.1f} ms\n"
+            f"cascade median {np.median(cas):.1f} ms; detector ran "
+            f"{len([d for d in self.detect_ms if d > 0])} times, median "
+            f"{np.median(det):.1f} ms\n"
+            f"memory (max RSS): first {mem[0]:.0f} MB, last {mem[-1]:.0f} MB"
+            + (f"\nthreads: {self.threads}" if self.threads else "")
+        )
 
 
 class LiveController(QtCore.QObject):
@@ -82,8 +84,13 @@ class LiveController(QtCore.QObject):
     frameReady = QtCore.Signal(object, object)  # Frame, Prediction
     stopped = QtCore.Signal(str)  # reason ("" at the normal end of a file)
 
-    def __init__(self, tracker: FaceTracker, source: FrameSource, realtime: bool = True,
-                 record_csv: Path | None = None) -> None:
+    def __init__(
+        self,
+        tracker: FaceTracker,
+        source: FrameSource,
+        realtime: bool = True,
+        record_csv: Path | None = None,
+    ) -> None:
         super().__init__()
         self.tracker = tracker
         self.source = source
@@ -106,12 +113,15 @@ class LiveController(QtCore.QObject):
         if record_csv is not None:
             self._record_file = open(record_csv, "w", newline="")
             self._record = csv.writer(self._record_file)
-            self._record.writerow(["frame", "time_s", "point", "x", "y", "z", "visible",
-                                   "pitch", "yaw", "roll"])
-        self._reader = threading.Thread(target=self._read_loop, daemon=True,
-                                        name="mtface-live-reader")
-        self._worker = threading.Thread(target=self._infer_loop, daemon=True,
-                                        name="mtface-live-infer")
+            self._record.writerow(
+                ["frame", "time_s", "point", "x", "y", "z", "visible", "pitch", "yaw", "roll"]
+            )
+        self._reader = threading.Thread(
+            target=self._read_loop, daemon=True, name="mtface-live-reader"
+        )
+        self._worker = threading.Thread(
+            target=self._infer_loop, daemon=True, name="mtface-live-infer"
+        )
 
     def start(self) -> None:
         self._reader.start()
@@ -204,10 +214,20 @@ class LiveController(QtCore.QObject):
         if self._record is not None and prediction.faces:
             f = prediction.faces[0]
             for i, ((x, y, z), v) in enumerate(zip(f.landmarks, f.visible)):
-                self._record.writerow([frame.index, f"{frame.timestamp:.4f}", i + 1,
-                                       f"{x:.2f}", f"{y:.2f}", f"{z:.2f}", int(v),
-                                       f"{f.pose.pitch:.2f}", f"{f.pose.yaw:.2f}",
-                                       f"{f.pose.roll:.2f}"])
+                self._record.writerow(
+                    [
+                        frame.index,
+                        f"{frame.timestamp:.4f}",
+                        i + 1,
+                        f"{x:.2f}",
+                        f"{y:.2f}",
+                        f"{z:.2f}",
+                        int(v),
+                        f"{f.pose.pitch:.2f}",
+                        f"{f.pose.yaw:.2f}",
+                        f"{f.pose.roll:.2f}",
+                    ]
+                )
 
     # --- called from the GUI thread ---------------------------------------------------------
 

@@ -39,11 +39,17 @@ Score = Callable[[np.ndarray, Prediction], list[float]]
 class MainWindow(WindowFiles, QtWidgets.QMainWindow):
     predictionShown = QtCore.Signal()
 
-    def __init__(self, predict: Predict | None, topology: Topology, enable_3d: bool = True,
-                 stage2_refine: Callable[..., object] | None = None,
-                 live_predictor: object | None = None, score: Score | None = None,
-                 set_landmarks: Callable[[str], None] | None = None,
-                 landmarks: str = "3d") -> None:
+    def __init__(
+        self,
+        predict: Predict | None,
+        topology: Topology,
+        enable_3d: bool = True,
+        stage2_refine: Callable[..., object] | None = None,
+        live_predictor: object | None = None,
+        score: Score | None = None,
+        set_landmarks: Callable[[str], None] | None = None,
+        landmarks: str = "3d",
+    ) -> None:
         super().__init__()
         self.setWindowTitle("mtface studio")
         self.resize(1360, 820)
@@ -66,8 +72,9 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         if self.worker is not None:
             self.worker.finished.connect(self._on_prediction)
             self.worker.failed.connect(self._on_failure)
-        self.scanner = ReviewScanner(self._lowest_confidence if predict is not None else None,
-                                     self._busy)
+        self.scanner = ReviewScanner(
+            self._lowest_confidence if predict is not None else None, self._busy
+        )
         self.scanner.scanned.connect(self._on_scanned)
         self._scan_generation = -1
         self._scan_pending: tuple[list[Path], list[ImageStatus]] | None = None
@@ -119,9 +126,15 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
 
     # --- actions ----------------------------------------------------------------------------
 
-    def add_action(self, menu: QtWidgets.QMenu, text: str, slot: Callable[[], None],
-                shortcut: str | QtGui.QKeySequence | None = None, checkable: bool = False,
-                checked: bool = False) -> QtGui.QAction:
+    def add_action(
+        self,
+        menu: QtWidgets.QMenu,
+        text: str,
+        slot: Callable[[], None],
+        shortcut: str | QtGui.QKeySequence | None = None,
+        checkable: bool = False,
+        checked: bool = False,
+    ) -> QtGui.QAction:
         action = QtGui.QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QtGui.QKeySequence(shortcut))
@@ -145,8 +158,9 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             self.add_action(export, fmt, lambda checked=False, f=fmt: self.export(f))
         self.add_action(file_menu, "Save mesh…", self.save_mesh_dialog)
         self.add_action(file_menu, "Save screenshot…", self.save_screenshot_dialog)
-        self.autosave_action = self.add_action(file_menu, "Autosave", self._toggle_autosave,
-                                            checkable=True)
+        self.autosave_action = self.add_action(
+            file_menu, "Autosave", self._toggle_autosave, checkable=True
+        )
         file_menu.addSeparator()
         self.add_action(file_menu, "Quit", self.close, QtGui.QKeySequence.Quit)
 
@@ -157,37 +171,57 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.add_action(edit, "Toggle visibility of the selected point", self.toggle_selected, "V")
         self.add_action(edit, "Reset the selected point", self.reset_selected_point, "R")
         self.add_action(edit, "Reset the face", self.reset_face, "Shift+R")
-        self.add_action(edit, "Re-run stage 2 from the corrected points", self.rerun_stage2,
-                     "Ctrl+R")
-        self.add_face_action = self.add_action(edit, "Add a missed face (draw its box)",
-                                            self.start_add_face, "A")
+        self.add_action(
+            edit, "Re-run stage 2 from the corrected points", self.rerun_stage2, "Ctrl+R"
+        )
+        self.add_face_action = self.add_action(
+            edit, "Add a missed face (draw its box)", self.start_add_face, "A"
+        )
 
         view = bar.addMenu("&View")
-        for key, text, shortcut in (("lines", "iBUG-68 lines", "L"),
-                                    ("box", "Face box", "B"),
-                                    ("dense", "Dense vertices", "D"),
-                                    ("stage1", "Stage-1 landmarks", "1"),
-                                    ("reference", "Model prediction beside a loaded file", "G")):
-            self.add_action(view, text, lambda checked=False, k=key: self._toggle_option(k),
-                         shortcut, checkable=True, checked=self.image_view.options[key])
+        for key, text, shortcut in (
+            ("lines", "iBUG-68 lines", "L"),
+            ("box", "Face box", "B"),
+            ("dense", "Dense vertices", "D"),
+            ("stage1", "Stage-1 landmarks", "1"),
+            ("reference", "Model prediction beside a loaded file", "G"),
+        ):
+            self.add_action(
+                view,
+                text,
+                lambda checked=False, k=key: self._toggle_option(k),
+                shortcut,
+                checkable=True,
+                checked=self.image_view.options[key],
+            )
         if self._set_landmarks is not None:
             self.landmarks_action = self.add_action(
-                view, "2D landmarks (jaw on the visible outline)", self.toggle_landmarks, "J",
-                checkable=True, checked=self.landmarks == "2d")
+                view,
+                "2D landmarks (jaw on the visible outline)",
+                self.toggle_landmarks,
+                "J",
+                checkable=True,
+                checked=self.landmarks == "2d",
+            )
         self.add_action(view, "Fit image", self.image_view.fit, "F")
         if self._enable_3d:
-            self.add_action(view, "Textured mesh", self._toggle_texture, "T", checkable=True,
-                         checked=True)
-            self.add_action(view, "Reset 3D view",
-                         lambda: self.mesh_view is not None and self.mesh_view.reset_view(),
-                         "Ctrl+0")
+            self.add_action(
+                view, "Textured mesh", self._toggle_texture, "T", checkable=True, checked=True
+            )
+            self.add_action(
+                view,
+                "Reset 3D view",
+                lambda: self.mesh_view is not None and self.mesh_view.reset_view(),
+                "Ctrl+0",
+            )
         self.live.build_menu(bar.addMenu("&Live"))
         go = bar.addMenu("&Go")
         self.add_action(go, "Next image", lambda: self.step(1), "PgDown")
         self.add_action(go, "Previous image", lambda: self.step(-1), "PgUp")
         help_menu = bar.addMenu("&Help")
-        self.help_action = self.add_action(help_menu, "Keyboard and mouse…", self.show_help,
-                                        QtGui.QKeySequence.HelpContents)
+        self.help_action = self.add_action(
+            help_menu, "Keyboard and mouse…", self.show_help, QtGui.QKeySequence.HelpContents
+        )
         self.update_actions()
 
     def _build_mesh_view(self) -> None:
@@ -243,8 +277,9 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
     def _on_scanned(self, generation: int, index: int, status: ImageStatus) -> None:
         if generation != self._scan_generation or index == self.index:
             return  # an older folder's scan, or the open image (its document knows better)
-        self.file_list.update_status(index, annotation=status.annotation,
-                                     confidence=status.confidence)
+        self.file_list.update_status(
+            index, annotation=status.annotation, confidence=status.confidence
+        )
 
     def _on_image_chosen(self, index: int) -> None:
         if index < 0 or index == self.index:
@@ -302,9 +337,11 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.image_view.set_image(doc.image)
         if doc.annotation_error:
             QtWidgets.QMessageBox.warning(
-                self, "Annotation not readable",
+                self,
+                "Annotation not readable",
                 f"{doc.annotation_error}\n\nThe file is left as it is until you save: saving "
-                "moves it aside (…json.bad-<date>) and writes your work under its name.")
+                "moves it aside (…json.bad-<date>) and writes your work under its name.",
+            )
         self._refresh()
         self._run_model()
 
@@ -346,8 +383,9 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.status.showMessage(f"reconstructing {self.doc.path.name}…")
         self.worker.submit(self._request, self.doc.image)
 
-    def _on_prediction(self, request_id: int, result: tuple[Prediction, list[float] | None]
-                       ) -> None:
+    def _on_prediction(
+        self, request_id: int, result: tuple[Prediction, list[float] | None]
+    ) -> None:
         if request_id != self._request or self.doc is None:
             return  # a stale result for an image no longer shown
         prediction, scores = result
@@ -359,8 +397,9 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.status.showMessage(
             f"{found} face(s) · detector {t.detect_ms:.1f} ms · cascade "
             f"{sum(t.stage_ms):.1f} ms · post {t.post_ms:.1f} ms · total {t.total_ms:.1f} ms "
-            f"(shown after {wall:.0f} ms)" + ("" if found else " · no face found: press A "
-                                              "and draw a box to add one"))
+            f"(shown after {wall:.0f} ms)"
+            + ("" if found else " · no face found: press A and draw a box to add one")
+        )
         self._refresh()
         self.predictionShown.emit()
         self._start_scan()
@@ -421,9 +460,13 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.image_view.set_faces(session.faces, session.selected, doc.reference_landmarks())
         self.pose_panel.show_pose(face.pose if face is not None else None)
         if self.mesh_view is not None:
-            self.mesh_view.show_face(face.face if face is not None else None, doc.image,
-                                     face.visible if face is not None and face.face is not None
-                                     and len(face.visible) == 68 else None)
+            self.mesh_view.show_face(
+                face.face if face is not None else None,
+                doc.image,
+                face.visible
+                if face is not None and face.face is not None and len(face.visible) == 68
+                else None,
+            )
         self._show_state()
 
     def _show_state(self) -> None:
@@ -433,8 +476,12 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             return
         session = doc.session
         if 0 <= self.index < len(self.folder) and self.folder[self.index] == doc.path:
-            self.file_list.update_status(self.index, annotation=doc.annotation_state,
-                                         dirty=session.dirty, confidence=doc.min_confidence())
+            self.file_list.update_status(
+                self.index,
+                annotation=doc.annotation_state,
+                dirty=session.dirty,
+                confidence=doc.min_confidence(),
+            )
         self.setWindowModified(session.dirty)
         self.update_actions()
 
@@ -442,10 +489,12 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         session = self.doc.session if self.doc is not None else None
         self.undo_action.setEnabled(bool(session and session.can_undo))
         self.redo_action.setEnabled(bool(session and session.can_redo))
-        self.undo_action.setText("Undo " + session.undo_text if session and session.can_undo
-                                 else "Undo")
-        self.redo_action.setText("Redo " + session.redo_text if session and session.can_redo
-                                 else "Redo")
+        self.undo_action.setText(
+            "Undo " + session.undo_text if session and session.can_undo else "Undo"
+        )
+        self.redo_action.setText(
+            "Redo " + session.redo_text if session and session.can_redo else "Redo"
+        )
 
     def _toggle_option(self, key: str) -> None:
         self.image_view.options[key] = not self.image_view.options[key]
@@ -512,9 +561,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         doc = self.doc
         face = doc.session.current() if doc is not None else None
         if self._stage2_refine is None or face is None or len(face.landmarks) != 68:
-            self.status.showMessage("re-running stage 2 needs the model and a 68-point face",
-                                    6000)
+            self.status.showMessage("re-running stage 2 needs the model and a 68-point face", 6000)
             return
         new_face = self._stage2_refine(doc.image, face.landmarks, face.visible, face.box)
         doc.session.replace_prediction(doc.session.selected, new_face)
-

@@ -34,14 +34,16 @@ class MeshView(QtWidgets.QWidget):
         self.plotter.set_background((0.12, 0.12, 0.14))
         layout.addWidget(self.plotter.interactor)
         self.textured = True
-        self._faces = np.hstack([np.full((len(topology.triangles), 1), 3),
-                                 topology.triangles]).ravel()
+        self._faces = np.hstack(
+            [np.full((len(topology.triangles), 1), 3), topology.triangles]
+        ).ravel()
         self._has_mesh = False
         self._fitted_for: tuple | None = None
         self.fits = 0  # camera fits so far (a new face or image re-fits; edits do not)
 
-    def show_face(self, face: Face | None, image: np.ndarray | None,
-                  visible: np.ndarray | None = None) -> None:
+    def show_face(
+        self, face: Face | None, image: np.ndarray | None, visible: np.ndarray | None = None
+    ) -> None:
         """Show a face; when only the visibility changed (an edit in the 2D view), only the
         landmark colours are redrawn."""
         pv = self.pv
@@ -69,24 +71,38 @@ class MeshView(QtWidgets.QWidget):
         scale = float(np.ptp(verts[:, 0]))
         if self.textured and image is not None:
             h, w = image.shape[:2]
-            uv = np.stack([face.vertices[:, 0] / max(w - 1, 1),
-                           1.0 - face.vertices[:, 1] / max(h - 1, 1)], 1)
+            uv = np.stack(
+                [face.vertices[:, 0] / max(w - 1, 1), 1.0 - face.vertices[:, 1] / max(h - 1, 1)], 1
+            )
             mesh.active_texture_coordinates = uv.astype(np.float32)
-            self.plotter.add_mesh(mesh, texture=pv.Texture(np.ascontiguousarray(image)),
-                                  smooth_shading=True, name="face", render=False)
+            self.plotter.add_mesh(
+                mesh,
+                texture=pv.Texture(np.ascontiguousarray(image)),
+                smooth_shading=True,
+                name="face",
+                render=False,
+            )
         else:
-            self.plotter.add_mesh(mesh, color=(0.85, 0.75, 0.68), smooth_shading=True,
-                                  specular=0.2, name="face", render=False)
+            self.plotter.add_mesh(
+                mesh,
+                color=(0.85, 0.75, 0.68),
+                smooth_shading=True,
+                specular=0.2,
+                name="face",
+                render=False,
+            )
         self._centre = centre
         self._draw_landmarks(face, visible)
         lm = face.landmarks.astype(np.float64) * flip - centre
         rot = rotation_from_angles(face.pose.pitch, face.pose.yaw, face.pose.roll)
         origin = lm[30]
-        for axis, name, colour in zip(np.eye(3), ("axes_x", "axes_y", "axes_z"),
-                                      ("red", "green", "blue")):
+        for axis, name, colour in zip(
+            np.eye(3), ("axes_x", "axes_y", "axes_z"), ("red", "green", "blue")
+        ):
             tip = origin + rot @ axis * 0.6 * scale
-            self.plotter.add_mesh(pv.Line(origin, tip), color=colour, line_width=4, name=name,
-                                  render=False)
+            self.plotter.add_mesh(
+                pv.Line(origin, tip), color=colour, line_width=4, name=name, render=False
+            )
         fit_key = (id(image), tuple(round(v) for v in face.box.as_tuple()))
         if fit_key != self._fitted_for:  # a new image or another face: fit the camera to it
             self._fitted_for = fit_key
@@ -111,11 +127,24 @@ class MeshView(QtWidgets.QWidget):
             self._live_mesh = pv.PolyData(verts - centre, self._faces)
             self._live_points = pv.PolyData(lm)
             self._live_points["visible"] = vis
-            self.plotter.add_mesh(self._live_mesh, color=(0.85, 0.75, 0.68),
-                                  smooth_shading=False, name="live_face", render=False)
-            self.plotter.add_mesh(self._live_points, scalars="visible", cmap=["#eb2828", "#2859ff"],
-                                  clim=[0, 1], render_points_as_spheres=True, point_size=9,
-                                  show_scalar_bar=False, name="live_points", render=False)
+            self.plotter.add_mesh(
+                self._live_mesh,
+                color=(0.85, 0.75, 0.68),
+                smooth_shading=False,
+                name="live_face",
+                render=False,
+            )
+            self.plotter.add_mesh(
+                self._live_points,
+                scalars="visible",
+                cmap=["#eb2828", "#2859ff"],
+                clim=[0, 1],
+                render_points_as_spheres=True,
+                point_size=9,
+                show_scalar_bar=False,
+                name="live_points",
+                render=False,
+            )
             self.reset_view()
         else:
             self._live_mesh.points = verts - centre
@@ -137,8 +166,10 @@ class MeshView(QtWidgets.QWidget):
         vis = face.visible if visible is None else visible
         radius = 0.012 * float(np.ptp(lm[:, 0]) or 1.0) * 1.4
         sphere = pv.Sphere(radius=radius, theta_resolution=10, phi_resolution=10)
-        for name, mask, colour in (("visible", vis, (0.16, 0.35, 1.0)),
-                                   ("hidden", ~vis, (0.92, 0.16, 0.16))):
+        for name, mask, colour in (
+            ("visible", vis, (0.16, 0.35, 1.0)),
+            ("hidden", ~vis, (0.92, 0.16, 0.16)),
+        ):
             self.plotter.remove_actor(name, render=False)
             if mask.any():
                 glyphs = pv.PolyData(lm[mask]).glyph(geom=sphere, scale=False, orient=False)

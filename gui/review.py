@@ -143,10 +143,13 @@ class ReviewBar(QtWidgets.QWidget):
         self.sort_box.addItems(["folder order", "least confident first"])
         self.filter_box = QtWidgets.QComboBox()
         self.filter_box.addItems(["all", "unsaved", "low confidence"])
-        self.sort_box.setToolTip("Order of the images: as in the folder, or the faces the model "
-                                 "is least sure of first")
-        self.filter_box.setToolTip("Show every image, those without a saved annotation (or with "
-                                   "unsaved edits), or those with a low-confidence face")
+        self.sort_box.setToolTip(
+            "Order of the images: as in the folder, or the faces the model is least sure of first"
+        )
+        self.filter_box.setToolTip(
+            "Show every image, those without a saved annotation (or with "
+            "unsaved edits), or those with a low-confidence face"
+        )
         layout.addWidget(QtWidgets.QLabel("Sort:"))
         layout.addWidget(self.sort_box, 1)
         layout.addWidget(QtWidgets.QLabel("Show:"))
@@ -159,8 +162,9 @@ class ReviewBar(QtWidgets.QWidget):
         self.filter_box.setCurrentIndex(FILTERS.index(filter_))
 
     def _emit(self) -> None:
-        self.changed.emit(SORTS[self.sort_box.currentIndex()],
-                          FILTERS[self.filter_box.currentIndex()])
+        self.changed.emit(
+            SORTS[self.sort_box.currentIndex()], FILTERS[self.filter_box.currentIndex()]
+        )
 
 
 Score = Callable[[object], float | None]
@@ -174,8 +178,9 @@ class ReviewScanner(QtCore.QObject):
 
     scanned = QtCore.Signal(int, int, object)
 
-    def __init__(self, score: Callable[[object], float | None] | None,
-                 busy: threading.Lock) -> None:
+    def __init__(
+        self, score: Callable[[object], float | None] | None, busy: threading.Lock
+    ) -> None:
         super().__init__()
         self._score = score
         self._busy = busy
@@ -183,24 +188,37 @@ class ReviewScanner(QtCore.QObject):
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
 
-    def start(self, paths: list[Path], statuses: list[ImageStatus] | None = None,
-              skip: int = -1) -> int:
+    def start(
+        self, paths: list[Path], statuses: list[ImageStatus] | None = None, skip: int = -1
+    ) -> int:
         """Scan ``paths`` (stops a previous scan); ``statuses`` already read spare the
         annotation files a second reading; ``skip`` is the open image's index. Returns the
         scan's generation."""
         self.stop()
         self._generation += 1
         self._stop = threading.Event()
-        known = [ImageStatus(s.annotation, False, s.confidence) for s in statuses] \
-            if statuses is not None else None
-        self._thread = threading.Thread(target=self._run, args=(list(paths), known, skip,
-                                                                self._generation, self._stop),
-                                        daemon=True, name="mtface-review-scan")
+        known = (
+            [ImageStatus(s.annotation, False, s.confidence) for s in statuses]
+            if statuses is not None
+            else None
+        )
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(list(paths), known, skip, self._generation, self._stop),
+            daemon=True,
+            name="mtface-review-scan",
+        )
         self._thread.start()
         return self._generation
 
-    def _run(self, paths: list[Path], known: list[ImageStatus] | None, skip: int,
-             generation: int, stop: threading.Event) -> None:
+    def _run(
+        self,
+        paths: list[Path],
+        known: list[ImageStatus] | None,
+        skip: int,
+        generation: int,
+        stop: threading.Event,
+    ) -> None:
         for index, path in enumerate(paths):
             if stop.is_set():
                 return
@@ -209,8 +227,11 @@ class ReviewScanner(QtCore.QObject):
             status = known[index] if known is not None else scan_annotation(path)
             if status.confidence is not None:
                 continue
-            if status.confidence is None and status.annotation != "unreadable" \
-                    and self._score is not None:
+            if (
+                status.confidence is None
+                and status.annotation != "unreadable"
+                and self._score is not None
+            ):
                 try:
                     image = load_image(path)
                 except ImageLoadError:

@@ -35,7 +35,8 @@ class WindowFiles:
         if not default and target is None:
             suggested = str(annotation_path(doc.path, fmt))
             name, _ = QtWidgets.QFileDialog.getSaveFileName(
-                self, f"Export {fmt}", suggested, f"{fmt} (*{SUFFIX[fmt]})")
+                self, f"Export {fmt}", suggested, f"{fmt} (*{SUFFIX[fmt]})"
+            )
             if not name:
                 return False
             target = Path(name)
@@ -46,11 +47,13 @@ class WindowFiles:
             return False
         message = "saved " + ", ".join(p.name for p in written)
         if doc.set_aside is not None:
-            message += (f"; the unreadable {written[0].name} was kept as {doc.set_aside.name}")
+            message += f"; the unreadable {written[0].name} was kept as {doc.set_aside.name}"
             QtWidgets.QMessageBox.information(
-                self, "Unreadable annotation kept",
+                self,
+                "Unreadable annotation kept",
                 f"The annotation file that could not be read was moved to\n{doc.set_aside}\n"
-                f"and your work was saved as {written[0].name}.")
+                f"and your work was saved as {written[0].name}.",
+            )
         self.status.showMessage(message, 10000)
         self._refresh()
         return True
@@ -61,7 +64,8 @@ class WindowFiles:
             self.status.showMessage("no reconstructed mesh to save", 5000)
             return
         name, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save mesh", str(self.doc.path.with_suffix(".obj")), "Mesh (*.obj *.ply)")
+            self, "Save mesh", str(self.doc.path.with_suffix(".obj")), "Mesh (*.obj *.ply)"
+        )
         if name:
             self.save_mesh(Path(name))
 
@@ -70,8 +74,12 @@ class WindowFiles:
 
         face = self.doc.session.current()
         try:
-            write_mesh(path, face.face.vertices, self.topology.triangles,
-                       self.topology.uv if path.suffix.lower() == ".obj" else None)
+            write_mesh(
+                path,
+                face.face.vertices,
+                self.topology.triangles,
+                self.topology.uv if path.suffix.lower() == ".obj" else None,
+            )
         except (SaveError, ValueError) as exc:
             QtWidgets.QMessageBox.critical(self, "Mesh not saved", str(exc))
             return
@@ -81,9 +89,11 @@ class WindowFiles:
         if self.doc is None:
             return
         name, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save screenshot", str(self.doc.path.with_name(self.doc.path.stem
-                                                                 + "_studio.png")),
-            "PNG (*.png)")
+            self,
+            "Save screenshot",
+            str(self.doc.path.with_name(self.doc.path.stem + "_studio.png")),
+            "PNG (*.png)",
+        )
         if name:
             self.save_screenshot(Path(name))
 
@@ -112,11 +122,14 @@ class WindowFiles:
         if self.autosave:
             return self.save()
         answer = QtWidgets.QMessageBox.question(
-            self, "Unsaved edits", f"Save the edits of {self.doc.path.name}?",
+            self,
+            "Unsaved edits",
+            f"Save the edits of {self.doc.path.name}?",
             QtWidgets.QMessageBox.StandardButton.Save
             | QtWidgets.QMessageBox.StandardButton.Discard
             | QtWidgets.QMessageBox.StandardButton.Cancel,
-            QtWidgets.QMessageBox.StandardButton.Save)
+            QtWidgets.QMessageBox.StandardButton.Save,
+        )
         if answer == QtWidgets.QMessageBox.StandardButton.Save:
             return self.save()
         if answer == QtWidgets.QMessageBox.StandardButton.Discard:
@@ -128,7 +141,8 @@ class WindowFiles:
 
     def open_image_dialog(self) -> None:
         name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open image", "", "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp)")
+            self, "Open image", "", "Images (*.jpg *.jpeg *.png *.bmp *.tif *.tiff *.webp)"
+        )
         if name:
             self.open_paths([Path(name)])
 
@@ -141,16 +155,20 @@ class WindowFiles:
         if self.doc is None:
             return
         name, _ = QtWidgets.QFileDialog.getOpenFileName(
-            self, "Open annotation", str(self.doc.path.parent),
-            "Annotations (*.json *.csv *.pts *.mat)")
+            self,
+            "Open annotation",
+            str(self.doc.path.parent),
+            "Annotations (*.json *.csv *.pts *.mat)",
+        )
         if name and self.confirm_leave():
             self.open_annotation(Path(name))
 
     def open_annotation(self, path: Path) -> None:
         self.doc.load_annotation(path)
         if self.doc.annotation_error:
-            QtWidgets.QMessageBox.warning(self, "Annotation not readable",
-                                          self.doc.annotation_error)
+            QtWidgets.QMessageBox.warning(
+                self, "Annotation not readable", self.doc.annotation_error
+            )
             return
         if self.doc.prediction is not None:
             self.doc.apply_prediction(self.doc.prediction)

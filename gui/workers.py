@@ -25,8 +25,7 @@ class InferenceWorker(QtCore.QObject):
         self._pending: tuple[int, np.ndarray] | None = None
         self._wake = threading.Event()
         self._stop = False
-        self._thread = threading.Thread(target=self._loop, name="mtface-inference",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._loop, name="mtface-inference", daemon=True)
         self._thread.start()
 
     def submit(self, request_id: int, image: np.ndarray) -> None:

@@ -60,12 +60,12 @@ def _fields(buf: bytes) -> list[tuple[int, int, object]]:
         if wire == 0:
             value, pos = _read_varint(buf, pos)
         elif wire == 1:
-            value, pos = buf[pos:pos + 8], pos + 8
+            value, pos = buf[pos : pos + 8], pos + 8
         elif wire == 2:
             length, pos = _read_varint(buf, pos)
-            value, pos = buf[pos:pos + length], pos + length
+            value, pos = buf[pos : pos + length], pos + length
         elif wire == 5:
-            value, pos = buf[pos:pos + 4], pos + 4
+            value, pos = buf[pos : pos + 4], pos + 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire}")
         out.append((number, wire, value))
@@ -112,8 +112,12 @@ def parse_geometry_metadata(blob: bytes) -> dict[str, np.ndarray]:
 
 def read_metadata_blob(npm_dir: Path) -> bytes:
     loader = (npm_dir / "face_mesh_solution_packed_assets_loader.js").read_text()
-    match = re.search(r'"filename":\s*"[^"]*' + re.escape(METADATA_NAME)
-                      + r'",\s*"start":\s*(\d+),\s*"end":\s*(\d+)', loader)
+    match = re.search(
+        r'"filename":\s*"[^"]*'
+        + re.escape(METADATA_NAME)
+        + r'",\s*"start":\s*(\d+),\s*"end":\s*(\d+)',
+        loader,
+    )
     if match is None:
         raise SystemExit(f"{METADATA_NAME} not listed in the packed-assets loader")
     start, end = int(match.group(1)), int(match.group(2))
@@ -121,8 +125,9 @@ def read_metadata_blob(npm_dir: Path) -> bytes:
 
 
 def fetch_npm_package(workdir: Path) -> Path:
-    subprocess.run(["npm", "pack", NPM_PACKAGE, "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["npm", "pack", NPM_PACKAGE, "--silent"], cwd=workdir, check=True, stdout=subprocess.DEVNULL
+    )
     tgz = next(workdir.glob("*.tgz"))
     with tarfile.open(tgz) as tar:
         tar.extractall(workdir, filter="data")
@@ -147,8 +152,9 @@ def mirror_permutation(vertices: np.ndarray) -> np.ndarray:
     return perm
 
 
-def embed_landmarks(vertices: np.ndarray, triangles: np.ndarray,
-                    bfm_keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def embed_landmarks(
+    vertices: np.ndarray, triangles: np.ndarray, bfm_keypoints: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Register the 68 BFM keypoints onto the mesh; return triangle ids, barycentrics, RMS (cm).
 
     1. similarity fit of the anchor keypoints onto their MediaPipe vertices;
@@ -162,16 +168,21 @@ def embed_landmarks(vertices: np.ndarray, triangles: np.ndarray,
     warped = anchor_warp(bfm_keypoints, bfm_keypoints[seeds], targets)
     closest, bary, tri_ids = closest_points_on_mesh(vertices, triangles, warped)
     dist = np.linalg.norm(closest - warped, axis=1)
-    return tri_ids.astype(np.int64), bary, float(np.sqrt(np.mean(dist ** 2)))
+    return tri_ids.astype(np.int64), bary, float(np.sqrt(np.mean(dist**2)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bfm", type=Path, required=True, help="folder with u_base.txt")
     parser.add_argument("--npm-dir", type=Path, help="an unpacked @mediapipe/face_mesh package")
-    parser.add_argument("--out", type=Path,
-                        default=Path(__file__).resolve().parents[1] / "resources" / "topology"
-                        / "mediapipe_canonical.npz")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1]
+        / "resources"
+        / "topology"
+        / "mediapipe_canonical.npz",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -197,11 +208,15 @@ def main() -> None:
         landmark_barycentric=bary.astype(np.float32),
         procrustes_ids=meta["procrustes_ids"].astype(np.int32),
         procrustes_weights=meta["procrustes_weights"].astype(np.float32),
-        source=np.array(f"npm {package_json['name']}@{package_json['version']} "
-                        f"({package_json.get('license', 'Apache-2.0')})"),
+        source=np.array(
+            f"npm {package_json['name']}@{package_json['version']} "
+            f"({package_json.get('license', 'Apache-2.0')})"
+        ),
     )
-    print(f"wrote {args.out}: {len(vertices)} vertices, {len(triangles)} triangles, "
-          f"68-point registration RMS {rms:.3f} cm")
+    print(
+        f"wrote {args.out}: {len(vertices)} vertices, {len(triangles)} triangles, "
+        f"68-point registration RMS {rms:.3f} cm"
+    )
 
 
 if __name__ == "__main__":

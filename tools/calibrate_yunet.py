@@ -39,12 +39,19 @@ def main() -> None:
         if len(scores) == 0:
             continue
         bx, by, bw, bh = boxes[int(np.argmax(scores))].astype(np.float64)
-        rows.append((max(x1 - x0, y1 - y0) / max(bw, bh), ((x0 + x1) / 2 - bx - bw / 2) / bh,
-                     ((y0 + y1) / 2 - by - bh / 2) / bh))
+        rows.append(
+            (
+                max(x1 - x0, y1 - y0) / max(bw, bh),
+                ((x0 + x1) / 2 - bx - bw / 2) / bh,
+                ((y0 + y1) / 2 - by - bh / 2) / bh,
+            )
+        )
     r = np.array(rows)
-    print(f"{len(r)} faces: side ratio {np.median(r[:, 0]):.3f} (std {r[:, 0].std():.3f}), "
-          f"x offset {np.median(r[:, 1]):.3f}, y offset {np.median(r[:, 2]):.3f} "
-          f"(std {r[:, 2].std():.3f})")
+    print(
+        f"{len(r)} faces: side ratio {np.median(r[:, 0]):.3f} (std {r[:, 0].std():.3f}), "
+        f"x offset {np.median(r[:, 1]):.3f}, y offset {np.median(r[:, 2]):.3f} "
+        f"(std {r[:, 2].std():.3f})"
+    )
 
 
 if __name__ == "__main__":

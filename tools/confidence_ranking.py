@@ -72,8 +72,12 @@ def run(data: Path, boxes: str, limit: int | None) -> RankingResult:
             if not inside:
                 missed += 1
                 continue
-            box = min(inside, key=lambda b: np.hypot((b.x0 + b.x1) / 2 - centre[0],
-                                                      (b.y0 + b.y1) / 2 - centre[1]))
+            box = min(
+                inside,
+                key=lambda b: np.hypot(
+                    (b.x0 + b.x1) / 2 - centre[0], (b.y0 + b.y1) / 2 - centre[1]
+                ),
+            )
         face = predict(image, [box], "landmarks" if boxes == "gt" else "detector").faces[0]
         lm = face.landmarks[:, :2].astype(np.float64)
         iod = float(np.linalg.norm(gt[36] - gt[45]))
@@ -81,18 +85,23 @@ def run(data: Path, boxes: str, limit: int | None) -> RankingResult:
         confs.append(mirror_confidences(predictor, image, [face])[0])
         stage_confs.append(face_confidence(face))
         if (k + 1) % 200 == 0:
-            print(f"  {k + 1}/{len(paths)} faces, {time.perf_counter() - t0:.0f} s",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {k + 1}/{len(paths)} faces, {time.perf_counter() - t0:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     nme, conf, stage = map(np.asarray, (nmes, confs, stage_confs))
     order = np.argsort(conf)  # least confident first
     decile = max(len(order) // 10, 1)
     return RankingResult(
-        faces=len(nme), missed=missed,
+        faces=len(nme),
+        missed=missed,
         spearman_confidence_nme=spearman(conf, nme),
         spearman_stage_confidence_nme=spearman(stage, nme),
         median_nme=float(np.median(nme)),
         worst_decile_nme=float(nme[order[:decile]].mean()),
-        best_decile_nme=float(nme[order[-decile:]].mean()))
+        best_decile_nme=float(nme[order[-decile:]].mean()),
+    )
 
 
 def main() -> int:
@@ -112,11 +121,15 @@ def main() -> int:
     print(f"weights {weights.name} sha256 {sha256_of(weights)[:16]}")
     print(f"faces {r.faces} (boxes: {args.boxes}; detector missed {r.missed})")
     print(f"inter-ocular NME: median {r.median_nme * 100:.2f}%")
-    print(f"Spearman(confidence, NME) = {r.spearman_confidence_nme:+.3f} (image vs mirror, "
-          f"the studio's); stage-1/stage-2 fallback {r.spearman_stage_confidence_nme:+.3f}; "
-          "negative = low confidence goes with high error")
-    print(f"mean NME of the 10% least confident faces {r.worst_decile_nme * 100:.2f}%, "
-          f"of the 10% most confident {r.best_decile_nme * 100:.2f}%")
+    print(
+        f"Spearman(confidence, NME) = {r.spearman_confidence_nme:+.3f} (image vs mirror, "
+        f"the studio's); stage-1/stage-2 fallback {r.spearman_stage_confidence_nme:+.3f}; "
+        "negative = low confidence goes with high error"
+    )
+    print(
+        f"mean NME of the 10% least confident faces {r.worst_decile_nme * 100:.2f}%, "
+        f"of the 10% most confident {r.best_decile_nme * 100:.2f}%"
+    )
     return 0
 
 

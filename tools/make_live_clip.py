@@ -50,7 +50,7 @@ def make_clip(out: Path, frames: int = 300, every: int = 5, seed: int = 0) -> Pa
             x = int(rng.integers(0, W - w + 1))
             y = int(rng.integers(0, H - h + 1))
             canvas = np.full((H, W, 3), int(rng.integers(40, 200)), np.uint8)
-            canvas[y:y + h, x:x + w] = face
+            canvas[y : y + h, x : x + w] = face
         noisy = np.clip(canvas + rng.normal(0, 3, canvas.shape), 0, 255).astype(np.uint8)
         writer.write(cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR))
     writer.release()

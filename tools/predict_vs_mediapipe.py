@@ -10,24 +10,12 @@ Usage: python tools/predict_vs_mediapipe.py [--repeats 50] [--threads 1]
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 
 import cv2
 import numpy as np
 
-
-def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from mtface.core.commands.benchmark import median_ms
 
 
 def frame_640x480() -> np.ndarray:
@@ -57,18 +45,24 @@ def main() -> int:
     if len(faces) != 1:
         print(f"error: expected one face in the test frame, found {len(faces)}", file=sys.stderr)
         return 1
-    crop = cv2.warpAffine(image, predictor.crop_from_landmarks(faces[0].landmarks_2d).affine(),
-                          (predictor.crop_size, predictor.crop_size))[None]
+    crop = cv2.warpAffine(
+        image,
+        predictor.crop_from_landmarks(faces[0].landmarks_2d).affine(),
+        (predictor.crop_size, predictor.crop_size),
+    )[None]
     rows = {
-        "mtface predict (detector + crops + cascade + post)":
-            median_ms(lambda: predictor.predict(image), args.repeats),
-        "mtface detector alone": median_ms(lambda: predictor.detector.detect(image),
-                                           args.repeats),
-        "mtface cascade alone (one crop, both stages)":
-            median_ms(lambda: predictor.predict_crops(crop), args.repeats),
+        "mtface predict (detector + crops + cascade + post)": median_ms(
+            lambda: predictor.predict(image), args.repeats
+        ),
+        "mtface detector alone": median_ms(lambda: predictor.detector.detect(image), args.repeats),
+        "mtface cascade alone (one crop, both stages)": median_ms(
+            lambda: predictor.predict_crops(crop), args.repeats
+        ),
     }
-    print(f"640x480 one-face frame, {args.threads} thread(s), median of {args.repeats} runs "
-          f"(torch {torch.__version__})")
+    print(
+        f"640x480 one-face frame, {args.threads} thread(s), median of {args.repeats} runs "
+        f"(torch {torch.__version__})"
+    )
     for name, ms in rows.items():
         print(f"  {name}: {ms:.2f} ms")
     try:
@@ -76,14 +70,17 @@ def main() -> int:
     except ImportError:
         print("MediaPipe not installed: comparison skipped (pip install 'mtface[teacher]')")
         return 0
-    mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                           refine_landmarks=False)
+    mesh = mp.solutions.face_mesh.FaceMesh(
+        static_image_mode=True, max_num_faces=1, refine_landmarks=False
+    )
     found = mesh.process(image).multi_face_landmarks
     mp_ms = median_ms(lambda: mesh.process(image), args.repeats)
     mesh.close()
     whole = rows["mtface predict (detector + crops + cascade + post)"]
-    print(f"  MediaPipe FaceMesh {mp.__version__} (detection every image): {mp_ms:.2f} ms"
-          f"{'' if found else ' (found no face!)'}")
+    print(
+        f"  MediaPipe FaceMesh {mp.__version__} (detection every image): {mp_ms:.2f} ms"
+        f"{'' if found else ' (found no face!)'}"
+    )
     print(f"mtface predict / MediaPipe = {whole / mp_ms:.2f}x (target <= 2x)")
     return 0
 

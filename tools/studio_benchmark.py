@@ -24,24 +24,28 @@ PROCESS_AGE = (
     "def age():\n"
     "    fields = open('/proc/self/stat').read().rsplit(')', 1)[1].split()\n"
     "    uptime = float(open('/proc/uptime').read().split()[0])\n"
-    "    return uptime - int(fields[19]) / os.sysconf('SC_CLK_TCK')\n")
+    "    return uptime - int(fields[19]) / os.sysconf('SC_CLK_TCK')\n"
+)
 
-BARE_IMPORTS = (PROCESS_AGE + "import torch\nfrom PySide6 import QtWidgets\nimport pyvistaqt\n"
-                "print(f'imports: {age():.3f}')\n")
+BARE_IMPORTS = (
+    PROCESS_AGE + "import torch\nfrom PySide6 import QtWidgets\nimport pyvistaqt\n"
+    "print(f'imports: {age():.3f}')\n"
+)
 
-STARTUP = ("import sys; from PySide6 import QtCore; from mtface.gui import app\n"
-           "orig = app.create_window\n"
-           "def wrapped(*a, **k):\n"
-           "    w = orig(*a, **k)\n"
-           "    w.predictionShown.connect(lambda: QtCore.QTimer.singleShot(50, w.close))\n"
-           "    return w\n"
-           "app.create_window = wrapped\n"
-           "sys.exit(app.main(['--profile-startup']))\n")
+STARTUP = (
+    "import sys; from PySide6 import QtCore; from mtface.gui import app\n"
+    "orig = app.create_window\n"
+    "def wrapped(*a, **k):\n"
+    "    w = orig(*a, **k)\n"
+    "    w.predictionShown.connect(lambda: QtCore.QTimer.singleShot(50, w.close))\n"
+    "    return w\n"
+    "app.create_window = wrapped\n"
+    "sys.exit(app.main(['--profile-startup']))\n"
+)
 
 
 def _run(code: str, prefix: str) -> float:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith(prefix)), None)
     if line is None:
         raise RuntimeError(f"no {prefix!r} line:\n{out.stdout}\n{out.stderr}")
@@ -53,8 +57,9 @@ def startup_versus_imports(runs: int) -> tuple[list[float], list[float]]:
     imports, startups = [], []
     for _ in range(runs):
         imports.append(_run(BARE_IMPORTS, "imports:"))
-        startups.append(_run(STARTUP, "startup: from process start to a reconstructed sample "
-                                      "on screen"))
+        startups.append(
+            _run(STARTUP, "startup: from process start to a reconstructed sample on screen")
+        )
     return imports, startups
 
 
@@ -70,10 +75,14 @@ def main() -> int:
     args = parser.parse_args()
     imports, startups = startup_versus_imports(args.runs)
     imp, start = statistics.median(imports), statistics.median(startups)
-    print(f"bare Python importing torch + PySide6.QtWidgets + pyvistaqt: median {imp:.2f} s "
-          f"(runs: {', '.join(f'{v:.2f}' for v in imports)})")
-    print(f"start-up, process start to a reconstructed sample on screen: median {start:.2f} s "
-          f"(runs: {', '.join(f'{v:.2f}' for v in startups)})")
+    print(
+        f"bare Python importing torch + PySide6.QtWidgets + pyvistaqt: median {imp:.2f} s "
+        f"(runs: {', '.join(f'{v:.2f}' for v in imports)})"
+    )
+    print(
+        f"start-up, process start to a reconstructed sample on screen: median {start:.2f} s "
+        f"(runs: {', '.join(f'{v:.2f}' for v in startups)})"
+    )
     print(f"start-up / bare imports = {start / imp:.2f} (target <= 1.5)")
 
     from PySide6 import QtCore, QtWidgets
@@ -94,8 +103,10 @@ def main() -> int:
     c0, t0 = cpu_seconds(), time.perf_counter()
     loop.exec()
     idle = (cpu_seconds() - c0) / (time.perf_counter() - t0) * 100
-    print(f"idle studio (sample open, 3D view on, {args.idle_seconds:.0f} s of event loop): "
-          f"{idle:.1f} % of one core (target < 5 %)")
+    print(
+        f"idle studio (sample open, 3D view on, {args.idle_seconds:.0f} s of event loop): "
+        f"{idle:.1f} % of one core (target < 5 %)"
+    )
 
     session = window.doc.session
     start_xy = session.current().landmarks[30].copy()
@@ -106,8 +117,10 @@ def main() -> int:
         window.image_view.repaint()
         app.processEvents()
         times.append((time.perf_counter() - t0) * 1e3)
-    print(f"drag step (edit + 2D redraw + 3D update): median {statistics.median(times):.1f} ms "
-          f"-> {1000 / statistics.median(times):.0f} updates/s")
+    print(
+        f"drag step (edit + 2D redraw + 3D update): median {statistics.median(times):.1f} ms "
+        f"-> {1000 / statistics.median(times):.0f} updates/s"
+    )
     if window.mesh_view is not None:
         plotter = window.mesh_view.plotter
         for _ in range(5):

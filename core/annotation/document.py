@@ -62,7 +62,7 @@ class ImageDocument:
 
     @property
     def annotation_state(self) -> str:
-        """"saved", "unreadable" or "none" (the review queue's ImageStatus.annotation)."""
+        """ "saved", "unreadable" or "none" (the review queue's ImageStatus.annotation)."""
         if self.has_saved_annotation:
             return "saved"
         saved = annotation_path(self.path)
@@ -91,8 +91,9 @@ class ImageDocument:
         self.annotation_error = None
         self.unreadable = None
 
-    def apply_prediction(self, prediction: Prediction,
-                         confidences: list[float] | None = None) -> None:
+    def apply_prediction(
+        self, prediction: Prediction, confidences: list[float] | None = None
+    ) -> None:
         """Take the model's result: as the faces when nothing was loaded from a file,
         otherwise only as the reference shown beside the loaded annotation. ``confidences``
         (one per face, core/confidence.py's image-vs-mirror) replace the stage-based ones."""
@@ -106,8 +107,11 @@ class ImageDocument:
             # attach the model's mesh and pose to the loaded faces they match
             for ann in self.session.faces:
                 centre = ann.landmarks.mean(0)
-                best = min(prediction.faces, default=None,
-                           key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+                best = min(
+                    prediction.faces,
+                    default=None,
+                    key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre),
+                )
                 if best is not None and ann.face is None:
                     ann.face = best
                     if ann.pose is None:

@@ -33,17 +33,38 @@ class FaceAnnotation:
     @staticmethod
     def from_face(face: Face, source: str = "prediction") -> FaceAnnotation:
         lm = face.landmarks[:, :2].astype(np.float64)
-        return FaceAnnotation(lm.copy(), face.visible.copy(), lm.copy(), face.visible.copy(),
-                              np.zeros(len(lm), bool), face.box, face, face.pose, source,
-                              face_confidence(face))
+        return FaceAnnotation(
+            lm.copy(),
+            face.visible.copy(),
+            lm.copy(),
+            face.visible.copy(),
+            np.zeros(len(lm), bool),
+            face.box,
+            face,
+            face.pose,
+            source,
+            face_confidence(face),
+        )
 
     @staticmethod
-    def from_points(points: np.ndarray, visible: np.ndarray | None = None,
-                    source: str = "file", pose: Pose | None = None) -> FaceAnnotation:
+    def from_points(
+        points: np.ndarray,
+        visible: np.ndarray | None = None,
+        source: str = "file",
+        pose: Pose | None = None,
+    ) -> FaceAnnotation:
         pts = np.asarray(points, dtype=np.float64)[:, :2]
         vis = np.ones(len(pts), bool) if visible is None else np.asarray(visible, bool)
         x0, y0 = pts.min(0)
         x1, y1 = pts.max(0)
-        return FaceAnnotation(pts.copy(), vis.copy(), pts.copy(), vis.copy(),
-                              np.zeros(len(pts), bool), FaceBox(x0, y0, x1, y1, 1.0), None,
-                              pose, source)
+        return FaceAnnotation(
+            pts.copy(),
+            vis.copy(),
+            pts.copy(),
+            vis.copy(),
+            np.zeros(len(pts), bool),
+            FaceBox(x0, y0, x1, y1, 1.0),
+            None,
+            pose,
+            source,
+        )

@@ -44,18 +44,22 @@ class ImageStatus:
         return self.confidence is not None and self.confidence < LOW_CONFIDENCE
 
 
-def review_order(statuses: list[ImageStatus], sort: str = "folder", filter_: str = "all"
-                 ) -> list[int]:
+def review_order(
+    statuses: list[ImageStatus], sort: str = "folder", filter_: str = "all"
+) -> list[int]:
     """Indices of the images to list, in order. ``sort`` "confidence": least confident first,
     images whose confidence is not known yet last (in folder order)."""
     if sort not in SORTS or filter_ not in FILTERS:
         raise ValueError(f"sort must be one of {SORTS}, filter one of {FILTERS}")
-    keep = [i for i, s in enumerate(statuses)
-            if filter_ == "all" or (filter_ == "unsaved" and s.unsaved)
-            or (filter_ == "low confidence" and s.low_confidence)]
+    keep = [
+        i
+        for i, s in enumerate(statuses)
+        if filter_ == "all"
+        or (filter_ == "unsaved" and s.unsaved)
+        or (filter_ == "low confidence" and s.low_confidence)
+    ]
     if sort == "confidence":
-        keep.sort(key=lambda i: (statuses[i].confidence is None,
-                                 statuses[i].confidence or 0.0, i))
+        keep.sort(key=lambda i: (statuses[i].confidence is None, statuses[i].confidence or 0.0, i))
     return keep
 
 

@@ -142,11 +142,21 @@ class AnnotationSession:
         top = self._undo[-1] if self._undo else None
         command.revision = self._next_revision
         self._next_revision += 1
-        if (command.merge_key is not None and top is not None and self._open_merge
-                and top.merge_key == command.merge_key
-                and top.revision != self._saved_revision):
-            self._undo[-1] = Command(command.text, command.apply, top.revert,
-                                     command.merge_key, command.revision, command.event)
+        if (
+            command.merge_key is not None
+            and top is not None
+            and self._open_merge
+            and top.merge_key == command.merge_key
+            and top.revision != self._saved_revision
+        ):
+            self._undo[-1] = Command(
+                command.text,
+                command.apply,
+                top.revert,
+                command.merge_key,
+                command.revision,
+                command.event,
+            )
         else:
             self._undo.append(command)
         self._open_merge = command.merge_key is not None
@@ -190,8 +200,9 @@ class AnnotationSession:
             raise IndexError(f"no face {index}")
         return index, self.faces[index]
 
-    def move_point(self, point: int, xy: tuple[float, float], face_index: int | None = None,
-                   merge: bool = True) -> None:
+    def move_point(
+        self, point: int, xy: tuple[float, float], face_index: int | None = None, merge: bool = True
+    ) -> None:
         """Move landmark ``point`` to ``xy`` (image pixels)."""
         index, face = self._face(face_index)
         old_xy, old_edited = face.landmarks[point].copy(), bool(face.edited[point])
@@ -205,9 +216,15 @@ class AnnotationSession:
             face.landmarks[point] = old_xy
             face.edited[point] = old_edited
 
-        self.execute(Command(f"move point {point + 1}", apply, revert,
-                             ("move", index, point) if merge else None,
-                             event=SessionEvent("points", index, (point,))))
+        self.execute(
+            Command(
+                f"move point {point + 1}",
+                apply,
+                revert,
+                ("move", index, point) if merge else None,
+                event=SessionEvent("points", index, (point,)),
+            )
+        )
 
     def toggle_visibility(self, point: int, face_index: int | None = None) -> None:
         index, face = self._face(face_index)
@@ -221,8 +238,14 @@ class AnnotationSession:
             face.visible[point] = old_vis
             face.edited[point] = old_edited
 
-        self.execute(Command(f"toggle visibility of point {point + 1}", apply, revert,
-                             event=SessionEvent("points", index, (point,))))
+        self.execute(
+            Command(
+                f"toggle visibility of point {point + 1}",
+                apply,
+                revert,
+                event=SessionEvent("points", index, (point,)),
+            )
+        )
 
     def reset_point(self, point: int, face_index: int | None = None) -> None:
         """Back to the model's prediction for one point."""
@@ -237,8 +260,14 @@ class AnnotationSession:
         def revert() -> None:
             face.landmarks[point], face.visible[point], face.edited[point] = old
 
-        self.execute(Command(f"reset point {point + 1}", apply, revert,
-                             event=SessionEvent("points", index, (point,))))
+        self.execute(
+            Command(
+                f"reset point {point + 1}",
+                apply,
+                revert,
+                event=SessionEvent("points", index, (point,)),
+            )
+        )
 
     def reset_face(self, face_index: int | None = None) -> None:
         index, face = self._face(face_index)
@@ -252,15 +281,22 @@ class AnnotationSession:
         def revert() -> None:
             face.landmarks[:], face.visible[:], face.edited[:] = (a.copy() for a in old)
 
-        self.execute(Command(f"reset face {index + 1}", apply, revert,
-                             event=SessionEvent("face", index)))
+        self.execute(
+            Command(f"reset face {index + 1}", apply, revert, event=SessionEvent("face", index))
+        )
 
     def replace_prediction(self, face_index: int, face: Face) -> None:
         """Take a re-run model result (e.g. stage 2 from corrected points) as the new
         prediction of a face, keeping the human's edited points."""
         index, ann = self._face(face_index)
-        old = (ann.predicted_landmarks.copy(), ann.predicted_visible.copy(),
-               ann.landmarks.copy(), ann.visible.copy(), ann.face, ann.pose)
+        old = (
+            ann.predicted_landmarks.copy(),
+            ann.predicted_visible.copy(),
+            ann.landmarks.copy(),
+            ann.visible.copy(),
+            ann.face,
+            ann.pose,
+        )
         new_lm = face.landmarks[:, :2].astype(np.float64)
 
         def apply() -> None:
@@ -272,12 +308,22 @@ class AnnotationSession:
             ann.face, ann.pose = face, face.pose
 
         def revert() -> None:
-            (ann.predicted_landmarks[:], ann.predicted_visible[:], ann.landmarks[:],
-             ann.visible[:]) = (a.copy() for a in old[:4])
+            (
+                ann.predicted_landmarks[:],
+                ann.predicted_visible[:],
+                ann.landmarks[:],
+                ann.visible[:],
+            ) = (a.copy() for a in old[:4])
             ann.face, ann.pose = old[4], old[5]
 
-        self.execute(Command(f"re-run stage 2 on face {index + 1}", apply, revert,
-                             event=SessionEvent("face", index)))
+        self.execute(
+            Command(
+                f"re-run stage 2 on face {index + 1}",
+                apply,
+                revert,
+                event=SessionEvent("face", index),
+            )
+        )
 
     def add_face(self, face: FaceAnnotation) -> None:
         """Add a face (one the detector missed, predicted from a box the person drew)."""

@@ -49,8 +49,11 @@ def existing_pts(target: Path) -> list[Path]:
     found = [target] if target.is_file() else []
     if target.parent.is_dir():
         prefix = target.stem + "_face"
-        found += sorted(p for p in target.parent.glob(f"{_glob_escape(prefix)}*.pts")
-                        if p.name[len(prefix):-4].isdigit() and p.is_file())
+        found += sorted(
+            p
+            for p in target.parent.glob(f"{_glob_escape(prefix)}*.pts")
+            if p.name[len(prefix) : -4].isdigit() and p.is_file()
+        )
     return found
 
 
@@ -58,18 +61,23 @@ def _glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def run_annotate(inputs: list[Path], predictor: Predictor, fmt: str = "labelme",
-                 out_dir: Path | None = None, overwrite: bool = False) -> AnnotateSummary:
+def run_annotate(
+    inputs: list[Path],
+    predictor: Predictor,
+    fmt: str = "labelme",
+    out_dir: Path | None = None,
+    overwrite: bool = False,
+) -> AnnotateSummary:
     """Annotate every image; a write failure stops the run (old files stay intact)."""
     jobs = plan_outputs(inputs)
     summary = AnnotateSummary(seen=len(jobs))
     for job in tqdm(jobs, desc="annotate", unit="img", file=sys.stderr, disable=len(jobs) < 2):
         target = _target(job, fmt, out_dir)
-        existing = existing_pts(target) if fmt == "pts" else (
-            [target] if target.exists() else [])
+        existing = existing_pts(target) if fmt == "pts" else ([target] if target.exists() else [])
         if existing and not overwrite:
-            tqdm.write(f"kept existing {existing[0]} (use --overwrite to replace it)",
-                       file=sys.stderr)
+            tqdm.write(
+                f"kept existing {existing[0]} (use --overwrite to replace it)", file=sys.stderr
+            )
             summary.kept += 1
             continue
         try:
@@ -82,8 +90,13 @@ def run_annotate(inputs: list[Path], predictor: Predictor, fmt: str = "labelme",
             tqdm.write(f"no face found: {job.path}", file=sys.stderr)
             continue
         try:
-            written = write_annotation(target, fmt, [FaceAnnotation.from_face(f) for f in faces],
-                                       job.path.name, image.shape[:2])
+            written = write_annotation(
+                target,
+                fmt,
+                [FaceAnnotation.from_face(f) for f in faces],
+                job.path.name,
+                image.shape[:2],
+            )
         except ValueError as exc:
             tqdm.write(f"failed: {job.path}: {exc}", file=sys.stderr)
             continue

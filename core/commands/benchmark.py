@@ -22,7 +22,8 @@ METHOD_MS = 32.0
 TARGETS_MS = {"detector": 5.0, "cascade": 5.0, "predict": 12.0}
 
 
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
+def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
+    """Median wall-clock milliseconds of ``fn`` over ``repeats`` calls after ``warmup``."""
     for _ in range(warmup):
         fn()
     times = []
@@ -33,8 +34,9 @@ def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float
     return statistics.median(times)
 
 
-def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
-                  image_path: Path | None = None) -> int:
+def run_benchmark(
+    repeats: int = 50, threads: list[int] | None = None, image_path: Path | None = None
+) -> int:
     from mtface.core.checkpoint import default_weights_path
     from mtface.core.detection.yunet import default_detector
     from mtface.core.imageio import ImageLoadError, load_image
@@ -44,8 +46,10 @@ def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
     from mtface.core.topology import Topology
 
     if repeats < 1 or not all(n >= 1 for n in threads or [1]):
-        print(f"error: --repeats ({repeats}) and --threads ({threads}) must be at least 1",
-              file=sys.stderr)
+        print(
+            f"error: --repeats ({repeats}) and --threads ({threads}) must be at least 1",
+            file=sys.stderr,
+        )
         return 2
     try:
         image = load_image(image_path or resource_path("samples", "astronaut.jpg"))
@@ -59,8 +63,7 @@ def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
         predictor = Predictor.from_weights(detector=detector)
         note = "shipped weights"
     else:
-        predictor = Predictor(CascadeMTCNN(CascadeConfig(), topology), topology,
-                              detector=detector)
+        predictor = Predictor(CascadeMTCNN(CascadeConfig(), topology), topology, detector=detector)
         note = "untrained weights (no shipped model found; timings are the same)"
     boxes = detector.detect(image)
     if not boxes:
@@ -69,7 +72,8 @@ def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
     tf = predictor.crop_from_box(boxes[0])
     crop = cv2.warpAffine(image, tf.affine(), (predictor.crop_size,) * 2)
     x = (torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255.0).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     model = predictor.model
     result = predictor.predict_crops(crop[None])
 
@@ -81,27 +85,37 @@ def run_benchmark(repeats: int = 50, threads: list[int] | None = None,
         torch.set_num_threads(n)
         cv2.setNumThreads(n)
         with torch.inference_mode():
-            s1 = _median_ms(lambda: model(x, num_stages=1), repeats)
-            both = _median_ms(lambda: model(x), repeats)
-        rows.setdefault("detector (640x480)", {})[n] = _median_ms(lambda: detector.detect(frame),
-                                                                   repeats)
+            s1 = median_ms(lambda: model(x, num_stages=1), repeats)
+            both = median_ms(lambda: model(x), repeats)
+        rows.setdefault("detector (640x480)", {})[n] = median_ms(
+            lambda: detector.detect(frame), repeats
+        )
         rows.setdefault("stage 1", {})[n] = s1
         rows.setdefault("stage 2 (MSIF + CNN)", {})[n] = max(both - s1, 0.0)
         rows.setdefault("cascade", {})[n] = both
-        rows.setdefault("post (visibility, pose, to image)", {})[n] = _median_ms(post, repeats)
-        rows.setdefault("predict (one face, refined crop)", {})[n] = _median_ms(
-            lambda: predictor.predict(image), repeats)
+        rows.setdefault("post (visibility, pose, to image)", {})[n] = median_ms(post, repeats)
+        rows.setdefault("predict (one face, refined crop)", {})[n] = median_ms(
+            lambda: predictor.predict(image), repeats
+        )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     cols = threads or [1, 2]
-    print(f"mtface benchmark: median ms over {repeats} runs; {note}; image "
-          f"{image.shape[1]}x{image.shape[0]}; torch {torch.__version__}")
-    print(f"{'step':38s}" + "".join(f"{f'{n} thread' + ('s' if n > 1 else ''):>12s}"
-                                    for n in cols) + f"{'target':>10s}")
+    print(
+        f"mtface benchmark: median ms over {repeats} runs; {note}; image "
+        f"{image.shape[1]}x{image.shape[0]}; torch {torch.__version__}"
+    )
+    print(
+        f"{'step':38s}"
+        + "".join(f"{f'{n} thread' + ('s' if n > 1 else ''):>12s}" for n in cols)
+        + f"{'target':>10s}"
+    )
     for name, values in rows.items():
         key = name.split(" ")[0]
         target = TARGETS_MS.get(key)
-        print(f"{name:38s}" + "".join(f"{values[n]:12.2f}" for n in cols)
-              + (f"{target:10.1f}" if target else f"{'':10s}"))
+        print(
+            f"{name:38s}"
+            + "".join(f"{values[n]:12.2f}" for n in cols)
+            + (f"{target:10.1f}" if target else f"{'':10s}")
+        )
     print(f"{'the method (per image, reported)':38s}" + f"{METHOD_MS:12.2f}")
     print(f"peak memory (max RSS): {peak_mb:.0f} MB")
     return 0

@@ -16,8 +16,9 @@ def run_data(args: argparse.Namespace) -> int:
     if args.data_command == "label":
         from mtface.core.data.labelling import label_folder
 
-        kept, seen = label_folder(args.images, args.out, args.licence, args.limit,
-                                  remove_overlays=args.remove_overlays)
+        kept, seen = label_folder(
+            args.images, args.out, args.licence, args.limit, remove_overlays=args.remove_overlays
+        )
         print(f"labelled {kept} of {seen} images -> {args.out}", file=sys.stderr)
         return 0 if kept else 1
     if args.data_command == "synthesize":
@@ -38,8 +39,9 @@ def run_data(args: argparse.Namespace) -> int:
         from mtface.core.data.threedmm import ThreeDmmError, import_fitted_folder
 
         try:
-            count, problems = import_fitted_folder(args.images, args.bfm, args.out,
-                                                   limit=args.limit, licence=args.licence)
+            count, problems = import_fitted_folder(
+                args.images, args.bfm, args.out, limit=args.limit, licence=args.licence
+            )
         except ThreeDmmError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -51,29 +53,44 @@ def run_data(args: argparse.Namespace) -> int:
         from mtface.core.data.human_labels import import_annotations
 
         try:
-            report = import_annotations(args.images, args.out, args.licence, args.mesh_from,
-                                        args.val_fraction, args.weights, args.limit)
+            report = import_annotations(
+                args.images,
+                args.out,
+                args.licence,
+                args.mesh_from,
+                args.val_fraction,
+                args.weights,
+                args.limit,
+            )
         except (ValueError, RuntimeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(f"imported {report.faces} faces of {report.images} images ({report.skipped} "
-              f"skipped, {report.from_model} meshes from the model); split: "
-              f"{report.train_files} train / {report.val_files} val annotation files -> "
-              f"{args.out}", file=sys.stderr)
+        print(
+            f"imported {report.faces} faces of {report.images} images ({report.skipped} "
+            f"skipped, {report.from_model} meshes from the model); split: "
+            f"{report.train_files} train / {report.val_files} val annotation files -> "
+            f"{args.out}",
+            file=sys.stderr,
+        )
         return 0 if report.faces else 1
     if args.data_command == "preview":
         from mtface.core.formats.atomic import atomic_write_bytes
 
         if not (Path(args.data) / "meta.json").is_file() or args.count < 1:
-            print(f"error: {args.data}: not a training set (no meta.json; make one with "
-                  "`mtface data synthesize`), or --count < 1", file=sys.stderr)
+            print(
+                f"error: {args.data}: not a training set (no meta.json; make one with "
+                "`mtface data synthesize`), or --count < 1",
+                file=sys.stderr,
+            )
             return 2
         try:
             # `data preview --seed`; 0 where the parser does not offer the option
             grid = preview_grid(args.data, args.count, seed=getattr(args, "seed", 0))
         except (ValueError, IndexError) as exc:
-            print(f"error: {args.data}: too few samples for a preview grid of {args.count} "
-                  f"({exc})", file=sys.stderr)
+            print(
+                f"error: {args.data}: too few samples for a preview grid of {args.count} ({exc})",
+                file=sys.stderr,
+            )
             return 2
         ok, data = cv2.imencode(".png", cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
         atomic_write_bytes(args.out, data.tobytes())
@@ -129,16 +146,26 @@ def preview_grid(folder: str, count: int = 24, columns: int = 8, seed: int = 0) 
         tile = (image.permute(1, 2, 0).numpy() * 255).astype(np.uint8).copy()
         tile = cv2.resize(tile, (PREVIEW_TILE, PREVIEW_TILE), interpolation=cv2.INTER_LINEAR)
         v = vertices.numpy().astype(np.float64)
-        visible = landmark_visibility(v, topology.triangles, topology.landmark_triangles,
-                                      topology.landmark_barycentric)
+        visible = landmark_visibility(
+            v, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+        )
         points = normalised_to_crop(keypoints.numpy()[:, :2], PREVIEW_CROP) * zoom
         for (x, y), vis in zip(points, visible):
-            cv2.circle(tile, (int(x), int(y)), 2,
-                       (40, 90, 255) if vis else (235, 40, 40), -1, cv2.LINE_AA)
-        cv2.putText(tile, f"yaw {pose_from_normalised(float(pose[1])):+.0f}", (4, 14),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1, cv2.LINE_AA)
+            cv2.circle(
+                tile, (int(x), int(y)), 2, (40, 90, 255) if vis else (235, 40, 40), -1, cv2.LINE_AA
+            )
+        cv2.putText(
+            tile,
+            f"yaw {pose_from_normalised(float(pose[1])):+.0f}",
+            (4, 14),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.45,
+            (255, 255, 0),
+            1,
+            cv2.LINE_AA,
+        )
         tiles.append(tile)
     width = min(count, columns)
     tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % width)
-    rows = [np.hstack(tiles[i:i + width]) for i in range(0, len(tiles), width)]
+    rows = [np.hstack(tiles[i : i + width]) for i in range(0, len(tiles), width)]
     return np.vstack(rows)

@@ -36,10 +36,14 @@ from mtface.core.types import FaceBox
 from mtface.core.weights import WeightsError
 
 # sorted-name rows of the 16 images of ../shared/data are found by name in the protocol files
-PROTOCOL_FILES = {"original": "AFLW2000-3D.pts68.npy",
-                  "reannotated": "AFLW2000-3D-Reannotated.pts68.npy"}
-YAW_FILES = {"new (1306/462/232)": "AFLW2000-3D-new.pose.npy",
-             "old (1312/383/305)": "AFLW2000-3D.pose.npy"}
+PROTOCOL_FILES = {
+    "original": "AFLW2000-3D.pts68.npy",
+    "reannotated": "AFLW2000-3D-Reannotated.pts68.npy",
+}
+YAW_FILES = {
+    "new (1306/462/232)": "AFLW2000-3D-new.pose.npy",
+    "old (1312/383/305)": "AFLW2000-3D.pose.npy",
+}
 
 
 def _print_table(title: str, reports: dict[str, BinnedReport], paper: dict[str, float]) -> None:
@@ -60,8 +64,9 @@ def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[n
     for s in samples:
         image = load_image(s.image_path)
         if crop == "gt":
-            face = predictor.predict(image, [FaceBox(*box_of_points(s.gt68))],
-                                     box_kind="landmarks", refine=False).faces[0]
+            face = predictor.predict(
+                image, [FaceBox(*box_of_points(s.gt68))], box_kind="landmarks", refine=False
+            ).faces[0]
             preds.append(face.landmarks_2d)
             poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
             found.append(True)
@@ -69,8 +74,9 @@ def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[n
             prediction = predictor.predict(image)
             if prediction.faces:
                 centre = s.gt68.mean(0)
-                face = min(prediction.faces,
-                           key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+                face = min(
+                    prediction.faces, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre)
+                )
                 preds.append(face.landmarks_2d)
                 poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
                 found.append(True)
@@ -81,8 +87,9 @@ def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[n
     return np.array(preds), np.array(poses), np.array(found)
 
 
-def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None, crop: str,
-                      out: Path | None) -> dict:
+def evaluate_aflw2000(
+    predictor: Predictor, folder: Path, protocol: Path | None, crop: str, out: Path | None
+) -> dict:
     samples = load_aflw2000_folder(folder)
     if not samples:
         raise FileNotFoundError(f"{folder}: no AFLW2000-3D image/.mat pairs")
@@ -91,8 +98,7 @@ def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None,
     gt_pose = np.array([s.pose for s in samples])
     reports: dict[str, BinnedReport] = {}
     ok = found
-    reports["original labels, |yaw| from .mat"] = binned(nme_box(preds[ok], gt[ok]),
-                                                         gt_pose[ok, 1])
+    reports["original labels, |yaw| from .mat"] = binned(nme_box(preds[ok], gt[ok]), gt_pose[ok, 1])
     if protocol is not None and (protocol / PROTOCOL_FILES["original"]).exists():
         original = np.load(protocol / PROTOCOL_FILES["original"]).astype(np.float64)
         rows = _protocol_rows(original, samples)
@@ -106,35 +112,53 @@ def evaluate_aflw2000(predictor: Predictor, folder: Path, protocol: Path | None,
                     continue
                 yaws = np.load(protocol / yfile).reshape(len(table), -1)[rows, 0]
                 reports[f"{label_name}, yaw {yaw_name}"] = binned(
-                    nme_box(preds[ok], gt_l[ok]), yaws[ok])
-    title = (f"AFLW2000-3D, 68 points, NME % ({crop} crop; {int(found.sum())}/{len(samples)} "
-             "faces found)")
+                    nme_box(preds[ok], gt_l[ok]), yaws[ok]
+                )
+    title = (
+        f"AFLW2000-3D, 68 points, NME % ({crop} crop; {int(found.sum())}/{len(samples)} "
+        "faces found)"
+    )
     _print_table(title, reports, PAPER_AFLW2000)
     if crop == "detector":
         labels = np.array([yaw_bin(y) for y in gt_pose[:, 1]])
-        print("faces without a detection per bin: " + "  ".join(
-            f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS))
+        print(
+            "faces without a detection per bin: "
+            + "  ".join(
+                f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS
+            )
+        )
     regions = box_normalised_regions(preds[ok], gt[ok])
-    print("per region (NME %, original labels): " + "  ".join(
-        f"{name} {value:.2f}" for name, value in regions.items()))
+    print(
+        "per region (NME %, original labels): "
+        + "  ".join(f"{name} {value:.2f}" for name, value in regions.items())
+    )
     mae = pose_mae(poses[ok], gt_pose[ok])
-    print(f"pose MAE (degrees): pitch {mae['pitch']:.2f}  yaw {mae['yaw']:.2f}  roll "
-          f"{mae['roll']:.2f}  mean {mae['mean']:.2f}  (n={mae['count']})")
+    print(
+        f"pose MAE (degrees): pitch {mae['pitch']:.2f}  yaw {mae['yaw']:.2f}  roll "
+        f"{mae['roll']:.2f}  mean {mae['mean']:.2f}  (n={mae['count']})"
+    )
     bin_of = np.array([yaw_bin(y) for y in gt_pose[ok, 1]])
     for b in BINS:
         if (bin_of == b).any():
             m = pose_mae(poses[ok][bin_of == b], gt_pose[ok][bin_of == b])
-            print(f"  |yaw| {b:8s} pitch {m['pitch']:.2f}  yaw {m['yaw']:.2f}  roll "
-                  f"{m['roll']:.2f}  mean {m['mean']:.2f}  (n={m['count']})")
+            print(
+                f"  |yaw| {b:8s} pitch {m['pitch']:.2f}  yaw {m['yaw']:.2f}  roll "
+                f"{m['roll']:.2f}  mean {m['mean']:.2f}  (n={m['count']})"
+            )
     if out is not None:
         first = next(iter(reports.values()))
-        rows_out = [[s.image_path.name, f"{e:.4f}", f"{s.pose[1]:.2f}"]
-                    for s, e in zip(np.array(samples)[ok], first.per_image)]
-        write_csv(out / f"aflw2000_{crop}_errors.csv", ["image", "nme_percent", "yaw_deg"],
-                  rows_out)
+        rows_out = [
+            [s.image_path.name, f"{e:.4f}", f"{s.pose[1]:.2f}"]
+            for s, e in zip(np.array(samples)[ok], first.per_image)
+        ]
+        write_csv(
+            out / f"aflw2000_{crop}_errors.csv", ["image", "nme_percent", "yaw_deg"], rows_out
+        )
         _write_ced(out / f"aflw2000_{crop}_ced.png", reports)
     return {name: {"bins": r.bins, "mean": r.mean} for name, r in reports.items()} | {
-        "pose_mae": mae, "regions": regions}
+        "pose_mae": mae,
+        "regions": regions,
+    }
 
 
 def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
@@ -173,35 +197,53 @@ def _aflw_val_detector(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
     return preds
 
 
-def evaluate_aflw_val(predictor: Predictor, folder: Path, out: Path | None,
-                      crop: str = "gt") -> dict:
+def evaluate_aflw_val(
+    predictor: Predictor, folder: Path, out: Path | None, crop: str = "gt"
+) -> dict:
     paths, yaws, gt21, side = load_aflw_val(folder)
     crops = np.stack([load_image(p) for p in paths])
     if crop == "gt":
-        preds = np.concatenate([predictor.predict_crops(crops[i:i + 128]).keypoints[:, -1, :, :2]
-                                for i in range(0, len(crops), 128)])
+        preds = np.concatenate(
+            [
+                predictor.predict_crops(crops[i : i + 128]).keypoints[:, -1, :, :2]
+                for i in range(0, len(crops), 128)
+            ]
+        )
     else:
         preds = _aflw_val_detector(predictor, crops)
     found = np.isfinite(preds).all(axis=(1, 2))
     report = binned(aflw21_nme(preds[found], gt21[found], side), yaws[found])
-    _print_table(f"AFLW 21 points (visible only), NME % on {len(paths)} protocol crops "
-                 f"({crop} crop; normaliser = crop side / 1.466)", {"aflw_val": report},
-                 PAPER_AFLW)
+    _print_table(
+        f"AFLW 21 points (visible only), NME % on {len(paths)} protocol crops "
+        f"({crop} crop; normaliser = crop side / 1.466)",
+        {"aflw_val": report},
+        PAPER_AFLW,
+    )
     if crop == "detector":
         labels = np.array([yaw_bin(y) for y in yaws])
-        print("faces without a detection per bin: " + "  ".join(
-            f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS))
+        print(
+            "faces without a detection per bin: "
+            + "  ".join(
+                f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS
+            )
+        )
     if out is not None:
         suffix = "" if crop == "gt" else f"_{crop}"
-        write_csv(out / f"aflw_val{suffix}_errors.csv", ["image", "nme_percent", "yaw_deg"],
-                  [[p.name, f"{e:.4f}", f"{y:.2f}"]
-                   for p, e, y in zip(np.array(paths)[found], report.per_image, yaws[found])])
+        write_csv(
+            out / f"aflw_val{suffix}_errors.csv",
+            ["image", "nme_percent", "yaw_deg"],
+            [
+                [p.name, f"{e:.4f}", f"{y:.2f}"]
+                for p, e, y in zip(np.array(paths)[found], report.per_image, yaws[found])
+            ],
+        )
         _write_ced(out / f"aflw_val{suffix}_ced.png", {"aflw_val": report}, max_error=15.0)
     return {"bins": report.bins, "mean": report.mean}
 
 
-def _write_ced(path: Path, reports: dict[str, BinnedReport | np.ndarray],
-               max_error: float = 15.0) -> None:
+def _write_ced(
+    path: Path, reports: dict[str, BinnedReport | np.ndarray], max_error: float = 15.0
+) -> None:
     """CED curves of per-image errors (a report's ``per_image`` or an array) into a PNG."""
     import matplotlib
 
@@ -231,36 +273,48 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print("error: give --aflw2000, --aflw-val and/or --pts", file=sys.stderr)
         return 2
     if args.out is not None and args.out.exists() and not args.out.is_dir():
-        print(f"error: --out {args.out} is a file; give a folder for the CSV and CED files",
-              file=sys.stderr)
+        print(
+            f"error: --out {args.out} is a file; give a folder for the CSV and CED files",
+            file=sys.stderr,
+        )
         return 2
     refine = args.crop == "detector"  # the gt crop is the protocol's: one pass
 
     def predictor_for(default_landmarks: str) -> Predictor:
-        return Predictor.from_weights(args.weights, flip_test=args.flip_test,
-                                      refine_crop=refine,
-                                      landmarks=args.landmarks or default_landmarks)
+        return Predictor.from_weights(
+            args.weights,
+            flip_test=args.flip_test,
+            refine_crop=refine,
+            landmarks=args.landmarks or default_landmarks,
+        )
 
     try:
         if args.aflw2000:
-            evaluate_aflw2000(predictor_for("3d"), args.aflw2000, args.aflw2000_protocol,
-                              args.crop, args.out)
+            evaluate_aflw2000(
+                predictor_for("3d"), args.aflw2000, args.aflw2000_protocol, args.crop, args.out
+            )
         if args.aflw_val:  # 120 px protocol crops: the cascade's 3D keypoints
             evaluate_aflw_val(predictor_for("3d"), args.aflw_val, args.out, args.crop)
         if args.pts:
             predictor = predictor_for("2d")
-            report = evaluate_pts(predictor, args.pts, read_subset(args.subset), args.crop,
-                                  args.out)
+            report = evaluate_pts(
+                predictor, args.pts, read_subset(args.subset), args.crop, args.out
+            )
             print_pts_report(report, args.crop, predictor.landmarks)
             if args.out is not None:
-                _write_ced(args.out / f"pts_{args.crop}_ced.png",
-                           {"inter-ocular NME": report.nme_io[report.found]}, max_error=10.0)
+                _write_ced(
+                    args.out / f"pts_{args.crop}_ced.png",
+                    {"inter-ocular NME": report.nme_io[report.found]},
+                    max_error=10.0,
+                )
     except WeightsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyError as exc:
-        print(f"error: a label file lacks {exc} (not an AFLW2000-3D / AFLW label file)",
-              file=sys.stderr)
+        print(
+            f"error: a label file lacks {exc} (not an AFLW2000-3D / AFLW label file)",
+            file=sys.stderr,
+        )
         return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -54,19 +54,23 @@ class PtsReport:
     def summary(self) -> dict:
         io, box = self.nme_io[self.found], self.nme_box[self.found]
         thresholds, fraction = ced_curve(io, FAILURE_THRESHOLD, 801)
-        return {"faces": len(self.names), "misses": self.misses,
-                "nme_io_mean": float(io.mean()), "nme_io_median": float(np.median(io)),
-                "nme_box_mean": float(box.mean()),
-                "failure_rate_8": float((io > FAILURE_THRESHOLD).mean()),
-                "auc_8": float(np.trapezoid(fraction, thresholds) / FAILURE_THRESHOLD),
-                "regions_io": self.regions_io}
+        return {
+            "faces": len(self.names),
+            "misses": self.misses,
+            "nme_io_mean": float(io.mean()),
+            "nme_io_median": float(np.median(io)),
+            "nme_box_mean": float(box.mean()),
+            "failure_rate_8": float((io > FAILURE_THRESHOLD).mean()),
+            "auc_8": float(np.trapezoid(fraction, thresholds) / FAILURE_THRESHOLD),
+            "regions_io": self.regions_io,
+        }
 
 
 def _in_subset(path: Path, subset: set[str] | None) -> bool:
     if subset is None:
         return True
     parts = Path(path).resolve().parts
-    return any(tuple(Path(entry).parts) == parts[-len(Path(entry).parts):] for entry in subset)
+    return any(tuple(Path(entry).parts) == parts[-len(Path(entry).parts) :] for entry in subset)
 
 
 def read_subset(path: Path | None) -> set[str] | None:
@@ -93,13 +97,20 @@ def _nearest_face(prediction, gt: np.ndarray) -> np.ndarray | None:
     return face.landmarks_2d
 
 
-def evaluate_pts(predictor: Predictor, folders: list[Path], subset: set[str] | None, crop: str,
-                 out: Path | None = None) -> PtsReport:
+def evaluate_pts(
+    predictor: Predictor,
+    folders: list[Path],
+    subset: set[str] | None,
+    crop: str,
+    out: Path | None = None,
+) -> PtsReport:
     """Score ``predictor`` on every annotated face under ``folders`` (see the module doc)."""
     items = [i for i in find_annotated_images(folders) if _in_subset(i.annotation, subset)]
     if not items:
-        raise FileNotFoundError(f"no annotated images under {', '.join(map(str, folders))}"
-                                + (" in the subset list" if subset is not None else ""))
+        raise FileNotFoundError(
+            f"no annotated images under {', '.join(map(str, folders))}"
+            + (" in the subset list" if subset is not None else "")
+        )
     names, preds, gts = [], [], []
     misses = 0
     for item in items:
@@ -115,8 +126,11 @@ def evaluate_pts(predictor: Predictor, folders: list[Path], subset: set[str] | N
             gt = face.landmarks.astype(np.float64)
             if detected is None:
                 box = FaceBox(*box_of_points(gt))
-                pred = predictor.predict(image, [box], box_kind="landmarks",
-                                         refine=False).faces[0].landmarks_2d
+                pred = (
+                    predictor.predict(image, [box], box_kind="landmarks", refine=False)
+                    .faces[0]
+                    .landmarks_2d
+                )
             else:
                 pred = _nearest_face(detected, gt)
             if pred is None:
@@ -132,25 +146,34 @@ def evaluate_pts(predictor: Predictor, folders: list[Path], subset: set[str] | N
     io[found] = nme_interocular(pred_a[found], gt_a[found])
     box[found] = nme_box(pred_a[found], gt_a[found])
     interocular = np.linalg.norm(gt_a[found, 36] - gt_a[found, 45], axis=1)
-    report = PtsReport(names, io, box, region_errors(pred_a[found], gt_a[found], interocular),
-                       misses)
+    report = PtsReport(
+        names, io, box, region_errors(pred_a[found], gt_a[found], interocular), misses
+    )
     if out is not None:
-        atomic_write_csv(out / f"pts_{crop}_errors.csv", ["annotation", "nme_io_percent",
-                                                   "nme_box_percent"],
-                  [[n, f"{a:.4f}", f"{b:.4f}"] for n, a, b in zip(names, io, box)])
+        atomic_write_csv(
+            out / f"pts_{crop}_errors.csv",
+            ["annotation", "nme_io_percent", "nme_box_percent"],
+            [[n, f"{a:.4f}", f"{b:.4f}"] for n, a, b in zip(names, io, box)],
+        )
     return report
 
 
 def print_pts_report(report: PtsReport, crop: str, convention: str) -> None:
     s = report.summary()
-    print(f"\n68-point annotations, {s['faces']} faces ({crop} crop, {convention} landmarks, "
-          f"{s['misses']} without a face)")
-    print(f"  inter-ocular NME %: mean {s['nme_io_mean']:.2f}  median {s['nme_io_median']:.2f}"
-          f"  failures (>{FAILURE_THRESHOLD:g} %) {100 * s['failure_rate_8']:.1f} %  "
-          f"AUC@{FAILURE_THRESHOLD:g} {s['auc_8']:.3f}")
+    print(
+        f"\n68-point annotations, {s['faces']} faces ({crop} crop, {convention} landmarks, "
+        f"{s['misses']} without a face)"
+    )
+    print(
+        f"  inter-ocular NME %: mean {s['nme_io_mean']:.2f}  median {s['nme_io_median']:.2f}"
+        f"  failures (>{FAILURE_THRESHOLD:g} %) {100 * s['failure_rate_8']:.1f} %  "
+        f"AUC@{FAILURE_THRESHOLD:g} {s['auc_8']:.3f}"
+    )
     print(f"  box NME %: mean {s['nme_box_mean']:.2f}")
-    print("  per region (inter-ocular NME %): " + "  ".join(
-        f"{name} {report.regions_io[name]:.2f}" for name in REGIONS))
+    print(
+        "  per region (inter-ocular NME %): "
+        + "  ".join(f"{name} {report.regions_io[name]:.2f}" for name in REGIONS)
+    )
 
 
 def box_normalised_regions(pred: np.ndarray, gt: np.ndarray) -> dict[str, float]:

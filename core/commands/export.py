@@ -40,9 +40,19 @@ def export_onnx(model: CascadeMTCNN, path: Path, opset: int = 17) -> float | Non
     size = model.config.crop_size
     example = torch.rand(1, 3, size, size)
     path = Path(path)
-    atomic_write(path, lambda tmp: torch.onnx.export(
-        wrapper, (example,), str(tmp), input_names=["image"], output_names=OUTPUTS,
-        dynamic_axes={"image": {0: "batch"}}, opset_version=opset, dynamo=False))
+    atomic_write(
+        path,
+        lambda tmp: torch.onnx.export(
+            wrapper,
+            (example,),
+            str(tmp),
+            input_names=["image"],
+            output_names=OUTPUTS,
+            dynamic_axes={"image": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        ),
+    )
     try:
         import onnxruntime
     except ImportError:
@@ -68,7 +78,10 @@ def run_export(onnx_path: Path, weights: Path | None = None) -> int:
     except (ImportError, RuntimeError) as exc:
         print(f"error: ONNX export failed ({exc}); it needs the 'onnx' package", file=sys.stderr)
         return 2
-    check = ("not checked (install onnxruntime)" if diff is None
-             else f"max difference to PyTorch {diff:.2e}")
+    check = (
+        "not checked (install onnxruntime)"
+        if diff is None
+        else f"max difference to PyTorch {diff:.2e}"
+    )
     print(f"wrote {onnx_path}: {check}", file=sys.stderr)
     return 0 if diff is None or diff < 1e-3 else 1

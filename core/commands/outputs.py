@@ -35,8 +35,9 @@ def expand_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
     for item in inputs:
         item = Path(item)
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*")
-                           if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found = sorted(
+                p for p in item.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            )
             pairs = [(p, p.relative_to(item)) for p in found]
         else:
             pairs = [(item, Path(item.name))]
@@ -60,8 +61,7 @@ def _disambiguate(bases: list[str], with_suffix: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     for base in bases:
         counts[base.lower()] = counts.get(base.lower(), 0) + 1
-    names = [full if counts[base.lower()] > 1 else base
-             for base, full in zip(bases, with_suffix)]
+    names = [full if counts[base.lower()] > 1 else base for base, full in zip(bases, with_suffix)]
     used: dict[str, int] = {}
     unique = []
     for name in names:

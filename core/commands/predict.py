@@ -75,8 +75,10 @@ def read_boxes(path: Path) -> dict[str, list[FaceBox]]:
         if path.suffix.lower() == ".json":
             data = json.loads(text, parse_constant=_reject_constant)
             if not isinstance(data, dict):
-                raise ValueError("expected a JSON object of image name -> list of boxes, found "
-                                 f"{type(data).__name__}")
+                raise ValueError(
+                    "expected a JSON object of image name -> list of boxes, found "
+                    f"{type(data).__name__}"
+                )
             for name, boxes in data.items():
                 table[_name(name)] = _box_list(name, boxes)
         else:
@@ -84,8 +86,9 @@ def read_boxes(path: Path) -> dict[str, list[FaceBox]]:
                 if not row or (line == 1 and row[0].strip().lower() in ("image", "name", "file")):
                     continue
                 if len(row) != 5:
-                    raise ValueError(f"line {line}: expected name,x0,y0,x1,y1, found "
-                                     f"{len(row)} fields")
+                    raise ValueError(
+                        f"line {line}: expected name,x0,y0,x1,y1, found {len(row)} fields"
+                    )
                 table.setdefault(_name(row[0].strip()), []).append(_box(row[1:5]))
     except (ValueError, TypeError, RecursionError, csv.Error) as exc:
         raise BoxesFileError(f"{path}: malformed boxes file ({str(exc)[:200]})") from exc
@@ -95,15 +98,15 @@ def read_boxes(path: Path) -> dict[str, list[FaceBox]]:
 def _read_limited(path: Path) -> str:
     try:
         if not path.is_file():
-            raise BoxesFileError(f"{path}: not a regular file" if path.exists()
-                                 else f"{path}: no such file")
+            raise BoxesFileError(
+                f"{path}: not a regular file" if path.exists() else f"{path}: no such file"
+            )
         with open(path, "rb") as handle:
             data = handle.read(MAX_BOXES_BYTES + 1)
     except OSError as exc:
         raise BoxesFileError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(data) > MAX_BOXES_BYTES:
-        raise BoxesFileError(f"{path}: larger than {MAX_BOXES_BYTES // 2**20} MB; not a boxes "
-                             "file")
+        raise BoxesFileError(f"{path}: larger than {MAX_BOXES_BYTES // 2**20} MB; not a boxes file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -137,8 +140,10 @@ def _box(values: object) -> FaceBox:
             raise ValueError(f"box {values!r:.60}: {v!r:.20} is not a number")
         number = float(v)
         if not math.isfinite(number) or abs(number) > MAX_COORDINATE:
-            raise ValueError(f"box {values!r:.60}: {v!r:.20} is not a finite pixel coordinate "
-                             f"(|x| <= {MAX_COORDINATE:.0e})")
+            raise ValueError(
+                f"box {values!r:.60}: {v!r:.20} is not a finite pixel coordinate "
+                f"(|x| <= {MAX_COORDINATE:.0e})"
+            )
         numbers.append(number)
     x0, y0, x1, y1 = numbers
     if not (x1 > x0 and y1 > y0):
@@ -153,9 +158,15 @@ def _caller_boxes(boxes: dict[str, list[FaceBox]], job: ImageJob) -> list[FaceBo
     return None
 
 
-def output_set(prediction: Prediction, job: ImageJob, out_dir: Path, predictor: Predictor,
-               image: np.ndarray | None, mesh_format: str, model_info: dict | None
-               ) -> list[tuple[Path, Writer]]:
+def output_set(
+    prediction: Prediction,
+    job: ImageJob,
+    out_dir: Path,
+    predictor: Predictor,
+    image: np.ndarray | None,
+    mesh_format: str,
+    model_info: dict | None,
+) -> list[tuple[Path, Writer]]:
     """The files of one image as (path, writer) pairs; raises ValueError when the prediction
     holds NaN or Infinity (nothing is written then). The overlay is drawn on ``image``."""
     target = out_dir / job.base
@@ -165,22 +176,39 @@ def output_set(prediction: Prediction, job: ImageJob, out_dir: Path, predictor: 
     uv = predictor.topology.uv if mesh_format == "obj" else None
     for i, face in enumerate(prediction.faces):
         mesh_name = f"{name}_face{i}.{mesh_format}"
-        items.append((target.with_name(mesh_name), bytes_writer(
-            mesh_bytes(face.vertices, predictor.topology.triangles, mesh_format, uv))))
-        items.append((target.with_name(f"{name}_face{i}.pts"),
-                      text_writer(format_pts(face.landmarks_2d))))
+        items.append(
+            (
+                target.with_name(mesh_name),
+                bytes_writer(
+                    mesh_bytes(face.vertices, predictor.topology.triangles, mesh_format, uv)
+                ),
+            )
+        )
+        items.append(
+            (target.with_name(f"{name}_face{i}.pts"), text_writer(format_pts(face.landmarks_2d)))
+        )
         mesh_files.append(mesh_name)
     payload = prediction_to_dict(prediction, job.path.name, mesh_files, model_info)
     items.append((target.with_name(f"{name}.json"), text_writer(prediction_json_text(payload))))
     if image is not None:
-        items.append((target.with_name(f"{name}_overlay.png"),
-                      bytes_writer(overlay_png_bytes(image, prediction.faces, in_place=True))))
+        items.append(
+            (
+                target.with_name(f"{name}_overlay.png"),
+                bytes_writer(overlay_png_bytes(image, prediction.faces, in_place=True)),
+            )
+        )
     return items
 
 
-def run_predict(inputs: list[Path], out_dir: Path, predictor: Predictor,
-                boxes: dict[str, list[FaceBox]] | None = None, overlay: bool = False,
-                mesh_format: str = "obj", model_info: dict | None = None) -> PredictSummary:
+def run_predict(
+    inputs: list[Path],
+    out_dir: Path,
+    predictor: Predictor,
+    boxes: dict[str, list[FaceBox]] | None = None,
+    overlay: bool = False,
+    mesh_format: str = "obj",
+    model_info: dict | None = None,
+) -> PredictSummary:
     """Process every image. Unreadable images are skipped; a write failure stops the run."""
     jobs = plan_outputs(inputs)
     summary = PredictSummary(seen=len(jobs))
@@ -201,13 +229,19 @@ def run_predict(inputs: list[Path], out_dir: Path, predictor: Predictor,
         if boxes is not None:
             caller_boxes = _caller_boxes(boxes, job)
             if caller_boxes is None:
-                tqdm.write(f"skipped: {job.path}: no box for it in the boxes file",
-                           file=sys.stderr)
+                tqdm.write(f"skipped: {job.path}: no box for it in the boxes file", file=sys.stderr)
                 continue
         prediction = predictor.predict(image, caller_boxes)
         try:
-            items = output_set(prediction, job, out_dir, predictor, image if overlay else None,
-                               mesh_format, model_info)
+            items = output_set(
+                prediction,
+                job,
+                out_dir,
+                predictor,
+                image if overlay else None,
+                mesh_format,
+                model_info,
+            )
         except ValueError as exc:
             tqdm.write(f"failed: {job.path}: {exc}", file=sys.stderr)
             summary.failed += 1

@@ -84,8 +84,9 @@ def photo_identity(image: Path, root: Path) -> str:
     return str(rel.parent / re.sub(r"_\d+$", "", rel.stem))
 
 
-def pin_to_points(vertices: np.ndarray, current: np.ndarray, target: np.ndarray,
-                  mask: np.ndarray | None = None) -> np.ndarray:
+def pin_to_points(
+    vertices: np.ndarray, current: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None
+) -> np.ndarray:
     """Move a mesh (V, 3) in x, y by the thin-plate-spline field that takes ``current`` (L, 2)
     onto ``target`` (L, 2) (only the points where ``mask``); z is kept."""
     from scipy.interpolate import RBFInterpolator
@@ -93,15 +94,21 @@ def pin_to_points(vertices: np.ndarray, current: np.ndarray, target: np.ndarray,
     mask = np.ones(len(current), bool) if mask is None else np.asarray(mask, bool)
     x0, y0, x1, y1 = box_of_points(current)
     scale = max(x1 - x0, y1 - y0, 1e-6)
-    field = RBFInterpolator(current[mask] / scale, (target[mask] - current[mask]) / scale,
-                            kernel="thin_plate_spline", degree=1, smoothing=1e-4)
+    field = RBFInterpolator(
+        current[mask] / scale,
+        (target[mask] - current[mask]) / scale,
+        kernel="thin_plate_spline",
+        degree=1,
+        smoothing=1e-4,
+    )
     out = np.array(vertices, dtype=np.float64, copy=True)
     out[:, :2] += field(out[:, :2] / scale) * scale
     return out
 
 
-def fit_mesh_to_annotation(vertices: np.ndarray, definition: Landmarks2D, points: np.ndarray,
-                           iterations: int = 3) -> np.ndarray:
+def fit_mesh_to_annotation(
+    vertices: np.ndarray, definition: Landmarks2D, points: np.ndarray, iterations: int = 3
+) -> np.ndarray:
     """Fit a mesh (V, 3) so that its 2D-convention landmarks match ``points`` (68, 2).
     Iterated because marching picks its silhouette vertices on the moved mesh."""
     fitted = np.asarray(vertices, dtype=np.float64)
@@ -149,9 +156,15 @@ def _faces_of(item: AnnotatedImage) -> list[FaceAnnotation]:
     return [f for f in faces if len(f.landmarks) == 68 and np.isfinite(f.landmarks).all()]
 
 
-def import_annotations(folders: list[Path], out_dir: Path, licence: str,
-                       mesh_from: str = "teacher", val_fraction: float = 0.2,
-                       weights: Path | None = None, limit: int | None = None) -> ImportReport:
+def import_annotations(
+    folders: list[Path],
+    out_dir: Path,
+    licence: str,
+    mesh_from: str = "teacher",
+    val_fraction: float = 0.2,
+    weights: Path | None = None,
+    limit: int | None = None,
+) -> ImportReport:
     """Write the label folder ``out_dir`` (with ``train.txt`` / ``val.txt``) from annotated
     images under ``folders``. ``mesh_from``: 'teacher' (the model where the teacher finds no
     face) or 'model'. Unreadable images and malformed annotations are reported and skipped."""
@@ -163,17 +176,27 @@ def import_annotations(folders: list[Path], out_dir: Path, licence: str,
     definition = Landmarks2D.load()
     items = find_annotated_images(folders)[:limit]
     if not items:
-        raise ValueError(f"no annotated images under {', '.join(map(str, folders))} (looked for "
-                         f"{', '.join(ANNOTATION_SUFFIXES)} beside each image)")
+        raise ValueError(
+            f"no annotated images under {', '.join(map(str, folders))} (looked for "
+            f"{', '.join(ANNOTATION_SUFFIXES)} beside each image)"
+        )
     sources: list[MeshSource] = []
     if mesh_from == "teacher":
         sources.append(teacher_mesh_source(topology))
     sources.append(model_mesh_source(weights))
-    writer = LabelWriter(out_dir, root, {
-        "teacher": "human 68-point annotations; mesh from " + mesh_from,
-        "topology": topology.source, "landmarks_2d": definition.source,
-        "source": ", ".join(map(str, folders)), "licence": licence, "preprocess": "none",
-        "val_fraction": val_fraction})
+    writer = LabelWriter(
+        out_dir,
+        root,
+        {
+            "teacher": "human 68-point annotations; mesh from " + mesh_from,
+            "topology": topology.source,
+            "landmarks_2d": definition.source,
+            "source": ", ".join(map(str, folders)),
+            "licence": licence,
+            "preprocess": "none",
+            "val_fraction": val_fraction,
+        },
+    )
     split: dict[str, list[str]] = {"train": [], "val": []}
     faces = skipped = from_model = 0
     for item in tqdm(items, desc="import", unit="img", file=sys.stderr):
@@ -201,14 +224,23 @@ def import_annotations(folders: list[Path], out_dir: Path, licence: str,
             fitted = fit_mesh_to_annotation(raw, definition, points)
             fitted[:, 2] -= fitted[:, 2].mean()
             pose = pose_from_vertices(fitted, topology.vertices, topology.pose_weights)
-            writer.add(item.image, identity, fitted.astype(np.float32), pose, disagreement,
-                       box_of_points(fitted), extra={
-                           "human_landmarks": points.astype(np.float32),
-                           "human_visible": face.visible.astype(bool),
-                           "teacher_vertices": raw.astype(np.float32)})
+            writer.add(
+                item.image,
+                identity,
+                fitted.astype(np.float32),
+                pose,
+                disagreement,
+                box_of_points(fitted),
+                extra={
+                    "human_landmarks": points.astype(np.float32),
+                    "human_visible": face.visible.astype(bool),
+                    "teacher_vertices": raw.astype(np.float32),
+                },
+            )
             faces += 1
     writer.close()
     for part, names in split.items():
         atomic_write_text(Path(out_dir) / f"{part}.txt", "".join(n + "\n" for n in names))
-    return ImportReport(faces, len(items), skipped, from_model, len(split["train"]),
-                        len(split["val"]))
+    return ImportReport(
+        faces, len(items), skipped, from_model, len(split["train"]), len(split["val"])
+    )

@@ -14,9 +14,14 @@ from mtface.core.imageio import ImageLoadError, list_images, load_image
 from mtface.core.topology import Topology
 
 
-def label_folder(images_root: Path, out_dir: Path, licence: str, limit: int | None = None,
-                 max_disagreement: float = 0.03, remove_overlays: bool = False
-                 ) -> tuple[int, int]:
+def label_folder(
+    images_root: Path,
+    out_dir: Path,
+    licence: str,
+    limit: int | None = None,
+    max_disagreement: float = 0.03,
+    remove_overlays: bool = False,
+) -> tuple[int, int]:
     """Label every image under ``images_root`` (identity = parent folder name).
 
     ``remove_overlays`` inpaints drawn green boxes and dots first (core.data.overlay); the
@@ -26,11 +31,18 @@ def label_folder(images_root: Path, out_dir: Path, licence: str, limit: int | No
     topology = Topology.load()
     teacher = FaceMeshTeacher(topology, max_disagreement=max_disagreement)
     images = list_images([images_root])[:limit]
-    writer = LabelWriter(out_dir, images_root, {
-        "teacher": TEACHER_NAME, "topology": topology.source,
-        "source": str(Path(images_root).resolve()), "licence": licence,
-        "max_disagreement": max_disagreement,
-        "preprocess": "remove_drawn_overlay" if remove_overlays else "none"})
+    writer = LabelWriter(
+        out_dir,
+        images_root,
+        {
+            "teacher": TEACHER_NAME,
+            "topology": topology.source,
+            "source": str(Path(images_root).resolve()),
+            "licence": licence,
+            "max_disagreement": max_disagreement,
+            "preprocess": "remove_drawn_overlay" if remove_overlays else "none",
+        },
+    )
     kept = 0
     for path in tqdm(images, desc="teacher", unit="img", file=sys.stderr):
         try:
@@ -43,8 +55,9 @@ def label_folder(images_root: Path, out_dir: Path, licence: str, limit: int | No
         label = teacher.label(image)
         if label is None:
             continue
-        writer.add(path, path.parent.name, label.vertices, label.pose, label.disagreement,
-                   label.box)
+        writer.add(
+            path, path.parent.name, label.vertices, label.pose, label.disagreement, label.box
+        )
         kept += 1
     writer.close()
     return kept, len(images)

@@ -51,15 +51,25 @@ class LabelSet:
         def part(values: np.ndarray | None) -> np.ndarray | None:
             return None if values is None else values[index]
 
-        return LabelSet(self.images_root, self.paths[index], self.identity[index],
-                        self.vertices[index], self.pose[index], self.quality[index],
-                        self.box[index], self.manifest, part(self.human_landmarks),
-                        part(self.human_visible), part(self.teacher_vertices))
+        return LabelSet(
+            self.images_root,
+            self.paths[index],
+            self.identity[index],
+            self.vertices[index],
+            self.pose[index],
+            self.quality[index],
+            self.box[index],
+            self.manifest,
+            part(self.human_landmarks),
+            part(self.human_visible),
+            part(self.teacher_vertices),
+        )
 
     def split_by_identity(self, val_fraction: float = 0.1) -> tuple[LabelSet, LabelSet]:
         """Deterministic split (:func:`is_validation_identity`). No person is in both parts."""
-        val = np.array([is_validation_identity(str(n), val_fraction) for n in self.identity],
-                       dtype=bool)
+        val = np.array(
+            [is_validation_identity(str(n), val_fraction) for n in self.identity], dtype=bool
+        )
         return self.subset(np.nonzero(~val)[0]), self.subset(np.nonzero(val)[0])
 
 
@@ -82,13 +92,28 @@ class LabelWriter:
         self.shards: list[str] = []
         self.count = 0
 
-    def add(self, path: Path, identity: str, vertices: np.ndarray, pose: tuple[float, ...],
-            quality: float, box: tuple[float, ...],
-            extra: dict[str, np.ndarray] | None = None) -> None:
+    def add(
+        self,
+        path: Path,
+        identity: str,
+        vertices: np.ndarray,
+        pose: tuple[float, ...],
+        quality: float,
+        box: tuple[float, ...],
+        extra: dict[str, np.ndarray] | None = None,
+    ) -> None:
         """One face; ``extra`` holds the optional per-face arrays of the module docstring."""
-        self.rows.append({"paths": str(Path(path).resolve().relative_to(self.images_root)),
-                          "identity": identity, "vertices": vertices, "pose": pose,
-                          "quality": quality, "box": box, **(extra or {})})
+        self.rows.append(
+            {
+                "paths": str(Path(path).resolve().relative_to(self.images_root)),
+                "identity": identity,
+                "vertices": vertices,
+                "pose": pose,
+                "quality": quality,
+                "box": box,
+                **(extra or {}),
+            }
+        )
         if len(self.rows) >= SHARD_SIZE:
             self._flush()
 
@@ -107,6 +132,7 @@ class LabelWriter:
         for key in _OPTIONAL:
             if key in self.rows[0]:
                 arrays[key] = np.stack([r[key] for r in self.rows])
+
         def write(tmp: Path) -> None:
             with open(tmp, "wb") as handle:
                 np.savez_compressed(handle, **arrays)
@@ -118,10 +144,14 @@ class LabelWriter:
 
     def close(self) -> Path:
         self._flush()
-        manifest = {"format": FORMAT, "images_root": str(self.images_root),
-                    "shards": self.shards, "count": self.count,
-                    "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                    **self.provenance}
+        manifest = {
+            "format": FORMAT,
+            "images_root": str(self.images_root),
+            "shards": self.shards,
+            "count": self.count,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            **self.provenance,
+        }
         return atomic_write_json(self.out_dir / "manifest.json", manifest, indent=2)
 
 
@@ -141,6 +171,14 @@ def load_labels(folder: Path) -> LabelSet:
     if not parts:
         raise ValueError(f"{folder}: the label folder holds no faces")
     cat = {k: np.concatenate(v) for k, v in parts.items()}
-    return LabelSet(Path(manifest["images_root"]), cat["paths"], cat["identity"],
-                    cat["vertices"], cat["pose"], cat["quality"], cat["box"], manifest,
-                    *(cat.get(key) for key in _OPTIONAL))
+    return LabelSet(
+        Path(manifest["images_root"]),
+        cat["paths"],
+        cat["identity"],
+        cat["vertices"],
+        cat["pose"],
+        cat["quality"],
+        cat["box"],
+        manifest,
+        *(cat.get(key) for key in _OPTIONAL),
+    )

@@ -51,8 +51,9 @@ def _boundary_loop(vertices_bytes: bytes, triangles_bytes: bytes) -> np.ndarray:
         loop = loop[:-1]
     # trimesh starts the loop at an arbitrary vertex; start where synthesis always has (the
     # polygon order feeds the Delaunay triangulation and the draw order of the warp)
-    boundary = mesh.edges_sorted[np.sort(trimesh.grouping.group_rows(mesh.edges_sorted,
-                                                                     require_count=1))]
+    boundary = mesh.edges_sorted[
+        np.sort(trimesh.grouping.group_rows(mesh.edges_sorted, require_count=1))
+    ]
     first = boundary[np.isin(boundary, loop).all(axis=1)][0]
     loop = np.roll(loop, -int(np.flatnonzero(loop == first[0])[0]))
     if loop[1] != first[1]:
@@ -73,14 +74,16 @@ def boundary_loop(topology: Topology) -> np.ndarray:
     return _boundary_loop(verts.tobytes(), tris.tobytes())
 
 
-def working_crop(image: np.ndarray, vertices: np.ndarray, size: int = 192,
-                 context: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def working_crop(
+    image: np.ndarray, vertices: np.ndarray, size: int = 192, context: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
     """Square crop of ``size`` px, ``context`` x the face's larger side, centred on the face.
 
     Returns (crop (size, size, 3), vertices in crop pixels (V, 3))."""
     tf = CropTransform.from_box(box_of_points(vertices), size, enlarge=context)
-    crop = cv2.warpAffine(image, tf.affine(), (size, size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT)
+    crop = cv2.warpAffine(
+        image, tf.affine(), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+    )
     return crop, tf.to_crop(vertices)
 
 
@@ -88,15 +91,24 @@ def _rings(centre: np.ndarray, oval: np.ndarray, size: int) -> list[np.ndarray]:
     """Anchor rings: the oval scaled about the centre by 1.25 and 1.7, then the crop border."""
     rings = [centre[:2] + (oval[:, :2] - centre[:2]) * f for f in (1.25, 1.7)]
     t = np.linspace(0, size - 1, 9)
-    border = np.concatenate([np.stack([t, np.zeros_like(t)], 1),
-                             np.stack([t, np.full_like(t, size - 1)], 1),
-                             np.stack([np.zeros_like(t[1:-1]), t[1:-1]], 1),
-                             np.stack([np.full_like(t[1:-1], size - 1), t[1:-1]], 1)])
+    border = np.concatenate(
+        [
+            np.stack([t, np.zeros_like(t)], 1),
+            np.stack([t, np.full_like(t, size - 1)], 1),
+            np.stack([np.zeros_like(t[1:-1]), t[1:-1]], 1),
+            np.stack([np.full_like(t[1:-1], size - 1), t[1:-1]], 1),
+        ]
+    )
     return rings + [border]
 
 
-def profile_face(image: np.ndarray, vertices: np.ndarray, pose: tuple[float, float, float],
-                 delta: tuple[float, float, float], topology: Topology) -> ProfiledSample:
+def profile_face(
+    image: np.ndarray,
+    vertices: np.ndarray,
+    pose: tuple[float, float, float],
+    delta: tuple[float, float, float],
+    topology: Topology,
+) -> ProfiledSample:
     """Rotate a labelled face by ``delta`` = (pitch, yaw, roll) degrees (applied after its pose).
 
     image (S, S, 3) working crop; vertices (V, 3) in its pixels. The rotation centre lies behind
@@ -118,13 +130,17 @@ def profile_face(image: np.ndarray, vertices: np.ndarray, pose: tuple[float, flo
     rings = _rings(centre, oval, size)
     # depth of the anchors: the head continues behind the oval (ring 1 at the oval's depth minus
     # a little, ring 2 at the rotation centre's depth); the border stays put
-    ring_z = [np.full(len(rings[0]), oval[:, 2].mean() - 0.15 * width),
-              np.full(len(rings[1]), centre[2])]
+    ring_z = [
+        np.full(len(rings[0]), oval[:, 2].mean() - 0.15 * width),
+        np.full(len(rings[1]), centre[2]),
+    ]
     src_pts = [oval[:, :2]] + rings
-    dst_pts = [new_vertices[oval_idx, :2],
-               rotate(np.column_stack([rings[0], ring_z[0]]), 1.0)[:, :2],
-               rotate(np.column_stack([rings[1], ring_z[1]]), 0.5)[:, :2],
-               rings[2]]
+    dst_pts = [
+        new_vertices[oval_idx, :2],
+        rotate(np.column_stack([rings[0], ring_z[0]]), 1.0)[:, :2],
+        rotate(np.column_stack([rings[1], ring_z[1]]), 0.5)[:, :2],
+        rings[2],
+    ]
     src_outer = np.concatenate(src_pts)
     dst_outer = np.concatenate(dst_pts)
     tri = Delaunay(src_outer).simplices
@@ -147,8 +163,9 @@ def profile_face(image: np.ndarray, vertices: np.ndarray, pose: tuple[float, flo
     triangles = np.concatenate([outer_tris + offset, face_tris[face_draw]])
     ids = np.zeros((size, size), np.int32)
     for k, t in enumerate(triangles):
-        cv2.fillConvexPoly(ids, np.round(dst_all[t] * 16).astype(np.int32), k + 1,
-                           lineType=cv2.LINE_8, shift=4)
+        cv2.fillConvexPoly(
+            ids, np.round(dst_all[t] * 16).astype(np.int32), k + 1, lineType=cv2.LINE_8, shift=4
+        )
     # per-triangle affine dst -> src
     d = np.concatenate([dst_all[triangles], np.ones((len(triangles), 3, 1))], 2)  # (T, 3, 3)
     s = src_all[triangles]  # (T, 3, 2)
@@ -162,8 +179,13 @@ def profile_face(image: np.ndarray, vertices: np.ndarray, pose: tuple[float, flo
     map_y = a[..., 1, 0] * xs + a[..., 1, 1] * ys + a[..., 1, 2]
     hole = (ids == 0) | ~ok[np.maximum(ids - 1, 0)]
     map_x[hole], map_y[hole] = xs[hole], ys[hole]
-    out = cv2.remap(image, map_x.astype(np.float32), map_y.astype(np.float32),
-                    interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    out = cv2.remap(
+        image,
+        map_x.astype(np.float32),
+        map_y.astype(np.float32),
+        interpolation=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     new_pose = angles_from_rotation(rot_delta @ rotation_from_angles(*pose))
     new_vertices = new_vertices.copy()
     new_vertices[:, 2] -= new_vertices[:, 2].mean()

@@ -33,15 +33,17 @@ class SampleSetWriter:
         fd, name = tempfile.mkstemp(prefix=".images.", suffix=".npy.tmp", dir=self.out_dir)
         os.close(fd)
         self._images_tmp = Path(name)
-        self._images = np.lib.format.open_memmap(self._images_tmp, mode="w+", dtype=np.uint8,
-                                                 shape=(max(capacity, 1), size, size, 3))
+        self._images = np.lib.format.open_memmap(
+            self._images_tmp, mode="w+", dtype=np.uint8, shape=(max(capacity, 1), size, size, 3)
+        )
         self._vertices = np.zeros((max(capacity, 1), num_vertices, 3), np.float32)
         self._pose = np.zeros((max(capacity, 1), 3), np.float32)
         self._source = np.zeros(max(capacity, 1), np.int64)
         self.count = 0
 
-    def add(self, image: np.ndarray, vertices: np.ndarray, pose: np.ndarray | tuple,
-            source: int) -> None:
+    def add(
+        self, image: np.ndarray, vertices: np.ndarray, pose: np.ndarray | tuple, source: int
+    ) -> None:
         k = self.count
         self._images[k] = image
         self._vertices[k] = vertices
@@ -58,13 +60,15 @@ class SampleSetWriter:
             del self._images
             full = np.load(self._images_tmp, mmap_mode="r")
             meta_text = json.dumps({"format": FORMAT, "count": k, **meta}, indent=2)
-            atomic_write_set([
-                (self.out_dir / "images.npy", _npy_writer(full[:k])),
-                (self.out_dir / "vertices.npy", _npy_writer(self._vertices[:k])),
-                (self.out_dir / "pose.npy", _npy_writer(self._pose[:k])),
-                (self.out_dir / "source.npy", _npy_writer(self._source[:k])),
-                (self.out_dir / "meta.json", text_writer(meta_text)),
-            ])
+            atomic_write_set(
+                [
+                    (self.out_dir / "images.npy", _npy_writer(full[:k])),
+                    (self.out_dir / "vertices.npy", _npy_writer(self._vertices[:k])),
+                    (self.out_dir / "pose.npy", _npy_writer(self._pose[:k])),
+                    (self.out_dir / "source.npy", _npy_writer(self._source[:k])),
+                    (self.out_dir / "meta.json", text_writer(meta_text)),
+                ]
+            )
             del full
         finally:
             self._images_tmp.unlink(missing_ok=True)

@@ -24,8 +24,9 @@ from mtface.core.topology import Topology
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 90.0))
 
 
-def sample_delta(source_yaw: float, rng: np.random.Generator, bin_index: int
-                 ) -> tuple[float, float, float]:
+def sample_delta(
+    source_yaw: float, rng: np.random.Generator, bin_index: int
+) -> tuple[float, float, float]:
     """Rotation (pitch, yaw, roll) degrees that takes a face of ``source_yaw`` into a yaw bin."""
     low, high = YAW_BINS[bin_index]
     magnitude = rng.uniform(low, high)
@@ -37,8 +38,14 @@ def sample_delta(source_yaw: float, rng: np.random.Generator, bin_index: int
     return (float(rng.uniform(-12, 12)), float(target - source_yaw), float(rng.uniform(-20, 20)))
 
 
-def synthesize(labels: LabelSet, out_dir: Path, variants: int = 8, work_size: int = 160,
-               context: float = 2.2, seed: int = 0) -> int:
+def synthesize(
+    labels: LabelSet,
+    out_dir: Path,
+    variants: int = 8,
+    work_size: int = 160,
+    context: float = 2.2,
+    seed: int = 0,
+) -> int:
     """Write the profiled set of ``labels`` into ``out_dir``; returns the number of samples."""
     topology = Topology.load()
     rng = np.random.default_rng(seed)
@@ -52,8 +59,7 @@ def synthesize(labels: LabelSet, out_dir: Path, variants: int = 8, work_size: in
             continue
         if clean:
             image = remove_drawn_overlay(image)
-        crop, verts = working_crop(image, labels.vertices[i].astype(np.float64), work_size,
-                                   context)
+        crop, verts = working_crop(image, labels.vertices[i].astype(np.float64), work_size, context)
         base_pose = tuple(float(a) for a in labels.pose[i])
         for j in range(variants):
             if j == 0:
@@ -62,5 +68,13 @@ def synthesize(labels: LabelSet, out_dir: Path, variants: int = 8, work_size: in
                 delta = sample_delta(base_pose[1], rng, (j - 1) % 3)
             sample = profile_face(crop, verts, base_pose, delta, topology)
             writer.add(sample.image, sample.vertices, sample.pose, i)
-    return writer.close({"variants": variants, "work_size": work_size, "context": context,
-                         "seed": seed, "labels": labels.manifest, "yaw_bins": YAW_BINS})
+    return writer.close(
+        {
+            "variants": variants,
+            "work_size": work_size,
+            "context": context,
+            "seed": seed,
+            "labels": labels.manifest,
+            "yaw_bins": YAW_BINS,
+        }
+    )

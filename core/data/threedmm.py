@@ -50,11 +50,18 @@ class ThreeDmmError(ValueError):
 
 #: What a BFM pickle may name: numpy's array / dtype / scalar reconstructors and plain sets.
 #: Anything else (os.system, builtins.eval, ...) would run code while unpickling.
-PICKLE_ALLOWED = frozenset({
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "set"), ("builtins", "frozenset"),
-})
+PICKLE_ALLOWED = frozenset(
+    {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+    }
+)
 
 
 class ArraysOnlyUnpickler(pickle.Unpickler):
@@ -64,8 +71,10 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) in PICKLE_ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays "
-                                     "and plain containers are allowed in a BFM file)")
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name} (only numpy arrays "
+            "and plain containers are allowed in a BFM file)"
+        )
 
 
 def grid_triangles(side: int = GRID_SIDE) -> np.ndarray:
@@ -107,30 +116,50 @@ class BfmModel:
                 paf = ArraysOnlyUnpickler(handle).load()
             if not isinstance(paf, dict):
                 raise ValueError(f"Model_PAF.pkl holds a {type(paf).__name__}, not a dict")
-            grid = (np.asarray(paf["mu_filter"], np.float64).ravel(),
-                    np.asarray(paf["w_filter"], np.float64)[:, :SHAPE_COMPONENTS],
-                    np.asarray(paf["w_exp_filter"], np.float64)[:, :EXPRESSION_COMPONENTS])
-            keypoints = (np.loadtxt(folder / "u_base.txt").ravel(),
-                         np.loadtxt(folder / "w_shp_base.txt")[:, :SHAPE_COMPONENTS],
-                         np.loadtxt(folder / "w_exp_base.txt")[:, :EXPRESSION_COMPONENTS])
-        except (OSError, KeyError, ValueError, TypeError, AttributeError, IndexError,
-                pickle.UnpicklingError, EOFError) as exc:
+            grid = (
+                np.asarray(paf["mu_filter"], np.float64).ravel(),
+                np.asarray(paf["w_filter"], np.float64)[:, :SHAPE_COMPONENTS],
+                np.asarray(paf["w_exp_filter"], np.float64)[:, :EXPRESSION_COMPONENTS],
+            )
+            keypoints = (
+                np.loadtxt(folder / "u_base.txt").ravel(),
+                np.loadtxt(folder / "w_shp_base.txt")[:, :SHAPE_COMPONENTS],
+                np.loadtxt(folder / "w_exp_base.txt")[:, :EXPRESSION_COMPONENTS],
+            )
+        except (
+            OSError,
+            KeyError,
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            pickle.UnpicklingError,
+            EOFError,
+        ) as exc:
             raise ThreeDmmError(f"{folder}: unreadable BFM file ({exc})") from exc
-        if grid[0].size != 3 * GRID_SIDE ** 2 or keypoints[0].size != 3 * 68:
-            raise ThreeDmmError(f"{folder}: expected a {GRID_SIDE}x{GRID_SIDE} grid and 68 "
-                                f"keypoints, got {grid[0].size // 3} and {keypoints[0].size // 3}")
+        if grid[0].size != 3 * GRID_SIDE**2 or keypoints[0].size != 3 * 68:
+            raise ThreeDmmError(
+                f"{folder}: expected a {GRID_SIDE}x{GRID_SIDE} grid and 68 "
+                f"keypoints, got {grid[0].size // 3} and {keypoints[0].size // 3}"
+            )
         return BfmModel(*grid, *keypoints, grid_triangles())
 
     def grid(self, shape: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """Grid vertices (G, 3) of a fit; shape (>= 40,), expression (>= 10,)."""
-        flat = (self.grid_mean + self.grid_shape @ shape[:SHAPE_COMPONENTS]
-                + self.grid_expression @ expression[:EXPRESSION_COMPONENTS])
+        flat = (
+            self.grid_mean
+            + self.grid_shape @ shape[:SHAPE_COMPONENTS]
+            + self.grid_expression @ expression[:EXPRESSION_COMPONENTS]
+        )
         return flat.reshape(-1, 3)
 
     def keypoints(self, shape: np.ndarray, expression: np.ndarray) -> np.ndarray:
         """The 68 keypoints (68, 3) of a fit."""
-        flat = (self.keypoint_mean + self.keypoint_shape @ shape[:SHAPE_COMPONENTS]
-                + self.keypoint_expression @ expression[:EXPRESSION_COMPONENTS])
+        flat = (
+            self.keypoint_mean
+            + self.keypoint_shape @ shape[:SHAPE_COMPONENTS]
+            + self.keypoint_expression @ expression[:EXPRESSION_COMPONENTS]
+        )
         return flat.reshape(-1, 3)
 
 
@@ -150,8 +179,9 @@ class TopologyOnBfm:
         seeds = sorted(SEED_CORRESPONDENCES)
         canonical = topology.vertices.astype(np.float64) * _FLIP_Y  # model axes, like the BFM
         bfm_anchors = bfm.keypoint_mean.reshape(-1, 3)[seeds]
-        warped = anchor_warp(canonical, canonical[[SEED_CORRESPONDENCES[i] for i in seeds]],
-                             bfm_anchors)
+        warped = anchor_warp(
+            canonical, canonical[[SEED_CORRESPONDENCES[i] for i in seeds]], bfm_anchors
+        )
         mean_grid = bfm.grid_mean.reshape(-1, 3)
         closest, bary, triangle = closest_points_on_mesh(mean_grid, bfm.triangles, warped)
         return TopologyOnBfm(triangle.astype(np.int64), bary, warped - closest)
@@ -188,10 +218,16 @@ def read_fit(path: Path) -> ThreeDmmFit:
     pose = np.asarray(mat["Pose_Para"], np.float64).ravel()
     shape = np.asarray(mat["Shape_Para"], np.float64).ravel()
     expression = np.asarray(mat["Exp_Para"], np.float64).ravel()
-    if (pose.size < 7 or shape.size < SHAPE_COMPONENTS or expression.size < EXPRESSION_COMPONENTS
-            or not all(np.isfinite(a).all() for a in (pose, shape, expression))):
-        raise ThreeDmmError(f"{path}: malformed fit (Pose_Para {pose.size}, Shape_Para "
-                            f"{shape.size}, Exp_Para {expression.size} values, or NaN)")
+    if (
+        pose.size < 7
+        or shape.size < SHAPE_COMPONENTS
+        or expression.size < EXPRESSION_COMPONENTS
+        or not all(np.isfinite(a).all() for a in (pose, shape, expression))
+    ):
+        raise ThreeDmmError(
+            f"{path}: malformed fit (Pose_Para {pose.size}, Shape_Para "
+            f"{shape.size}, Exp_Para {expression.size} values, or NaN)"
+        )
     return ThreeDmmFit(pose[:7], shape, expression)
 
 
@@ -203,12 +239,14 @@ def project_fit(points_model: np.ndarray, fit: ThreeDmmFit, image_height: int) -
     """
     rotation = rotation_from_angles(*fit.angles_degrees)
     projected = fit.pose[6] * points_model @ rotation.T + fit.pose[3:6]
-    return np.stack([projected[:, 0] - 1.0, image_height - projected[:, 1], projected[:, 2]],
-                    axis=1)
+    return np.stack(
+        [projected[:, 0] - 1.0, image_height - projected[:, 1], projected[:, 2]], axis=1
+    )
 
 
-def pin_landmarks(vertices: np.ndarray, topology: Topology, keypoints: np.ndarray,
-                  passes: int = 2) -> np.ndarray:
+def pin_landmarks(
+    vertices: np.ndarray, topology: Topology, keypoints: np.ndarray, passes: int = 2
+) -> np.ndarray:
     """Move a mesh (V, 3) smoothly so that its embedded 68 landmarks land on ``keypoints``
     (68, 3): a thin-plate-spline field through the 68 residuals, applied ``passes`` times (the
     landmarks are barycentric points, so one pass leaves a small second-order remainder)."""
@@ -217,8 +255,9 @@ def pin_landmarks(vertices: np.ndarray, topology: Topology, keypoints: np.ndarra
     out = np.asarray(vertices, np.float64)
     for _ in range(passes):
         landmarks = topology.landmarks_from_vertices(out)
-        field = RBFInterpolator(landmarks, keypoints - landmarks, kernel="thin_plate_spline",
-                                degree=1)
+        field = RBFInterpolator(
+            landmarks, keypoints - landmarks, kernel="thin_plate_spline", degree=1
+        )
         out = out + field(out)
     return out
 
@@ -246,8 +285,11 @@ class ThreeDmmLabeller:
     def vertices(self, fit: ThreeDmmFit, image_height: int) -> np.ndarray:
         """The fit's canonical-mesh vertices (V, 3) in 0-based image pixels (mtface axes)."""
         grid = self.bfm.grid(fit.shape, fit.expression)
-        dense = pin_landmarks(self.embedding.vertices(self.bfm, grid), self.topology,
-                              self.bfm.keypoints(fit.shape, fit.expression))
+        dense = pin_landmarks(
+            self.embedding.vertices(self.bfm, grid),
+            self.topology,
+            self.bfm.keypoints(fit.shape, fit.expression),
+        )
         return project_fit(dense, fit, image_height)
 
     def keypoints(self, fit: ThreeDmmFit, image_height: int) -> np.ndarray:
@@ -273,9 +315,15 @@ def is_test_benchmark(folder: Path) -> bool:
     return any("aflw2000" in part.lower() for part in Path(folder).resolve().parts)
 
 
-def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_size: int = 160,
-                         context: float = 2.2, limit: int | None = None,
-                         licence: str = "") -> tuple[int, list[str]]:
+def import_fitted_folder(
+    folder: Path,
+    bfm_folder: Path,
+    out_dir: Path,
+    work_size: int = 160,
+    context: float = 2.2,
+    limit: int | None = None,
+    licence: str = "",
+) -> tuple[int, list[str]]:
     """Write the 3DMM-fitted photos of ``folder`` as a training set (``core/data/sampleset.py``).
 
     Each photo becomes one working crop with its dense vertices, and pose = ``Pose_Para`` in
@@ -284,8 +332,10 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
     (a benchmark: ``mtface evaluate`` reads it, training must not).
     """
     if is_test_benchmark(folder):
-        raise ThreeDmmError(f"{folder}: AFLW2000-3D is a test benchmark; it is never turned into "
-                            "training data (evaluate on it with `mtface evaluate --aflw2000`)")
+        raise ThreeDmmError(
+            f"{folder}: AFLW2000-3D is a test benchmark; it is never turned into "
+            "training data (evaluate on it with `mtface evaluate --aflw2000`)"
+        )
     root = Path(folder).resolve()
     pairs = find_fitted_images(root)[:limit]
     if not pairs:
@@ -294,8 +344,9 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
     labeller = ThreeDmmLabeller.from_folder(bfm_folder, topology)
     writer = SampleSetWriter(out_dir, len(pairs), work_size, topology.num_vertices)
     problems: list[str] = []
-    for index, (image_path, mat_path) in enumerate(tqdm(pairs, desc="import", unit="photo",
-                                                        file=sys.stderr)):
+    for index, (image_path, mat_path) in enumerate(
+        tqdm(pairs, desc="import", unit="photo", file=sys.stderr)
+    ):
         try:
             image = load_image(image_path)
             fit = read_fit(mat_path)
@@ -305,12 +356,20 @@ def import_fitted_folder(folder: Path, bfm_folder: Path, out_dir: Path, work_siz
         vertices = labeller.vertices(fit, image.shape[0])
         crop, crop_vertices = working_crop(image, vertices, work_size, context)
         writer.add(crop, crop_vertices, fit.angles_degrees, index)
-    count = writer.close({
-        "work_size": work_size, "context": context,
-        "labels": {"format": "3dmm-fit", "source": str(root), "licence": licence,
-                   "bfm": str(Path(bfm_folder).resolve()),
-                   "dense": "BFM 64x64 grid, 40 shape + 10 expression components, canonical "
-                            "mesh registered on the mean grid, 68 keypoints pinned",
-                   "pose": "Pose_Para (degrees)"},
-        "images": [str(p.relative_to(root)) for p, _ in pairs]})
+    count = writer.close(
+        {
+            "work_size": work_size,
+            "context": context,
+            "labels": {
+                "format": "3dmm-fit",
+                "source": str(root),
+                "licence": licence,
+                "bfm": str(Path(bfm_folder).resolve()),
+                "dense": "BFM 64x64 grid, 40 shape + 10 expression components, canonical "
+                "mesh registered on the mean grid, 68 keypoints pinned",
+                "pose": "Pose_Para (degrees)",
+            },
+            "images": [str(p.relative_to(root)) for p, _ in pairs],
+        }
+    )
     return count, problems

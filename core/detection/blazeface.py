@@ -21,8 +21,9 @@ from mtface.core.types import FaceBox
 from mtface.core.weights import WeightsError, verify_checksum
 
 
-def ssd_anchors(input_size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16),
-                offset: float = 0.5) -> np.ndarray:
+def ssd_anchors(
+    input_size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16), offset: float = 0.5
+) -> np.ndarray:
     """Anchor centres (A, 2) in [0, 1] for MediaPipe's fixed-size SSD anchors.
 
     Consecutive layers with the same stride share one grid (2 anchors per layer there).
@@ -42,8 +43,9 @@ def ssd_anchors(input_size: int = 128, strides: tuple[int, ...] = (8, 16, 16, 16
     return np.concatenate(anchors).astype(np.float32)
 
 
-def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
-                 iou_threshold: float = 0.3) -> list[tuple[np.ndarray, float, np.ndarray]]:
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = 0.3
+) -> list[tuple[np.ndarray, float, np.ndarray]]:
     """MediaPipe's weighted NMS: overlapping detections are averaged, weighted by score.
 
     boxes (N, 4) x0 y0 x1 y1, scores (N,), keypoints (N, K, 2) -> [(box, score, keypoints)].
@@ -76,8 +78,12 @@ class BlazeFaceDetector:
 
     input_size = 128
 
-    def __init__(self, graph_path: Path | None = None, score_threshold: float = 0.5,
-                 iou_threshold: float = 0.3) -> None:
+    def __init__(
+        self,
+        graph_path: Path | None = None,
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.3,
+    ) -> None:
         path = graph_path or resource_path("detector", "blazeface_short.pt")
         verify_checksum(path)
         try:
@@ -95,7 +101,7 @@ class BlazeFaceDetector:
         resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
         canvas = np.zeros((self.input_size, self.input_size, 3), np.uint8)
         top, left = (self.input_size - nh) // 2, (self.input_size - nw) // 2
-        canvas[top:top + nh, left:left + nw] = resized
+        canvas[top : top + nh, left : left + nw] = resized
         return canvas, scale, left, top
 
     @torch.inference_mode()

@@ -28,8 +28,13 @@ def _activation(x: torch.Tensor, code: int) -> torch.Tensor:
     return x
 
 
-def _same_padding(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int],
-                  dilation: tuple[int, int] = (1, 1), value: float = 0.0) -> torch.Tensor:
+def _same_padding(
+    x: torch.Tensor,
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+    value: float = 0.0,
+) -> torch.Tensor:
     """TensorFlow 'SAME' padding (the extra pixel goes after). x (N, C, H, W)."""
     pads = []
     for size, k, s, d in zip(x.shape[-2:], kernel, stride, dilation):

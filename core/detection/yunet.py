@@ -40,13 +40,19 @@ class YuNetDetector:
     it searches only the enlarged image (for images up to ``second_side / upscale``): the last
     resort of :func:`default_detector`."""
 
-    def __init__(self, score_threshold: float = 0.5, max_side: int = 320,
-                 second_side: int = 1280, upscale: float = 1.0) -> None:
+    def __init__(
+        self,
+        score_threshold: float = 0.5,
+        max_side: int = 320,
+        second_side: int = 1280,
+        upscale: float = 1.0,
+    ) -> None:
         try:
             import yuface
         except ImportError as exc:
-            raise DetectorUnavailable("the second face detector needs the yuface package "
-                                      "(pip install yuface)") from exc
+            raise DetectorUnavailable(
+                "the second face detector needs the yuface package (pip install yuface)"
+            ) from exc
         self._detect = yuface.detect
         self.score_threshold = score_threshold
         self.max_side = max_side
@@ -60,14 +66,21 @@ class YuNetDetector:
         if self.upscale > 1.0:  # small faces in small images: search the enlarged image only
             if longest * self.upscale > self.second_side:
                 return []
-            big = cv2.resize(image, None, fx=self.upscale, fy=self.upscale,
-                             interpolation=cv2.INTER_LINEAR)
+            big = cv2.resize(
+                image, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR
+            )
             return self._detect_at(big, self.upscale)
         for side in (self.max_side, self.second_side):
             scale = min(1.0, side / longest)
-            resized = image if scale == 1.0 else cv2.resize(
-                image, (max(1, round(image.shape[1] * scale)),
-                        max(1, round(image.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+            resized = (
+                image
+                if scale == 1.0
+                else cv2.resize(
+                    image,
+                    (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                    interpolation=cv2.INTER_AREA,
+                )
+            )
             faces = self._detect_at(resized, scale)
             if faces or scale == 1.0:
                 return faces
@@ -89,15 +102,17 @@ class YuNetDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-def _as_blazeface_box(x: float, y: float, w: float, h: float, score: float,
-                      keypoints: np.ndarray) -> FaceBox:
+def _as_blazeface_box(
+    x: float, y: float, w: float, h: float, score: float, keypoints: np.ndarray
+) -> FaceBox:
     """A YuNet box (x, y, w, h) -> the square box BlazeFace would give for the same face."""
     landmark_side = YUNET_LANDMARK_SCALE * max(w, h)
     cx, cy = x + w / 2.0, y + h / 2.0 + YUNET_SHIFT_Y * h
     side = landmark_side / _BLAZEFACE_LANDMARK_SCALE
     cy -= _BLAZEFACE_SHIFT_Y * side
-    return FaceBox(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, score,
-                   keypoints=keypoints)
+    return FaceBox(
+        cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, score, keypoints=keypoints
+    )
 
 
 def default_detector() -> FallbackDetector | object:
@@ -106,8 +121,7 @@ def default_detector() -> FallbackDetector | object:
     from mtface.core.detection.blazeface import BlazeFaceDetector
 
     try:
-        return FallbackDetector([YuNetDetector(), BlazeFaceDetector(),
-                                 YuNetDetector(upscale=2.0)])
+        return FallbackDetector([YuNetDetector(), BlazeFaceDetector(), YuNetDetector(upscale=2.0)])
     except DetectorUnavailable:
         return BlazeFaceDetector()
 

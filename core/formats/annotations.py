@@ -46,20 +46,31 @@ def _name(i: int, count: int) -> str:
 # --- labelme --------------------------------------------------------------------------------
 
 
-def to_labelme(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]
-               ) -> dict:
+def to_labelme(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]) -> dict:
     shapes = []
     for f_idx, face in enumerate(faces):
         for i, (x, y) in enumerate(face.landmarks):
-            shapes.append({
-                "label": str(i + 1), "points": [[float(x), float(y)]], "group_id": f_idx,
-                "description": _name(i, len(face.landmarks)), "shape_type": "point",
-                "flags": {"visible": bool(face.visible[i]), "edited": bool(face.edited[i])},
-                "mask": None})
-    return {"version": "5.5.0", "flags": {}, "shapes": shapes, "imagePath": image_name,
-            "imageData": None, "imageHeight": int(image_size[0]),
-            "imageWidth": int(image_size[1]),
-            "mtface": {"confidence": [_confidence(f) for f in faces]}}
+            shapes.append(
+                {
+                    "label": str(i + 1),
+                    "points": [[float(x), float(y)]],
+                    "group_id": f_idx,
+                    "description": _name(i, len(face.landmarks)),
+                    "shape_type": "point",
+                    "flags": {"visible": bool(face.visible[i]), "edited": bool(face.edited[i])},
+                    "mask": None,
+                }
+            )
+    return {
+        "version": "5.5.0",
+        "flags": {},
+        "shapes": shapes,
+        "imagePath": image_name,
+        "imageData": None,
+        "imageHeight": int(image_size[0]),
+        "imageWidth": int(image_size[1]),
+        "mtface": {"confidence": [_confidence(f) for f in faces]},
+    }
 
 
 def _confidence(face: FaceAnnotation) -> float | None:
@@ -88,12 +99,15 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
             index = int(shape["label"]) - 1
             if not 0 <= index < MAX_POINTS:
                 raise ValueError(f"label {index + 1} outside 1..{MAX_POINTS}")
-            (x, y), = shape["points"]
+            ((x, y),) = shape["points"]
             flags = shape.get("flags") or {}
             group = int(shape.get("group_id") or 0)
-            groups.setdefault(group, {})[index] = (float(x), float(y),
-                                                   bool(flags.get("visible", True)),
-                                                   bool(flags.get("edited", False)))
+            groups.setdefault(group, {})[index] = (
+                float(x),
+                float(y),
+                bool(flags.get("visible", True)),
+                bool(flags.get("edited", False)),
+            )
         except (KeyError, ValueError, TypeError) as exc:
             raise AnnotationFormatError(f"{source}: malformed point shape {shape!r:.80}") from exc
     faces = []
@@ -101,15 +115,17 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
         points = groups[group]
         count = max(points) + 1
         if sorted(points) != list(range(count)):
-            raise AnnotationFormatError(f"{source}: face {group} lacks points "
-                                        f"{sorted(set(range(count)) - set(points))[:5]}")
+            raise AnnotationFormatError(
+                f"{source}: face {group} lacks points {sorted(set(range(count)) - set(points))[:5]}"
+            )
         arr = np.array([points[i][:2] for i in range(count)])
         vis = np.array([points[i][2] for i in range(count)])
         ann = FaceAnnotation.from_points(arr, vis, source="labelme")
         ann.edited[:] = [points[i][3] for i in range(count)]
         extra = data.get("mtface")
-        ann.confidence = _read_confidence(extra.get("confidence") if isinstance(extra, dict)
-                                          else None, len(faces))
+        ann.confidence = _read_confidence(
+            extra.get("confidence") if isinstance(extra, dict) else None, len(faces)
+        )
         faces.append(ann)
     if not faces:
         raise AnnotationFormatError(f"{source}: no landmark points in the file")
@@ -128,22 +144,40 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
             kps += [round(float(x), 3), round(float(y), 3), 2 if vis else 1]
         x0, y0 = face.landmarks.min(0)
         x1, y1 = face.landmarks.max(0)
-        annotations.append({
-            "id": k + 1, "image_id": 1, "category_id": 1, "keypoints": kps,
-            "num_keypoints": len(face.landmarks), "iscrowd": 0,
-            "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-            "area": float((x1 - x0) * (y1 - y0)),
-            "mtface_edited": [bool(e) for e in face.edited],
-            "mtface_confidence": _confidence(face)})
+        annotations.append(
+            {
+                "id": k + 1,
+                "image_id": 1,
+                "category_id": 1,
+                "keypoints": kps,
+                "num_keypoints": len(face.landmarks),
+                "iscrowd": 0,
+                "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                "area": float((x1 - x0) * (y1 - y0)),
+                "mtface_edited": [bool(e) for e in face.edited],
+                "mtface_confidence": _confidence(face),
+            }
+        )
     return {
         "info": {"description": "mtface landmarks; v: 2 visible, 1 labelled but occluded"},
-        "images": [{"id": 1, "file_name": image_name, "height": int(image_size[0]),
-                    "width": int(image_size[1])}],
+        "images": [
+            {
+                "id": 1,
+                "file_name": image_name,
+                "height": int(image_size[0]),
+                "width": int(image_size[1]),
+            }
+        ],
         "annotations": annotations,
-        "categories": [{"id": 1, "name": "face", "supercategory": "person",
-                        "keypoints": [_name(i, count) for i in range(count)],
-                        "skeleton": [[a + 1, b + 1] for a, b in ibug68_edges()]
-                        if count == 68 else []}],
+        "categories": [
+            {
+                "id": 1,
+                "name": "face",
+                "supercategory": "person",
+                "keypoints": [_name(i, count) for i in range(count)],
+                "skeleton": [[a + 1, b + 1] for a, b in ibug68_edges()] if count == 68 else [],
+            }
+        ],
     }
 
 
@@ -164,8 +198,9 @@ def from_coco(data: dict, source: str, image_name: str | None = None) -> list[Fa
     except (KeyError, TypeError, ValueError) as exc:
         raise AnnotationFormatError(f"{source}: not a COCO keypoints file ({exc})") from exc
     if not faces:
-        raise AnnotationFormatError(f"{source}: no keypoint annotations"
-                                    + (f" for {image_name}" if image_name else ""))
+        raise AnnotationFormatError(
+            f"{source}: no keypoint annotations" + (f" for {image_name}" if image_name else "")
+        )
     return faces
 
 
@@ -180,8 +215,9 @@ def to_csv(faces: list[FaceAnnotation]) -> str:
     writer.writerow(CSV_HEADER)
     for k, face in enumerate(faces):
         for i, ((x, y), vis, ed) in enumerate(zip(face.landmarks, face.visible, face.edited)):
-            writer.writerow([k, i + 1, _name(i, len(face.landmarks)), f"{x:.3f}", f"{y:.3f}",
-                             int(vis), int(ed)])
+            writer.writerow(
+                [k, i + 1, _name(i, len(face.landmarks)), f"{x:.3f}", f"{y:.3f}", int(vis), int(ed)]
+            )
     return buffer.getvalue()
 
 
@@ -193,9 +229,14 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
     try:
         for row in rows:
             groups.setdefault(int(row["face"]), []).append(
-                (int(row["point"]), float(row["x"]), float(row["y"]),
-                 row.get("visible", "1") not in ("0", "false", "False"),
-                 row.get("edited", "0") in ("1", "true", "True")))
+                (
+                    int(row["point"]),
+                    float(row["x"]),
+                    float(row["y"]),
+                    row.get("visible", "1") not in ("0", "false", "False"),
+                    row.get("edited", "0") in ("1", "true", "True"),
+                )
+            )
     except (ValueError, TypeError) as exc:
         raise AnnotationFormatError(f"{source}: malformed row ({exc})") from exc
     faces = []
@@ -203,8 +244,9 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
         pts = sorted(groups[k])
         if [p[0] for p in pts] != list(range(1, len(pts) + 1)):
             raise AnnotationFormatError(f"{source}: face {k} points are not 1..{len(pts)}")
-        face = FaceAnnotation.from_points(np.array([p[1:3] for p in pts]),
-                                          np.array([p[3] for p in pts]), source="csv")
+        face = FaceAnnotation.from_points(
+            np.array([p[1:3] for p in pts]), np.array([p[3] for p in pts]), source="csv"
+        )
         face.edited[:] = [p[4] for p in pts]
         faces.append(face)
     return faces
@@ -275,12 +317,14 @@ def _check_image_path(data: dict, image_name: str | None, source: str) -> None:
     if image_name is None or not isinstance(named, str) or not named.strip():
         return
     if Path(named.replace("\\", "/")).name != Path(image_name).name:
-        raise AnnotationFormatError(f"{source}: the annotation belongs to {named!r}, not to "
-                                    f"{image_name!r}")
+        raise AnnotationFormatError(
+            f"{source}: the annotation belongs to {named!r}, not to {image_name!r}"
+        )
 
 
-def write_annotation(path: Path, fmt: str, faces: list[FaceAnnotation], image_name: str,
-                     image_size: tuple[int, int]) -> list[Path]:
+def write_annotation(
+    path: Path, fmt: str, faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]
+) -> list[Path]:
     """Write ``faces`` in ``fmt``; .pts writes one file per face (``_faceK`` when several, as
     one set: all or none). Raises ValueError for NaN / infinite points (nothing written)."""
     if not all(np.isfinite(f.landmarks).all() for f in faces):
@@ -294,9 +338,12 @@ def write_annotation(path: Path, fmt: str, faces: list[FaceAnnotation], image_na
     if fmt == "pts":
         if len(faces) == 1:
             return [atomic_write_text(path, format_pts(faces[0].landmarks))]
-        return atomic_write_set([(path.with_name(f"{path.stem}_face{k}.pts"),
-                                  text_writer(format_pts(f.landmarks)))
-                                 for k, f in enumerate(faces)])
+        return atomic_write_set(
+            [
+                (path.with_name(f"{path.stem}_face{k}.pts"), text_writer(format_pts(f.landmarks)))
+                for k, f in enumerate(faces)
+            ]
+        )
     raise ValueError(f"unknown annotation format {fmt!r}; use one of {FORMATS}")
 
 
@@ -307,8 +354,9 @@ def read_annotation(path: Path, image_name: str | None = None) -> list[FaceAnnot
     faces = _read_any(Path(path), image_name)
     for k, face in enumerate(faces):
         if len(face.landmarks) == 0 or not np.isfinite(face.landmarks).all():
-            raise AnnotationFormatError(f"{path}: face {k} has no points, or NaN or infinite "
-                                        "coordinates")
+            raise AnnotationFormatError(
+                f"{path}: face {k} has no points, or NaN or infinite coordinates"
+            )
     return faces
 
 

@@ -27,8 +27,9 @@ def _stage(path: Path, write: Callable[[Path], None]) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix,
-                                        dir=folder)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=folder
+        )
         os.close(fd)
     except OSError as exc:
         raise SaveError(f"cannot write {path}: {exc.strerror or exc}") from exc
@@ -117,8 +118,9 @@ def atomic_write_set(items: Sequence[tuple[Path, Callable[[Path], None]]]) -> li
             tmp.unlink(missing_ok=True)
         if isinstance(exc, SaveError):
             raise
-        raise SaveError(f"cannot write {exc.filename or 'the output files'}: "
-                        f"{exc.strerror or exc}") from exc
+        raise SaveError(
+            f"cannot write {exc.filename or 'the output files'}: {exc.strerror or exc}"
+        ) from exc
     except BaseException:
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)

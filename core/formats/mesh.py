@@ -12,8 +12,9 @@ from mtface.core.formats.atomic import atomic_write_bytes
 MESH_FORMATS = ("obj", "ply")
 
 
-def mesh_bytes(vertices: np.ndarray, triangles: np.ndarray, file_type: str,
-               uv: np.ndarray | None = None) -> bytes:
+def mesh_bytes(
+    vertices: np.ndarray, triangles: np.ndarray, file_type: str, uv: np.ndarray | None = None
+) -> bytes:
     """Encode a mesh. OBJ carries the UVs (``vt``, v measured from the bottom as OBJ expects)
     and no material file; PLY (binary, via trimesh) carries vertices and faces."""
     if file_type not in MESH_FORMATS:
@@ -35,9 +36,11 @@ def mesh_bytes(vertices: np.ndarray, triangles: np.ndarray, file_type: str,
     return mesh.export(file_type="ply")
 
 
-def write_mesh(path: Path, vertices: np.ndarray, triangles: np.ndarray,
-               uv: np.ndarray | None = None) -> Path:
+def write_mesh(
+    path: Path, vertices: np.ndarray, triangles: np.ndarray, uv: np.ndarray | None = None
+) -> Path:
     """Write ``path`` (.obj or .ply by suffix) atomically."""
     path = Path(path)
-    return atomic_write_bytes(path, mesh_bytes(vertices, triangles, path.suffix.lstrip(".").lower(),
-                                               uv))
+    return atomic_write_bytes(
+        path, mesh_bytes(vertices, triangles, path.suffix.lstrip(".").lower(), uv)
+    )

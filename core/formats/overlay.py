@@ -30,8 +30,9 @@ def draw_faces(image: np.ndarray, faces: list[Face], in_place: bool = False) -> 
             colour = VISIBLE_RGB if face.visible[a] and face.visible[b] else INVISIBLE_RGB
             cv2.line(out, _pt(pts[a]), _pt(pts[b]), colour, 1, cv2.LINE_AA)
         for p, vis in zip(pts, face.visible):
-            cv2.circle(out, _pt(p), 2 * scale, VISIBLE_RGB if vis else INVISIBLE_RGB, -1,
-                       cv2.LINE_AA)
+            cv2.circle(
+                out, _pt(p), 2 * scale, VISIBLE_RGB if vis else INVISIBLE_RGB, -1, cv2.LINE_AA
+            )
         _draw_axes(out, face, scale)
     return out
 
@@ -47,12 +48,12 @@ def _draw_axes(out: np.ndarray, face: Face, scale: int) -> None:
     for axis, colour in zip(np.eye(3), ((255, 60, 60), (60, 200, 60), (60, 60, 255))):
         d = rot @ axis  # model axes (y up) -> image: negate y
         end = origin + length * np.array([d[0], -d[1]])
-        cv2.arrowedLine(out, _pt(origin), _pt(end), colour, scale + 1, cv2.LINE_AA,
-                        tipLength=0.15)
+        cv2.arrowedLine(out, _pt(origin), _pt(end), colour, scale + 1, cv2.LINE_AA, tipLength=0.15)
 
 
-def overlay_png_bytes(image: np.ndarray, faces: list[Face], suffix: str = ".png",
-                      in_place: bool = False) -> bytes:
+def overlay_png_bytes(
+    image: np.ndarray, faces: list[Face], suffix: str = ".png", in_place: bool = False
+) -> bytes:
     """The overlay encoded (PNG by default); ``in_place`` draws on (and reorders the channels
     of) ``image``. Raises ValueError when it cannot be encoded."""
     drawn = draw_faces(image, faces, in_place)

@@ -13,10 +13,10 @@ from mtface.core.types import Face, Prediction
 SCHEMA = "mtface-prediction/1"
 CONVENTIONS = {
     "coordinates": "image pixels, 0-based pixel centres; x right, y down, z toward the viewer "
-                   "in the same pixel scale (origin of z: the face's centroid)",
+    "in the same pixel scale (origin of z: the face's centroid)",
     "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = fixed surface "
-                 "points (AFLW2000-3D pt3d_68 convention, jaw may be hidden), '2d' = as people "
-                 "annotate photos (300-W: jaw on the visible outline); 2D = (x, y)",
+    "points (AFLW2000-3D pt3d_68 convention, jaw may be hidden), '2d' = as people "
+    "annotate photos (300-W: jaw on the visible outline); 2D = (x, y)",
     "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
     "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
 }
@@ -35,9 +35,12 @@ def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
     }
 
 
-def prediction_to_dict(prediction: Prediction, image_name: str,
-                       mesh_files: list[str | None] | None = None, model: dict | None = None
-                       ) -> dict:
+def prediction_to_dict(
+    prediction: Prediction,
+    image_name: str,
+    mesh_files: list[str | None] | None = None,
+    model: dict | None = None,
+) -> dict:
     mesh_files = mesh_files or [None] * len(prediction.faces)
     t = prediction.timings
     return {
@@ -47,8 +50,11 @@ def prediction_to_dict(prediction: Prediction, image_name: str,
         "conventions": CONVENTIONS,
         "model": model or {},
         "faces": [face_to_dict(f, m) for f, m in zip(prediction.faces, mesh_files)],
-        "timings_ms": {"detect": round(t.detect_ms, 2),
-                       "cascade": round(sum(t.stage_ms), 2), "total": round(t.total_ms, 2)},
+        "timings_ms": {
+            "detect": round(t.detect_ms, 2),
+            "cascade": round(sum(t.stage_ms), 2),
+            "total": round(t.total_ms, 2),
+        },
     }
 
 

@@ -46,11 +46,12 @@ def read_pts(path: Path) -> np.ndarray:
         n_line = next(ln for ln in lines if ln.lower().startswith("n_points"))
         count = int(n_line.split(":", 1)[1])
         start, end = lines.index("{"), lines.index("}")
-        rows = [ln.split() for ln in lines[start + 1:end]]
+        rows = [ln.split() for ln in lines[start + 1 : end]]
         points = np.array([[float(a), float(b)] for a, b in rows], dtype=np.float64)
     except (StopIteration, ValueError, IndexError) as exc:
         raise AnnotationFormatError(f"{path}: not a valid .pts file ({exc})") from exc
     if points.shape != (count, 2) or not np.isfinite(points).all():
-        raise AnnotationFormatError(f"{path}: expected {count} finite points, "
-                                    f"found {points.shape[0]}")
+        raise AnnotationFormatError(
+            f"{path}: expected {count} finite points, found {points.shape[0]}"
+        )
     return points - 1.0

@@ -70,8 +70,7 @@ def _kind_ok(value: object, kind: str) -> bool:
     if kind == "list[str]":
         return isinstance(value, list) and bool(value) and all(_kind_ok(v, "str") for v in value)
     if kind == "list[number]":
-        return isinstance(value, list) and bool(value) and all(_kind_ok(v, "number")
-                                                               for v in value)
+        return isinstance(value, list) and bool(value) and all(_kind_ok(v, "number") for v in value)
     raise ValueError(f"unknown kind {kind}")
 
 
@@ -102,8 +101,10 @@ class ConfigCheck:
         self.problems = []
         unknown = sorted(set(self.values) - self.allowed)
         if unknown:
-            self.problems.append(f"unknown key(s) {', '.join(map(repr, unknown))} (known: "
-                                 f"{', '.join(sorted(self.allowed))})")
+            self.problems.append(
+                f"unknown key(s) {', '.join(map(repr, unknown))} (known: "
+                f"{', '.join(sorted(self.allowed))})"
+            )
         if "train_dir" not in self.values:
             self.problems.append("'train_dir' is required (a sample-set folder or a list)")
         for key, value in self.values.items():
@@ -118,21 +119,26 @@ class ConfigCheck:
 
     def _check(self, key: str, value: object, rule: Rule) -> None:
         if not any(_kind_ok(value, kind) for kind in rule.kinds):
-            self.problems.append(f"{key!r} must be {' or '.join(rule.kinds)}, not "
-                                 f"{json.dumps(value)[:60]}")
+            self.problems.append(
+                f"{key!r} must be {' or '.join(rule.kinds)}, not {json.dumps(value)[:60]}"
+            )
             return
         numbers = value if isinstance(value, list) else [value]
         if rule.minimum is not None:
             for v in numbers:
                 if isinstance(v, (int, float)) and not (math.isfinite(v) and v >= rule.minimum):
-                    self.problems.append(f"{key!r} must be finite and at least {rule.minimum:g}, "
-                                         f"not {v}")
+                    self.problems.append(
+                        f"{key!r} must be finite and at least {rule.minimum:g}, not {v}"
+                    )
                     return
         if rule.folder:
             for folder in numbers:
                 if isinstance(folder, str) and not (Path(folder) / "meta.json").is_file():
-                    what = "does not exist" if not Path(folder).exists() else \
-                        "is not a training set (no meta.json)"
+                    what = (
+                        "does not exist"
+                        if not Path(folder).exists()
+                        else "is not a training set (no meta.json)"
+                    )
                     self.problems.append(f"{key!r}: {folder} {what}")
         if rule.file and isinstance(value, str) and not Path(value).is_file():
             self.problems.append(f"{key!r}: {value} does not exist")
@@ -144,8 +150,10 @@ class ConfigCheck:
         weights = v.get("sample_weights")
         folders = v["train_dir"] if isinstance(v["train_dir"], list) else [v["train_dir"]]
         if weights is not None and len(weights) != len(folders):
-            self.problems.append(f"'sample_weights' has {len(weights)} value(s) for "
-                                 f"{len(folders)} train_dir folder(s)")
+            self.problems.append(
+                f"'sample_weights' has {len(weights)} value(s) for "
+                f"{len(folders)} train_dir folder(s)"
+            )
         try:
             CascadeConfig.from_dict(v.get("model", {}))
         except (TypeError, ValueError, KeyError) as exc:
@@ -165,8 +173,9 @@ def read_config(path: Path, overrides: dict | None, fields: Iterable[str]) -> di
     except ValueError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: a config is a JSON object of settings, not a "
-                          f"{type(values).__name__}")
+        raise ConfigError(
+            f"{path}: a config is a JSON object of settings, not a {type(values).__name__}"
+        )
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return check_config(values, fields, str(path))
 

@@ -48,9 +48,15 @@ class SyntheticFaces(Dataset):
     """Items: (image float (3, S, S) in [0, 1], keypoints (68, 3), vertices (V, 3), pose (3,)),
     all targets in normalised crop coordinates and pose in degrees / 90."""
 
-    def __init__(self, folder: Path, topology: Topology, crop_size: int = 120,
-                 augment: AugmentConfig | None = None, indices: np.ndarray | None = None,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        topology: Topology,
+        crop_size: int = 120,
+        augment: AugmentConfig | None = None,
+        indices: np.ndarray | None = None,
+        seed: int = 0,
+    ) -> None:
         folder = Path(folder)
         self.meta = json.loads((folder / "meta.json").read_text())
         self.images = np.load(folder / "images.npy", mmap_mode="r")
@@ -89,19 +95,27 @@ class SyntheticFaces(Dataset):
             shift = rng.uniform(-aug.shift_jitter, aug.shift_jitter, 2) * side
             x0, y0, x1, y1 = box_of_points(landmarks)
             cx, cy = (x0 + x1) / 2 + shift[0], (y0 + y1) / 2 + shift[1]
-            tf = CropTransform.from_box((cx - side / 2, cy - side / 2, cx + side / 2,
-                                         cy + side / 2), self.crop_size)
-        crop = cv2.warpAffine(np.ascontiguousarray(image), tf.affine(),
-                              (self.crop_size, self.crop_size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+            tf = CropTransform.from_box(
+                (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), self.crop_size
+            )
+        crop = cv2.warpAffine(
+            np.ascontiguousarray(image),
+            tf.affine(),
+            (self.crop_size, self.crop_size),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         if aug is not None:
             crop = _photometric(crop, rng, aug)
         vertices_n = normalise_shape(tf.to_crop(vertices), self.crop_size)
         keypoints_n = self.topology.landmarks_from_vertices(vertices_n.astype(np.float64))
         image_t = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float() / 255.0
-        return (image_t, torch.from_numpy(keypoints_n.astype(np.float32)),
-                torch.from_numpy(vertices_n), torch.from_numpy(
-                    pose_to_normalised(pose).astype(np.float32)))
+        return (
+            image_t,
+            torch.from_numpy(keypoints_n.astype(np.float32)),
+            torch.from_numpy(vertices_n),
+            torch.from_numpy(pose_to_normalised(pose).astype(np.float32)),
+        )
 
 
 class ConcatFaces(ConcatDataset):
@@ -120,8 +134,9 @@ def _photometric(crop: np.ndarray, rng: np.random.Generator, aug: AugmentConfig)
         for _ in range(rng.integers(5, 40)):
             x, y = rng.integers(0, size, 2)
             cv2.circle(mask, (int(x), int(y)), 1, 255, -1)
-        out = cv2.inpaint(out.clip(0, 255).astype(np.uint8), mask, 2,
-                          cv2.INPAINT_TELEA).astype(np.float32)
+        out = cv2.inpaint(out.clip(0, 255).astype(np.uint8), mask, 2, cv2.INPAINT_TELEA).astype(
+            np.float32
+        )
     if rng.random() < aug.colour:
         out = out * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30)  # contrast, brightness
         gray = out.mean(axis=2, keepdims=True)
@@ -138,7 +153,7 @@ def _photometric(crop: np.ndarray, rng: np.random.Generator, aug: AugmentConfig)
         w, h = rng.integers(size // 6, size // 2, 2)
         x, y = rng.integers(0, size - w), rng.integers(0, size - h)
         if rng.random() < 0.5:
-            out[y:y + h, x:x + w] = rng.uniform(0, 255, 3)
+            out[y : y + h, x : x + w] = rng.uniform(0, 255, 3)
         else:
-            out[y:y + h, x:x + w] = rng.uniform(0, 255, (h, w, 3))
+            out[y : y + h, x : x + w] = rng.uniform(0, 255, (h, w, 3))
     return out.clip(0, 255).astype(np.uint8)

@@ -64,16 +64,19 @@ class TrainConfig:
         return TrainConfig(**read_config(path, overrides, TrainConfig.__dataclass_fields__))
 
 
-def training_set(train_dir: str | list[str], topology: Topology, crop_size: int, seed: int
-                 ) -> SyntheticFaces | ConcatFaces:
+def training_set(
+    train_dir: str | list[str], topology: Topology, crop_size: int, seed: int
+) -> SyntheticFaces | ConcatFaces:
     """The augmented training samples of one sample-set folder or of several together."""
     folders = [train_dir] if isinstance(train_dir, str) else list(train_dir)
     if not folders:
         raise ValueError("train_dir: give at least one sample-set folder")
     # each entry its own augmentation seed: a set listed twice is weighted twice, with
     # different augmentations
-    sets = [SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed + k)
-            for k, f in enumerate(folders)]
+    sets = [
+        SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed + k)
+        for k, f in enumerate(folders)
+    ]
     return sets[0] if len(sets) == 1 else ConcatFaces(sets)
 
 
@@ -105,16 +108,21 @@ def _setup_distributed() -> torch.device:
 def _stage_parameters(model: CascadeMTCNN, stage: int) -> list[torch.nn.Parameter]:
     if stage == 1:
         return list(model.stage1.parameters()) + list(model.heads1.parameters())
-    return (list(model.stage2_patches.parameters()) + list(model.stage2_fc.parameters())
-            + list(model.heads2.parameters()))
+    return (
+        list(model.stage2_patches.parameters())
+        + list(model.stage2_fc.parameters())
+        + list(model.heads2.parameters())
+    )
 
 
 def _initialise_from(model: CascadeMTCNN, path: Path, topology: Topology) -> None:
     """Copy the weights of ``path`` into ``model``; the architectures must be the same."""
     start, _ = load_cascade(path, topology)
     if start.config != model.config:
-        raise ValueError(f"init_weights {path}: its model config {start.config} differs from "
-                         f"this run's {model.config}")
+        raise ValueError(
+            f"init_weights {path}: its model config {start.config} differs from "
+            f"this run's {model.config}"
+        )
     model.load_state_dict(start.state_dict())
 
 
@@ -133,12 +141,21 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
     dataset = training_set(config.train_dir, topology, model_config.crop_size, config.seed)
     sampler = DistributedSampler(dataset, seed=config.seed) if dist.is_initialized() else None
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=sampler is None,
-                        sampler=sampler, num_workers=config.num_workers, drop_last=True,
-                        persistent_workers=config.num_workers > 0,
-                        generator=torch.Generator().manual_seed(config.seed))
-    steps_per_epoch = len(loader) if config.max_steps_per_epoch is None else min(
-        len(loader), config.max_steps_per_epoch)
+    loader = DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=sampler is None,
+        sampler=sampler,
+        num_workers=config.num_workers,
+        drop_last=True,
+        persistent_workers=config.num_workers > 0,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    steps_per_epoch = (
+        len(loader)
+        if config.max_steps_per_epoch is None
+        else min(len(loader), config.max_steps_per_epoch)
+    )
     start_epoch, best, history = 0, math.inf, []
     state_path = out_dir / "last.pt"
     optimiser = None
@@ -157,11 +174,13 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     for epoch in range(start_epoch, config.epochs):
         stage = 1 if epoch < config.stage1_epochs else 2
         phase_start = 0 if stage == 1 else config.stage1_epochs
-        phase_len = (config.stage1_epochs if stage == 1
-                     else max(config.epochs - config.stage1_epochs, 1))
+        phase_len = (
+            config.stage1_epochs if stage == 1 else max(config.epochs - config.stage1_epochs, 1)
+        )
         if optimiser is None or epoch in (start_epoch, config.stage1_epochs):
-            optimiser = torch.optim.Adam(_stage_parameters(model, stage), lr=config.lr,
-                                         weight_decay=config.weight_decay)
+            optimiser = torch.optim.Adam(
+                _stage_parameters(model, stage), lr=config.lr, weight_decay=config.weight_decay
+            )
             if resume and epoch == start_epoch and state_path.exists():
                 opt_state = payload.get("optimiser")
                 if opt_state is not None and payload.get("stage") == stage:
@@ -176,8 +195,13 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
         dataset.set_epoch(epoch)
         if sampler is not None:
             sampler.set_epoch(epoch)
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch + 1}/{config.epochs} s{stage}",
-                   file=sys.stderr, disable=not (_is_main() and log), mininterval=5)
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{config.epochs} s{stage}",
+            file=sys.stderr,
+            disable=not (_is_main() and log),
+            mininterval=5,
+        )
         running: dict[str, float] = {}
         t0 = time.time()
         for step, (images, keypoints, vertices, pose) in enumerate(loader):
@@ -195,16 +219,23 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             loss.backward()
             optimiser.step()
             for key, value in parts.items():
-                running[key] = running.get(key, 0.0) * 0.95 + value * 0.05 if key in running \
-                    else value
+                running[key] = (
+                    running.get(key, 0.0) * 0.95 + value * 0.05 if key in running else value
+                )
             bar.set_postfix({k: f"{v:.4f}" for k, v in running.items() if k.endswith("kp")})
             bar.update()
         bar.close()
         if _is_main():
             model.eval()
             metrics = validate(model, topology, config, device)
-            metrics.update({"epoch": epoch + 1, "stage": stage, "train": running,
-                            "seconds": round(time.time() - t0, 1)})
+            metrics.update(
+                {
+                    "epoch": epoch + 1,
+                    "stage": stage,
+                    "train": running,
+                    "seconds": round(time.time() - t0, 1),
+                }
+            )
             history.append(metrics)
             score = selection_score(metrics)
             if log:
@@ -213,9 +244,18 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             if score < best:
                 best = score
                 save_cascade(model, out_dir / "best.pt", meta)
-            save_cascade(model, state_path, meta, extra={
-                "epoch": epoch, "best": best, "history": history, "stage": stage,
-                "optimiser": optimiser.state_dict()})
+            save_cascade(
+                model,
+                state_path,
+                meta,
+                extra={
+                    "epoch": epoch,
+                    "best": best,
+                    "history": history,
+                    "stage": stage,
+                    "optimiser": optimiser.state_dict(),
+                },
+            )
             atomic_write_text(out_dir / "history.json", json.dumps(history, indent=2))
         if dist.is_initialized():
             dist.barrier()

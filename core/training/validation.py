@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 def _batched(predictor: Predictor, crops: np.ndarray, batch: int = 128) -> np.ndarray:
     """68 landmarks (N, 68, 2) of the last stage in crop pixels."""
-    out = [predictor.predict_crops(crops[i:i + batch]).keypoints[:, -1, :, :2]
-           for i in range(0, len(crops), batch)]
+    out = [
+        predictor.predict_crops(crops[i : i + batch]).keypoints[:, -1, :, :2]
+        for i in range(0, len(crops), batch)
+    ]
     return np.concatenate(out)
 
 
@@ -49,10 +51,10 @@ def synthetic_val_report(predictor: Predictor, folder: str, limit: int | None = 
     if limit is not None:
         indices = indices[:: max(len(indices) // limit, 1)]
     items = [data[int(i)] for i in indices]
-    crops = np.stack([(it[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-                      for it in items])
-    gt = np.stack([normalised_to_crop(it[1][:, :2].numpy(), predictor.crop_size)
-                   for it in items])
+    crops = np.stack(
+        [(it[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8) for it in items]
+    )
+    gt = np.stack([normalised_to_crop(it[1][:, :2].numpy(), predictor.crop_size) for it in items])
     yaws = np.array([pose_from_normalised(float(it[3][1])) for it in items])
     errors = nme_box(_batched(predictor, crops), gt)
     report = binned(errors, yaws)
@@ -71,8 +73,9 @@ def human_val_report(predictor: Predictor, labels_dir: str) -> dict:
     if labels.human_landmarks is None:
         raise ValueError(f"{labels_dir}: not made by mtface data import-annotations")
     fraction = float(labels.manifest.get("val_fraction", 0.2))
-    val = [i for i, name in enumerate(labels.identity)
-           if is_validation_identity(str(name), fraction)]
+    val = [
+        i for i, name in enumerate(labels.identity) if is_validation_identity(str(name), fraction)
+    ]
     definition = Landmarks2D.load()
     pred, targets = [], []
     for i in val:
@@ -87,8 +90,9 @@ def human_val_report(predictor: Predictor, labels_dir: str) -> dict:
     return {"human_val_nme": float(nme_interocular(np.stack(pred), np.stack(targets)).mean())}
 
 
-def validate(model: CascadeMTCNN, topology: Topology, config: TrainConfig,
-             device: torch.device) -> dict:
+def validate(
+    model: CascadeMTCNN, topology: Topology, config: TrainConfig, device: torch.device
+) -> dict:
     predictor = Predictor(copy.deepcopy(model).cpu(), topology)
     metrics: dict = {}
     with torch.no_grad():

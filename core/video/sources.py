@@ -27,8 +27,9 @@ class Frame:
 class FrameSource:
     """``read()`` -> Frame or None at the end of the stream; ``release()`` frees the device."""
 
-    def __init__(self, spec: str | int, width: int | None = None,
-                 height: int | None = None) -> None:
+    def __init__(
+        self, spec: str | int, width: int | None = None, height: int | None = None
+    ) -> None:
         self.spec = spec
         self.is_camera = isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit())
         if not self.is_camera and not Path(str(spec)).exists():
@@ -37,8 +38,11 @@ class FrameSource:
         self.capture = cv2.VideoCapture(target)
         if not self.capture.isOpened():
             self.capture.release()
-            raise SourceError(f"camera {spec} is absent or busy" if self.is_camera
-                              else f"cannot open the video file {spec}")
+            raise SourceError(
+                f"camera {spec} is absent or busy"
+                if self.is_camera
+                else f"cannot open the video file {spec}"
+            )
         if self.is_camera and width and height:
             self.capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
             self.capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
@@ -53,13 +57,11 @@ class FrameSource:
             if self.is_camera:
                 self._failures += 1
                 if self._failures >= 10:
-                    raise SourceError(f"camera {self.spec} stopped delivering frames "
-                                      "(unplugged?)")
+                    raise SourceError(f"camera {self.spec} stopped delivering frames (unplugged?)")
                 return self.read() if self._failures < 10 else None
             return None  # end of the file (or a corrupt tail): the stream ends cleanly
         self._failures = 0
-        stamp = (self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if not self.is_camera
-                 else now)
+        stamp = self.capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0 if not self.is_camera else now
         frame = Frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), self.index, stamp, now)
         self.index += 1
         return frame

@@ -93,8 +93,12 @@ class FaceSmoother:
         size = self._scale
         lm = self._filter("landmarks", face.landmarks, t, size).astype(np.float32)
         vt = self._filter("vertices", face.vertices, t, size).astype(np.float32)
-        pose = self._filter("pose", np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]),
-                            t, POSE_SCALE_DEGREES)
+        pose = self._filter(
+            "pose",
+            np.array([face.pose.pitch, face.pose.yaw, face.pose.roll]),
+            t,
+            POSE_SCALE_DEGREES,
+        )
         return replace(face, landmarks=lm, vertices=vt, pose=Pose(*map(float, pose)))
 
 
@@ -141,9 +145,14 @@ class FaceTracker:
     stage 2 moves stage 1's points by more than ``lost_disagreement`` of the face size) and
     every ``recheck_every`` frames."""
 
-    def __init__(self, predictor: Predictor, smoother: FaceSmoother | None = None,
-                 recheck_every: int = 30, change_threshold: float = 0.8,
-                 lost_disagreement: float = 0.15) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        smoother: FaceSmoother | None = None,
+        recheck_every: int = 30,
+        change_threshold: float = 0.8,
+        lost_disagreement: float = 0.15,
+    ) -> None:
         self.predictor = predictor
         self.smoother = smoother or FaceSmoother()
         self.recheck_every = recheck_every
@@ -190,8 +199,9 @@ class FaceTracker:
         changed = self.state.landmarks is not None and self._changed(image)
         if changed:
             self.changes += 1
-        need_detect = (self.state.landmarks is None or changed
-                       or self._frames % self.recheck_every == 0)
+        need_detect = (
+            self.state.landmarks is None or changed or self._frames % self.recheck_every == 0
+        )
         box = None
         if need_detect:
             d0 = time.perf_counter()
@@ -216,21 +226,27 @@ class FaceTracker:
         cascade_ms = (time.perf_counter() - c0) * 1e3
         if not self._plausible(face, image.shape[:2]):
             self.reset()
-            return Prediction([], image.shape[:2], Timings(detect_ms, (cascade_ms,), 0.0,
-                                                           (time.perf_counter() - start) * 1e3))
+            return Prediction(
+                [],
+                image.shape[:2],
+                Timings(detect_ms, (cascade_ms,), 0.0, (time.perf_counter() - start) * 1e3),
+            )
         smoothed = self.smoother(face, t)
         self.state.landmarks = face.landmarks  # track from the raw result (no lag build-up)
         self.state.box = box_of_points(face.landmarks)
         self.state.patch = face_patch(image, self.state.box)
         total = (time.perf_counter() - start) * 1e3
-        return Prediction([smoothed], image.shape[:2],
-                          Timings(detect_ms, (cascade_ms,), 0.0, total))
+        return Prediction(
+            [smoothed], image.shape[:2], Timings(detect_ms, (cascade_ms,), 0.0, total)
+        )
 
 
 def jitter(landmark_series: list[np.ndarray]) -> float:
     """Mean frame-to-frame landmark motion (pixels) of a sequence of (68, >=2) arrays."""
     if len(landmark_series) < 2:
         return 0.0
-    steps = [np.linalg.norm(b[:, :2] - a[:, :2], axis=1).mean()
-             for a, b in zip(landmark_series[:-1], landmark_series[1:])]
+    steps = [
+        np.linalg.norm(b[:, :2] - a[:, :2], axis=1).mean()
+        for a, b in zip(landmark_series[:-1], landmark_series[1:])
+    ]
     return float(np.mean(steps))

@@ -84,10 +84,16 @@ def test_listeners_hear_every_change_with_what_changed():
     session.redo()
     session.reset_face(0)
     session.select(1)
-    assert events == [SessionEvent("faces"), SessionEvent("points", 0, (1,)),
-                      SessionEvent("points", 0, (1,)), SessionEvent("points", 1, (5,)),
-                      SessionEvent("points", 1, (5,)), SessionEvent("points", 1, (5,)),
-                      SessionEvent("face", 0), SessionEvent("selection", 1)]
+    assert events == [
+        SessionEvent("faces"),
+        SessionEvent("points", 0, (1,)),
+        SessionEvent("points", 0, (1,)),
+        SessionEvent("points", 1, (5,)),
+        SessionEvent("points", 1, (5,)),
+        SessionEvent("points", 1, (5,)),
+        SessionEvent("face", 0),
+        SessionEvent("selection", 1),
+    ]
 
 
 coords = arrays(np.float64, (68, 2), elements=st.floats(0, 4000, allow_nan=False))
@@ -127,15 +133,18 @@ def test_several_faces_round_trip_through_labelme(tmp_path):
     assert data["shapes"][0]["shape_type"] == "point" and data["imagePath"] == "a.jpg"
 
 
-@pytest.mark.parametrize("name,text,message", [
-    ("a.json", "{not json", "invalid JSON"),
-    ("a.json", "[1, 2]", "neither labelme nor COCO"),
-    ("a.json", '{"shapes": [{"label": "x", "points": [[1, 2]]}]}', "malformed point"),
-    ("a.json", '{"shapes": [{"label": "2", "points": [[1, 2]]}]}', "lacks points"),
-    ("a.csv", "a,b\n1,2\n", "expected the columns"),
-    ("a.xyz", "", "unknown annotation format"),
-    ("a.mat", "x", "cannot read the .mat file"),  # scipy's MatReadError is no ValueError
-])
+@pytest.mark.parametrize(
+    "name,text,message",
+    [
+        ("a.json", "{not json", "invalid JSON"),
+        ("a.json", "[1, 2]", "neither labelme nor COCO"),
+        ("a.json", '{"shapes": [{"label": "x", "points": [[1, 2]]}]}', "malformed point"),
+        ("a.json", '{"shapes": [{"label": "2", "points": [[1, 2]]}]}', "lacks points"),
+        ("a.csv", "a,b\n1,2\n", "expected the columns"),
+        ("a.xyz", "", "unknown annotation format"),
+        ("a.mat", "x", "cannot read the .mat file"),  # scipy's MatReadError is no ValueError
+    ],
+)
 def test_malformed_annotation_files(tmp_path, name, text, message):
     path = tmp_path / name
     path.write_text(text)

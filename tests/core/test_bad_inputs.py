@@ -35,18 +35,32 @@ def _error_line(err: str) -> str:
 
 # --- predict: boxes -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, message", [
-    ('{"astronaut.jpg": [[0, 0, Infinity, 100]]}', "Infinity is not a number"),
-    ('{"astronaut.jpg": [[0, 0, 1e308, 100]]}', "not a finite pixel coordinate"),
-    ('{"astronaut.jpg": {"x0": 1}}', "expected a list of"),
-    ('[[0, 0, 10, 10]]', "expected a JSON object"),
-    ('{"astronaut.jpg": [[0, 0, "a", 10]]}', "could not convert"),
-], ids=["infinity", "1e308", "object-of-wrong-shape", "list", "text"])
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"astronaut.jpg": [[0, 0, Infinity, 100]]}', "Infinity is not a number"),
+        ('{"astronaut.jpg": [[0, 0, 1e308, 100]]}', "not a finite pixel coordinate"),
+        ('{"astronaut.jpg": {"x0": 1}}', "expected a list of"),
+        ("[[0, 0, 10, 10]]", "expected a JSON object"),
+        ('{"astronaut.jpg": [[0, 0, "a", 10]]}', "could not convert"),
+    ],
+    ids=["infinity", "1e308", "object-of-wrong-shape", "list", "text"],
+)
 def test_boxes_json_rows(tmp_path, capsys, tiny_weights, content, message):
     boxes = tmp_path / "b.json"
     boxes.write_text(content)
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights), "--boxes", str(boxes))
+    code, err = _run(
+        capsys,
+        "predict",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path / "o"),
+        "--weights",
+        str(tiny_weights),
+        "--boxes",
+        str(boxes),
+    )
     assert code == 2 and message in _error_line(err)
     assert not (tmp_path / "o").exists()
 
@@ -54,14 +68,32 @@ def test_boxes_json_rows(tmp_path, capsys, tiny_weights, content, message):
 def test_boxes_csv_with_nan(tmp_path, capsys, tiny_weights):
     boxes = tmp_path / "b.csv"
     boxes.write_text("astronaut.jpg,nan,0,10,10\n")
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights), "--boxes", str(boxes))
+    code, err = _run(
+        capsys,
+        "predict",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path / "o"),
+        "--weights",
+        str(tiny_weights),
+        "--boxes",
+        str(boxes),
+    )
     assert code == 2 and "not a finite pixel coordinate" in _error_line(err)
 
 
 def test_boxes_from_a_device_is_not_read(tmp_path, capsys, tiny_weights):
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights), "--boxes", "/dev/zero")
+    code, err = _run(
+        capsys,
+        "predict",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path / "o"),
+        "--weights",
+        str(tiny_weights),
+        "--boxes",
+        "/dev/zero",
+    )
     assert code == 2 and "not a regular file" in _error_line(err)
 
 
@@ -69,30 +101,43 @@ def test_boxes_file_over_the_size_limit(tmp_path, capsys, tiny_weights, monkeypa
     monkeypatch.setattr(predict_cmd, "MAX_BOXES_BYTES", 1000)
     boxes = tmp_path / "b.csv"
     boxes.write_text("astronaut.jpg,1,1,50,50\n" * 100)
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights), "--boxes", str(boxes))
+    code, err = _run(
+        capsys,
+        "predict",
+        str(SAMPLE),
+        "--out",
+        str(tmp_path / "o"),
+        "--weights",
+        str(tiny_weights),
+        "--boxes",
+        str(boxes),
+    )
     assert code == 2 and "larger than" in _error_line(err)
 
 
 def test_predict_out_is_a_file(tmp_path, capsys, tiny_weights):
     out = tmp_path / "o"
     out.write_text("mine")
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(out), "--weights",
-                     str(tiny_weights))
+    code, err = _run(
+        capsys, "predict", str(SAMPLE), "--out", str(out), "--weights", str(tiny_weights)
+    )
     assert code == 2 and "is a file" in _error_line(err) and out.read_text() == "mine"
 
 
 # --- weights and bundled files ------------------------------------------------------------------
 
+
 def test_user_weights_with_bit_rot(tmp_path, capsys, tiny_weights):
     rotten = tmp_path / "rot.pt"
     data = bytearray(tiny_weights.read_bytes())
     middle = len(data) // 2
-    data[middle:middle + 4096] = np.random.default_rng(0).integers(
-        0, 256, 4096, dtype=np.uint8).tobytes()
+    data[middle : middle + 4096] = (
+        np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
+    )
     rotten.write_bytes(bytes(data))
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(rotten))
+    code, err = _run(
+        capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(rotten)
+    )
     assert code == 2 and "corrupt" in _error_line(err)
 
 
@@ -105,13 +150,15 @@ def test_user_weights_without_checksum_that_predict_nan(tmp_path, capsys, tiny_w
     payload["state_dict"][name][...] = float("nan")
     bad = tmp_path / "nan.pt"
     torch.save(payload, bad)
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(bad))
+    code, err = _run(
+        capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(bad)
+    )
     assert code == 2 and "NaN" in _error_line(err)
 
 
-@pytest.mark.parametrize("name", ["topology/mediapipe_canonical.npz",
-                                  "detector/blazeface_short.pt"])
+@pytest.mark.parametrize(
+    "name", ["topology/mediapipe_canonical.npz", "detector/blazeface_short.pt"]
+)
 def test_corrupt_bundled_file(tmp_path, capsys, monkeypatch, tiny_weights, name):
     from mtface.core import weights
 
@@ -120,26 +167,34 @@ def test_corrupt_bundled_file(tmp_path, capsys, monkeypatch, tiny_weights, name)
     target = copy / name
     target.write_bytes(target.read_bytes()[:-100])
     monkeypatch.setattr(weights, "resource_path", lambda *parts: copy.joinpath(*parts))
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights))
+    code, err = _run(
+        capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)
+    )
     assert code == 2 and f"resources/{name} is corrupt" in _error_line(err)
 
 
 # --- failures while writing, interruption, unexpected errors ------------------------------------
 
+
 def _disk_full(fd):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def test_disk_full_during_predict_keeps_the_old_set(tmp_path, capsys, tiny_weights,
-                                                    monkeypatch):
+def test_disk_full_during_predict_keeps_the_old_set(tmp_path, capsys, tiny_weights, monkeypatch):
     """The disk fills up at the second image's JSON: the run exits 1, and that image keeps its
     earlier outputs only (no new mesh beside the old JSON, no temporary file)."""
     for name in ("a.jpg", "b.jpg"):
         shutil.copy(SAMPLE, tmp_path / name)
     out = tmp_path / "o"
-    args = ["predict", str(tmp_path / "a.jpg"), str(tmp_path / "b.jpg"), "--out", str(out),
-            "--weights", str(tiny_weights)]
+    args = [
+        "predict",
+        str(tmp_path / "a.jpg"),
+        str(tmp_path / "b.jpg"),
+        "--out",
+        str(out),
+        "--weights",
+        str(tiny_weights),
+    ]
     assert main(args) == 0
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.name.startswith("b")}
     real_fsync = atomic.os.fsync
@@ -171,19 +226,20 @@ def test_ctrl_c_gives_a_message_and_130(tmp_path, capsys, tiny_weights, monkeypa
         raise KeyboardInterrupt
 
     monkeypatch.setattr(predict_cmd, "run_predict", interrupted)
-    code, err = _run(capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"),
-                     "--weights", str(tiny_weights))
+    code, err = _run(
+        capsys, "predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)
+    )
     assert code == 130 and err.strip().endswith("interrupted")
 
 
-def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys,
-                                                                    tiny_weights, monkeypatch):
+def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(
+    tmp_path, capsys, tiny_weights, monkeypatch
+):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(predict_cmd, "run_predict", broken)
-    args = ["predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights",
-            str(tiny_weights)]
+    args = ["predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)]
     code, err = _run(capsys, *args)
     assert code == 1 and "unexpected ZeroDivisionError: boom" in _error_line(err)
     with pytest.raises(ZeroDivisionError):
@@ -191,6 +247,7 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, ca
 
 
 # --- train ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def sample_set(tmp_path):
@@ -200,17 +257,29 @@ def sample_set(tmp_path):
     return folder
 
 
-@pytest.mark.parametrize("config, message", [
-    ("{\"train_dir\": ", "not valid JSON"),
-    ("[1, 2]", "not a list"),
-    ('{"train_dir": "SET", "epochz": 3}', "unknown key(s) 'epochz'"),
-    ('{"train_dir": "SET", "epochs": "ten"}', "'epochs' must be int"),
-    ('{"train_dir": "SET", "lr": NaN}', "NaN is not a number"),
-    ('{"train_dir": "SET/missing"}', "does not exist"),
-    ('{"epochs": 3}', "'train_dir' is required"),
-    ('{"train_dir": ["SET", "SET"], "sample_weights": [1.0]}', "1 value(s) for 2"),
-], ids=["malformed", "list", "unknown-key", "wrong-type", "nan", "missing-train-dir",
-        "no-train-dir", "sample-weights-length"])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ('{"train_dir": ', "not valid JSON"),
+        ("[1, 2]", "not a list"),
+        ('{"train_dir": "SET", "epochz": 3}', "unknown key(s) 'epochz'"),
+        ('{"train_dir": "SET", "epochs": "ten"}', "'epochs' must be int"),
+        ('{"train_dir": "SET", "lr": NaN}', "NaN is not a number"),
+        ('{"train_dir": "SET/missing"}', "does not exist"),
+        ('{"epochs": 3}', "'train_dir' is required"),
+        ('{"train_dir": ["SET", "SET"], "sample_weights": [1.0]}', "1 value(s) for 2"),
+    ],
+    ids=[
+        "malformed",
+        "list",
+        "unknown-key",
+        "wrong-type",
+        "nan",
+        "missing-train-dir",
+        "no-train-dir",
+        "sample-weights-length",
+    ],
+)
 def test_train_config_rows(tmp_path, capsys, sample_set, config, message):
     path = tmp_path / "c.json"
     path.write_text(config.replace("SET", str(sample_set)))
@@ -223,27 +292,42 @@ def test_train_config_rows(tmp_path, capsys, sample_set, config, message):
 def test_train_negative_epochs(tmp_path, capsys, sample_set):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"train_dir": str(sample_set)}))
-    code, err = _run(capsys, "train", "--config", str(path), "--epochs", "-2", "--out-dir",
-                     str(tmp_path / "run"))
+    code, err = _run(
+        capsys, "train", "--config", str(path), "--epochs", "-2", "--out-dir", str(tmp_path / "run")
+    )
     assert code == 2 and "'epochs' must be finite and at least 1" in _error_line(err)
     assert not (tmp_path / "run").exists()
 
 
-def test_train_resume_from_a_truncated_checkpoint(tmp_path, capsys, synthetic_set,  # noqa: F811
-                                                  tiny_weights):
+def test_train_resume_from_a_truncated_checkpoint(
+    tmp_path,
+    capsys,
+    synthetic_set,  # noqa: F811
+    tiny_weights,
+):
     root, _ = synthetic_set
     out = tmp_path / "run"
     out.mkdir()
     (out / "last.pt").write_bytes(tiny_weights.read_bytes()[:5000])
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"train_dir": str(root / "synth"), "out_dir": str(out),
-                                "epochs": 2, "stage1_epochs": 1, "batch_size": 4,
-                                "num_workers": 0}))
+    path.write_text(
+        json.dumps(
+            {
+                "train_dir": str(root / "synth"),
+                "out_dir": str(out),
+                "epochs": 2,
+                "stage1_epochs": 1,
+                "batch_size": 4,
+                "num_workers": 0,
+            }
+        )
+    )
     code, err = _run(capsys, "train", "--config", str(path), "--resume")
     assert code == 2 and "truncated" in _error_line(err)
 
 
 # --- evaluate, benchmark, data ------------------------------------------------------------------
+
 
 def test_evaluate_out_is_a_file(tmp_path, capsys):
     out = tmp_path / "out.csv"
@@ -257,15 +341,20 @@ def test_evaluate_mat_without_pt3d_68(tmp_path, capsys, tiny_weights):
 
     shutil.copy(SAMPLE, tmp_path / "image00001.jpg")
     scipy.io.savemat(tmp_path / "image00001.mat", {"Pose_Para": np.zeros((1, 7))})
-    code, err = _run(capsys, "evaluate", "--aflw2000", str(tmp_path), "--weights",
-                     str(tiny_weights))
+    code, err = _run(
+        capsys, "evaluate", "--aflw2000", str(tmp_path), "--weights", str(tiny_weights)
+    )
     assert code == 2 and "pt3d_68" in _error_line(err)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--repeats", "0"], "must be at least 1"),
-    (["--image", "NONIMAGE"], "not an image file"),
-], ids=["repeats-0", "non-image"])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--repeats", "0"], "must be at least 1"),
+        (["--image", "NONIMAGE"], "not an image file"),
+    ],
+    ids=["repeats-0", "non-image"],
+)
 def test_benchmark_rows(tmp_path, capsys, args, message):
     junk = tmp_path / "x.jpg"
     junk.write_text("not an image")
@@ -273,16 +362,24 @@ def test_benchmark_rows(tmp_path, capsys, args, message):
     assert code == 2 and message in _error_line(err)
 
 
-@pytest.mark.parametrize("command, message", [
-    (["preview", "--data", "MISSING", "--out", "OUT/g.png"], "not a training set"),
-    (["preview", "--data", "EMPTY", "--out", "OUT/g.png"], "not a training set"),
-    (["synthesize", "--labels", "MISSING", "--out", "OUT/s"], "not a label folder"),
-    (["synthesize", "--labels", "EMPTY", "--out", "OUT/s"], "not a label folder"),
-], ids=["preview-missing", "preview-empty", "synthesize-missing", "synthesize-empty"])
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["preview", "--data", "MISSING", "--out", "OUT/g.png"], "not a training set"),
+        (["preview", "--data", "EMPTY", "--out", "OUT/g.png"], "not a training set"),
+        (["synthesize", "--labels", "MISSING", "--out", "OUT/s"], "not a label folder"),
+        (["synthesize", "--labels", "EMPTY", "--out", "OUT/s"], "not a label folder"),
+    ],
+    ids=["preview-missing", "preview-empty", "synthesize-missing", "synthesize-empty"],
+)
 def test_data_rows(tmp_path, capsys, command, message):
     (tmp_path / "empty").mkdir()
-    args = [a.replace("MISSING", str(tmp_path / "none")).replace("EMPTY", str(tmp_path / "empty"))
-            .replace("OUT", str(tmp_path / "out")) for a in command]
+    args = [
+        a.replace("MISSING", str(tmp_path / "none"))
+        .replace("EMPTY", str(tmp_path / "empty"))
+        .replace("OUT", str(tmp_path / "out"))
+        for a in command
+    ]
     code, err = _run(capsys, "data", *args)
     assert code == 2 and message in _error_line(err)
     assert not (tmp_path / "out").exists()
@@ -305,8 +402,17 @@ def test_import_3dmm_refuses_a_crafted_pickle(tmp_path, capsys, monkeypatch):
     shutil.copy(SAMPLE, images / "a.jpg")
     (images / "a.mat").write_bytes(b"")
     monkeypatch.chdir(tmp_path)
-    code, err = _run(capsys, "data", "import-3dmm", "--images", str(images), "--bfm", str(bfm),
-                     "--out", str(tmp_path / "set"))
+    code, err = _run(
+        capsys,
+        "data",
+        "import-3dmm",
+        "--images",
+        str(images),
+        "--bfm",
+        str(bfm),
+        "--out",
+        str(tmp_path / "set"),
+    )
     assert code == 2 and "refusing to load" in _error_line(err)
     assert not (tmp_path / "PWNED").exists()
 

@@ -24,8 +24,14 @@ def _face(shift: float) -> Face:
     verts = np.zeros((468, 3), np.float32)
     pose = Pose(0, 0, 0)
     vis = np.ones(68, bool)
-    return Face(FaceBox(100, 100, 200, 200), verts, lm, vis, pose,
-                (StageOutput(verts, first, vis, pose), StageOutput(verts, lm, vis, pose)))
+    return Face(
+        FaceBox(100, 100, 200, 200),
+        verts,
+        lm,
+        vis,
+        pose,
+        (StageOutput(verts, first, vis, pose), StageOutput(verts, lm, vis, pose)),
+    )
 
 
 def test_confidence_falls_as_the_stages_disagree():
@@ -33,16 +39,28 @@ def test_confidence_falls_as_the_stages_disagree():
     assert values[0] == 1.0 and all(a > b for a, b in zip(values, values[1:]))
     assert confidence_from_disagreement(HALF_CONFIDENCE_STAGES, HALF_CONFIDENCE_STAGES) == 0.5
     one_stage = _face(0.0)
-    assert face_confidence(Face(one_stage.box, one_stage.vertices, one_stage.landmarks,
-                                one_stage.visible, one_stage.pose, one_stage.stages[:1])) is None
+    assert (
+        face_confidence(
+            Face(
+                one_stage.box,
+                one_stage.vertices,
+                one_stage.landmarks,
+                one_stage.visible,
+                one_stage.pose,
+                one_stage.stages[:1],
+            )
+        )
+        is None
+    )
 
 
 def test_spearman_matches_the_definition():
     x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
-    assert spearman(x, x ** 3) == pytest.approx(1.0)
+    assert spearman(x, x**3) == pytest.approx(1.0)
     assert spearman(x, -x) == pytest.approx(-1.0)
-    assert spearman(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == \
-        pytest.approx(np.sqrt(3) / 2)
+    assert spearman(np.array([1.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0])) == pytest.approx(
+        np.sqrt(3) / 2
+    )
 
 
 def test_unmirror_flips_x_and_the_point_order():
@@ -64,8 +82,12 @@ def test_mirror_confidence_of_the_shipped_model_on_the_sample(sample_image):
 
 
 def test_review_order_sorts_least_confident_first_and_filters():
-    statuses = [ImageStatus("saved", False, 0.9), ImageStatus("none", False, 0.2),
-                ImageStatus("none", True, None), ImageStatus("unreadable", False, 0.4)]
+    statuses = [
+        ImageStatus("saved", False, 0.9),
+        ImageStatus("none", False, 0.2),
+        ImageStatus("none", True, None),
+        ImageStatus("unreadable", False, 0.4),
+    ]
     assert review_order(statuses) == [0, 1, 2, 3]
     assert review_order(statuses, "confidence") == [1, 3, 0, 2]  # unknown last
     assert review_order(statuses, "folder", "unsaved") == [1, 2, 3]

@@ -34,8 +34,9 @@ def test_shapes_are_kept(shape):
     assert normalised_to_crop(tensor, 120).shape == shape
 
 
-@pytest.mark.parametrize("np_dtype, torch_dtype", [(np.float32, torch.float32),
-                                                   (np.float64, torch.float64)])
+@pytest.mark.parametrize(
+    "np_dtype, torch_dtype", [(np.float32, torch.float32), (np.float64, torch.float64)]
+)
 def test_dtype_and_backend_are_kept(np_dtype, torch_dtype):
     points = np.ones((5, 3), dtype=np_dtype)
     for convert in (crop_to_normalised, normalised_to_crop):
@@ -56,13 +57,17 @@ def test_integer_pixels_become_float64():
 # --- exceptions -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("points, size, message", [
-    (np.zeros((5, 4)), 120, "not shape"),
-    (np.zeros((5, 1)), 120, "not shape"),
-    (np.float64(3.0), 120, "not shape"),
-    ([1.0, 2.0], 120, "not shape"),
-    (np.zeros((5, 3)), 0, "crop size"),
-], ids=["four-components", "one-component", "scalar", "list", "empty-crop"])
+@pytest.mark.parametrize(
+    "points, size, message",
+    [
+        (np.zeros((5, 4)), 120, "not shape"),
+        (np.zeros((5, 1)), 120, "not shape"),
+        (np.float64(3.0), 120, "not shape"),
+        ([1.0, 2.0], 120, "not shape"),
+        (np.zeros((5, 3)), 0, "crop size"),
+    ],
+    ids=["four-components", "one-component", "scalar", "list", "empty-crop"],
+)
 def test_bad_inputs_are_refused(points, size, message):
     for convert in (crop_to_normalised, normalised_to_crop):
         with pytest.raises(ValueError, match=message):
@@ -78,8 +83,9 @@ def test_definition(size):
     centres of its first and last pixels are -(S - 1) / S and (S - 1) / S."""
     last = size - 1.0
     points = np.array([[0.0, last, 0.0], [last / 2, last / 2, size / 2.0], [last, 0.0, -size]])
-    expected = np.array([[-last / size, last / size, 0.0], [0.0, 0.0, 1.0],
-                         [last / size, -last / size, -2.0]])
+    expected = np.array(
+        [[-last / size, last / size, 0.0], [0.0, 0.0, 1.0], [last / size, -last / size, -2.0]]
+    )
     assert np.allclose(crop_to_normalised(points, size), expected, atol=1e-15)
     assert np.allclose(crop_to_normalised(points[:, :2], size), expected[:, :2], atol=1e-15)
 
@@ -90,10 +96,15 @@ def test_conversions_are_exact_inverses():
     for size in (1, 64, 119, 120, 121):
         there = crop_to_normalised(points, size)
         assert np.allclose(normalised_to_crop(there, size), points, rtol=0, atol=1e-12)
-        assert np.allclose(crop_to_normalised(normalised_to_crop(points, size), size), points,
-                           rtol=0, atol=1e-12)
-        assert np.allclose(normalised_to_crop(points[:, :2], size), normalised_to_crop(
-            points, size)[:, :2], rtol=0, atol=0)
+        assert np.allclose(
+            crop_to_normalised(normalised_to_crop(points, size), size), points, rtol=0, atol=1e-12
+        )
+        assert np.allclose(
+            normalised_to_crop(points[:, :2], size),
+            normalised_to_crop(points, size)[:, :2],
+            rtol=0,
+            atol=0,
+        )
     pose = rng.uniform(-180.0, 180.0, (50, 3))
     assert np.allclose(pose_from_normalised(pose_to_normalised(pose)), pose, rtol=0, atol=1e-12)
     assert pose_to_normalised(90.0) == 1.0 and pose_from_normalised(-0.5) == -45.0
@@ -104,8 +115,7 @@ def test_numpy_and_torch_give_the_same_numbers():
     rng = np.random.default_rng(1)
     points = rng.uniform(-1.5, 1.5, (3, 68, 3)).astype(np.float32)
     for convert in (normalised_to_crop, crop_to_normalised):
-        assert np.array_equal(convert(torch.from_numpy(points), 120).numpy(),
-                              convert(points, 120))
+        assert np.array_equal(convert(torch.from_numpy(points), 120).numpy(), convert(points, 120))
 
 
 def test_the_model_and_training_targets_use_the_definition(topology):
@@ -140,18 +150,29 @@ def test_predictor_output_is_unchanged():
         pytest.skip("the shipped weights changed since the reference was computed")
     image = load_image(resource_path("samples", "astronaut.jpg"))
     box = FaceBox(177.0, 84.5, 271.0, 175.0)
-    refined = Predictor.from_weights().predict(image, boxes=[box], box_kind="landmarks",
-                                               refine=True).faces[0]
-    flip = Predictor.from_weights(flip_test=True).predict(image, boxes=[box],
-                                                          box_kind="landmarks",
-                                                          refine=False).faces[0]
+    refined = (
+        Predictor.from_weights()
+        .predict(image, boxes=[box], box_kind="landmarks", refine=True)
+        .faces[0]
+    )
+    flip = (
+        Predictor.from_weights(flip_test=True)
+        .predict(image, boxes=[box], box_kind="landmarks", refine=False)
+        .faces[0]
+    )
     corrected = Predictor.from_weights().refine_from_landmarks(
-        image, ref["given_landmarks"], ref["refined_visible"], box)
+        image, ref["given_landmarks"], ref["refined_visible"], box
+    )
     for name, face in (("refined", refined), ("flip", flip), ("corrected", corrected)):
         pose = np.array([face.pose.pitch, face.pose.yaw, face.pose.roll])
-        for key, value in (("landmarks", face.landmarks), ("vertices", face.vertices),
-                           ("stage1_landmarks", face.stages[0].landmarks), ("pose", pose)):
+        for key, value in (
+            ("landmarks", face.landmarks),
+            ("vertices", face.vertices),
+            ("stage1_landmarks", face.stages[0].landmarks),
+            ("pose", pose),
+        ):
             # 1e-5 relative to coordinates of a few hundred pixels and degrees
-            np.testing.assert_allclose(value, ref[f"{name}_{key}"], rtol=1e-5, atol=1e-5,
-                                       err_msg=f"{name} {key}")
+            np.testing.assert_allclose(
+                value, ref[f"{name}_{key}"], rtol=1e-5, atol=1e-5, err_msg=f"{name} {key}"
+            )
         assert np.array_equal(face.visible, ref[f"{name}_visible"]), name

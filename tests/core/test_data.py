@@ -44,25 +44,80 @@ def test_boundary_loop_keeps_the_order_of_the_hand_written_walk(topology):
     """trimesh's outline starts elsewhere; the loop keeps the start and direction the
     hand-written walk had (the polygon order feeds the synthesis warp)."""
     assert boundary_loop(topology).tolist() == [
-        356, 389, 251, 284, 332, 297, 338, 10, 109, 67, 103, 54, 21, 162, 127, 234, 93, 132, 58,
-        172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454]
-    edges = {frozenset(e) for t in topology.triangles for e in ((t[0], t[1]), (t[1], t[2]),
-                                                                   (t[2], t[0]))}
+        356,
+        389,
+        251,
+        284,
+        332,
+        297,
+        338,
+        10,
+        109,
+        67,
+        103,
+        54,
+        21,
+        162,
+        127,
+        234,
+        93,
+        132,
+        58,
+        172,
+        136,
+        150,
+        149,
+        176,
+        148,
+        152,
+        377,
+        400,
+        378,
+        379,
+        365,
+        397,
+        288,
+        361,
+        323,
+        454,
+    ]
+    edges = {
+        frozenset(e) for t in topology.triangles for e in ((t[0], t[1]), (t[1], t[2]), (t[2], t[0]))
+    }
     loop = boundary_loop(topology).tolist()
     assert all(frozenset((a, b)) in edges for a, b in zip(loop, loop[1:] + loop[:1]))
 
 
 #: A 4 x 4 vertex grid without its middle square: an outer loop and a hole (whose edge comes
 #: first), with the loops the hand-written walk gave for these triangle orders.
-_HOLED = [[9, 10, 14], [8, 13, 12], [10, 15, 14], [6, 11, 10], [0, 5, 4], [1, 2, 6],
-          [10, 11, 15], [8, 9, 13], [0, 1, 5], [2, 3, 7], [4, 9, 8], [4, 5, 9], [9, 14, 13],
-          [2, 7, 6], [1, 6, 5], [6, 7, 11]]
+_HOLED = [
+    [9, 10, 14],
+    [8, 13, 12],
+    [10, 15, 14],
+    [6, 11, 10],
+    [0, 5, 4],
+    [1, 2, 6],
+    [10, 11, 15],
+    [8, 9, 13],
+    [0, 1, 5],
+    [2, 3, 7],
+    [4, 9, 8],
+    [4, 5, 9],
+    [9, 14, 13],
+    [2, 7, 6],
+    [1, 6, 5],
+    [6, 7, 11],
+]
 
 
-@pytest.mark.parametrize("triangles, expected", [
-    (_HOLED, [12, 13, 14, 15, 11, 7, 3, 2, 1, 0, 4, 8]),
-    (_HOLED[::-1], [7, 11, 15, 14, 13, 12, 8, 4, 0, 1, 2, 3]),
-], ids=["hole-edge-first", "reversed"])
+@pytest.mark.parametrize(
+    "triangles, expected",
+    [
+        (_HOLED, [12, 13, 14, 15, 11, 7, 3, 2, 1, 0, 4, 8]),
+        (_HOLED[::-1], [7, 11, 15, 14, 13, 12, 8, 4, 0, 1, 2, 3]),
+    ],
+    ids=["hole-edge-first", "reversed"],
+)
 def test_boundary_loop_of_a_mesh_with_a_hole(triangles, expected):
     from types import SimpleNamespace
 
@@ -79,10 +134,17 @@ def test_profiling_rotates_labels_exactly(topology, sample_image):
     assert sample.image.shape == (160, 160, 3) and sample.image.dtype == np.uint8
     assert abs(sample.pose[1] - 60.0) < 1.0
     # the composed pose label equals the pose measured on the rotated vertices
-    assert np.allclose(pose_from_vertices(sample.vertices, topology.vertices,
-                                          topology.pose_weights), sample.pose, atol=0.5)
-    vis = landmark_visibility(sample.vertices, topology.triangles, topology.landmark_triangles,
-                              topology.landmark_barycentric)
+    assert np.allclose(
+        pose_from_vertices(sample.vertices, topology.vertices, topology.pose_weights),
+        sample.pose,
+        atol=0.5,
+    )
+    vis = landmark_visibility(
+        sample.vertices,
+        topology.triangles,
+        topology.landmark_triangles,
+        topology.landmark_barycentric,
+    )
     assert not vis[:4].all()  # the far jaw is hidden
     assert not np.array_equal(sample.image, crop)
 
@@ -103,16 +165,19 @@ def synthetic_set(tmp_path_factory, topology, sample_image):
     images.mkdir(parents=True)
     cv2.imwrite(str(images / "a.jpg"), cv2.cvtColor(sample_image, cv2.COLOR_RGB2BGR))
     (root / "images" / "person_b").mkdir()
-    cv2.imwrite(str(root / "images" / "person_b" / "b.jpg"),
-                cv2.cvtColor(sample_image[:, ::-1], cv2.COLOR_RGB2BGR))
+    cv2.imwrite(
+        str(root / "images" / "person_b" / "b.jpg"),
+        cv2.cvtColor(sample_image[:, ::-1], cv2.COLOR_RGB2BGR),
+    )
     writer = LabelWriter(root / "labels", root / "images", {"licence": "test"})
     verts = template_face(topology)
     pose = pose_from_vertices(verts, topology.vertices, topology.pose_weights)
     writer.add(images / "a.jpg", "person_a", verts, pose, 0.01, (0, 0, 1, 1))
     mirrored = verts[topology.flip_permutation].copy()
     mirrored[:, 0] = 511 - mirrored[:, 0]
-    writer.add(root / "images" / "person_b" / "b.jpg", "person_b", mirrored, pose, 0.01,
-               (0, 0, 1, 1))
+    writer.add(
+        root / "images" / "person_b" / "b.jpg", "person_b", mirrored, pose, 0.01, (0, 0, 1, 1)
+    )
     writer.close()
     labels = load_labels(root / "labels")
     count = synthesize(labels, root / "synth", variants=4, seed=0)
@@ -132,7 +197,7 @@ def test_labels_round_trip_and_identity_split(synthetic_set):
 def test_corrupt_label_folder_is_reported(tmp_path):
     with pytest.raises(ValueError, match="not a label folder"):
         load_labels(tmp_path)
-    (tmp_path / "manifest.json").write_text("{\"format\": \"other\"}")
+    (tmp_path / "manifest.json").write_text('{"format": "other"}')
     with pytest.raises(ValueError, match="unknown label format"):
         load_labels(tmp_path)
 
@@ -147,15 +212,25 @@ def test_synthetic_set_and_training_items(synthetic_set, topology):
     assert kp.shape == (68, 3) and verts.shape == (468, 3) and pose.shape == (3,)
     assert float(kp[:, :2].abs().max()) < 1.2  # the face is inside the crop
     # the keypoint targets are the embedded landmarks of the dense targets
-    assert np.allclose(topology.landmarks_from_vertices(verts.numpy().astype(np.float64)),
-                       kp.numpy(), atol=1e-4)
+    assert np.allclose(
+        topology.landmarks_from_vertices(verts.numpy().astype(np.float64)), kp.numpy(), atol=1e-4
+    )
 
 
 def test_flip_augmentation_mirrors_labels(synthetic_set, topology):
     root, _ = synthetic_set
     plain = SyntheticFaces(root / "synth", topology, 120, augment=None)
-    flip_only = AugmentConfig(scale_jitter=(1.0, 1.0), shift_jitter=0.0, flip=1.0, colour=0,
-                              grayscale=0, blur=0, noise=0, occluder=0, spots=0)
+    flip_only = AugmentConfig(
+        scale_jitter=(1.0, 1.0),
+        shift_jitter=0.0,
+        flip=1.0,
+        colour=0,
+        grayscale=0,
+        blur=0,
+        noise=0,
+        occluder=0,
+        spots=0,
+    )
     flipped = SyntheticFaces(root / "synth", topology, 120, augment=flip_only)
     a, b = plain[1], flipped[1]
     # the crop follows the mirrored landmark box, which the (nearly symmetric) embedding moves

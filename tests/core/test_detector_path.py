@@ -49,9 +49,21 @@ def test_2d_landmarks_put_the_contour_on_the_outline(sample_image):
 def test_cli_predict_records_the_definition_and_box_kind(tmp_path, capsys):
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"astronaut.jpg": [[200, 80, 300, 190]]}))
-    code = main(["predict", str(resource_path("samples", "astronaut.jpg")), "--out",
-                 str(tmp_path / "out"), "--boxes", str(boxes), "--box-kind", "landmarks",
-                 "--no-refine", "--landmarks", "2d"])
+    code = main(
+        [
+            "predict",
+            str(resource_path("samples", "astronaut.jpg")),
+            "--out",
+            str(tmp_path / "out"),
+            "--boxes",
+            str(boxes),
+            "--box-kind",
+            "landmarks",
+            "--no-refine",
+            "--landmarks",
+            "2d",
+        ]
+    )
     assert code == 0
     payload = json.loads((tmp_path / "out" / "astronaut.json").read_text())
     assert payload["faces"][0]["landmark_definition"] == "2d"

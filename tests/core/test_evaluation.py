@@ -67,17 +67,32 @@ def test_ced_curve_is_monotone_and_ends_at_the_share_under_the_limit():
 @pytest.mark.shared
 def test_cli_evaluate_writes_tables_csv_and_ced(tmp_path, tiny_weights, capsys):
     out = tmp_path / "eval"
-    code = main(["evaluate", "--aflw2000", str(shared_path("aflw2000_3d_subset", "images")),
-                 "--aflw2000-protocol", str(shared_path("aflw2000_3d_subset", "protocol")),
-                 "--aflw-val", str(shared_path("aflw_val")), "--weights", str(tiny_weights),
-                 "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--aflw2000",
+            str(shared_path("aflw2000_3d_subset", "images")),
+            "--aflw2000-protocol",
+            str(shared_path("aflw2000_3d_subset", "protocol")),
+            "--aflw-val",
+            str(shared_path("aflw_val")),
+            "--weights",
+            str(tiny_weights),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "the method (paper)" in text and "3.24" in text and "4.24" in text
     assert "reannotated, yaw new (1306/462/232)" in text  # both label sets, both yaw files
     assert "n=10/4/2" in text and "n=667/667/667" in text
-    for name in ("aflw2000_gt_errors.csv", "aflw2000_gt_ced.png", "aflw_val_errors.csv",
-                 "aflw_val_ced.png"):
+    for name in (
+        "aflw2000_gt_errors.csv",
+        "aflw2000_gt_ced.png",
+        "aflw_val_errors.csv",
+        "aflw_val_ced.png",
+    ):
         assert (out / name).stat().st_size > 0
     rows = (out / "aflw2000_gt_errors.csv").read_text().splitlines()
     assert rows[0] == "image,nme_percent,yaw_deg" and len(rows) == 17
@@ -101,8 +116,9 @@ def test_shipped_model_keeps_its_documented_accuracy_on_the_16_images():
     from mtface.core.commands.evaluate import evaluate_aflw2000
     from mtface.core.predictor import Predictor
 
-    result = evaluate_aflw2000(Predictor.from_weights(), shared_path("aflw2000_3d_subset",
-                                                                     "images"), None, "gt", None)
+    result = evaluate_aflw2000(
+        Predictor.from_weights(), shared_path("aflw2000_3d_subset", "images"), None, "gt", None
+    )
     report = result["original labels, |yaw| from .mat"]
     assert report["mean"] < 6.0  # card: 5.10 (an untrained cascade: 24.8)
     assert result["pose_mae"]["mean"] < 6.0  # card: 4.10 (untrained: 17.0)
@@ -128,8 +144,22 @@ def test_predict_with_landmark_boxes_reproduces_evaluate(tmp_path):
         shutil.copy(s.image_path, folder / s.image_path.name)
         boxes[s.image_path.name] = [list(box_of_points(s.gt68))]
     (tmp_path / "boxes.json").write_text(json.dumps(boxes))
-    assert main(["predict", str(folder), "--out", str(tmp_path / "out"), "--boxes",
-                 str(tmp_path / "boxes.json"), "--box-kind", "landmarks", "--no-refine"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(folder),
+                "--out",
+                str(tmp_path / "out"),
+                "--boxes",
+                str(tmp_path / "boxes.json"),
+                "--box-kind",
+                "landmarks",
+                "--no-refine",
+            ]
+        )
+        == 0
+    )
     expected, _, _ = _predict_aflw2000(Predictor.from_weights(), samples, "gt")
     for s, pred in zip(samples, expected):
         payload = json.loads((tmp_path / "out" / f"{s.image_path.stem}.json").read_text())

@@ -33,10 +33,16 @@ def test_pts_is_one_based_on_disk():
     assert text.startswith("version: 1\nn_points: 2\n{")
 
 
-@pytest.mark.parametrize("text", [
-    "", "version: 1\nn_points: 2\n{\n1 2\n}\n", "version: 1\nn_points: 1\n{\n1 x\n}\n",
-    "version: 1\nn_points: 1\n1 2\n", "version: 1\nn_points: 1\n{\nnan 2\n}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "version: 1\nn_points: 2\n{\n1 2\n}\n",
+        "version: 1\nn_points: 1\n{\n1 x\n}\n",
+        "version: 1\nn_points: 1\n1 2\n",
+        "version: 1\nn_points: 1\n{\nnan 2\n}\n",
+    ],
+)
 def test_malformed_pts_is_reported(tmp_path, text):
     path = tmp_path / "bad.pts"
     path.write_text(text)
@@ -90,8 +96,13 @@ def test_prediction_json_schema(topology):
     from mtface.core.types import Face, FaceBox, Pose, Prediction
 
     lm = np.zeros((68, 3), np.float32)
-    face = Face(FaceBox(1, 2, 3, 4, 0.9), topology.vertices.astype(np.float32), lm,
-                np.ones(68, bool), Pose(1.0, 45.0, -2.0))
+    face = Face(
+        FaceBox(1, 2, 3, 4, 0.9),
+        topology.vertices.astype(np.float32),
+        lm,
+        np.ones(68, bool),
+        Pose(1.0, 45.0, -2.0),
+    )
     payload = prediction_to_dict(Prediction([face], (10, 20)), "x.jpg", ["x_face0.obj"])
     text = json.dumps(payload)
     back = json.loads(text)
@@ -125,8 +136,9 @@ def test_atomic_csv_and_unique_temp_names(tmp_path, monkeypatch):
     assert path.read_text() == 'a,b\n1,"x,y"\n'
     names = []
     real_replace = atomic.os.replace
-    monkeypatch.setattr(atomic.os, "replace",
-                        lambda a, b: (names.append(os.path.basename(a)), real_replace(a, b)))
+    monkeypatch.setattr(
+        atomic.os, "replace", lambda a, b: (names.append(os.path.basename(a)), real_replace(a, b))
+    )
     atomic_write_text(tmp_path / "t.txt", "1")
     atomic_write_text(tmp_path / "t.txt", "2")
     assert len(set(names)) == 2 and all(n.startswith(".t.txt.") for n in names)

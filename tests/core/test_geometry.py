@@ -53,14 +53,16 @@ def test_orthographic_projection_drops_z():
 
 def test_frontal_template_landmarks_visible_and_turned_face_hides_far_jaw(topology):
     pts = topology.vertices * 10.0
-    vis = landmark_visibility(pts, topology.triangles, topology.landmark_triangles,
-                              topology.landmark_barycentric)
+    vis = landmark_visibility(
+        pts, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+    )
     assert vis[17:].all()  # everything but the jaw is visible on a frontal face
     flip_y = np.diag([1.0, -1.0, 1.0])
     rot = flip_y @ rotation_from_angles(0, 70, 0) @ flip_y
     turned = pts @ rot.T
-    vis = landmark_visibility(turned, topology.triangles, topology.landmark_triangles,
-                              topology.landmark_barycentric)
+    vis = landmark_visibility(
+        turned, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+    )
     # positive yaw turns the face to the image's left: its left-side points (image right,
     # iBUG 9-16) stay visible and the other cheek's jaw (iBUG 0-5) is hidden
     assert not vis[:5].any()
@@ -71,10 +73,16 @@ def test_frontal_template_landmarks_visible_and_turned_face_hides_far_jaw(topolo
 def test_zbuffer_refinement_hides_points_behind_the_nose(topology):
     flip_y = np.diag([1.0, -1.0, 1.0])
     turned = topology.vertices * 10.0 @ (flip_y @ rotation_from_angles(0, 80, 0) @ flip_y).T
-    normal_only = landmark_visibility(turned, topology.triangles, topology.landmark_triangles,
-                                      topology.landmark_barycentric)
-    refined = landmark_visibility(turned, topology.triangles, topology.landmark_triangles,
-                                  topology.landmark_barycentric, zbuffer=True)
+    normal_only = landmark_visibility(
+        turned, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+    )
+    refined = landmark_visibility(
+        turned,
+        topology.triangles,
+        topology.landmark_triangles,
+        topology.landmark_barycentric,
+        zbuffer=True,
+    )
     assert (refined <= normal_only).all()
     assert refined.sum() < normal_only.sum()
 
@@ -83,8 +91,9 @@ def test_pose_from_vertices_recovers_a_known_rotation(topology):
     flip_y = np.diag([1.0, -1.0, 1.0])
     rot = flip_y @ rotation_from_angles(10, -40, 5) @ flip_y
     pts = 3.0 * topology.vertices @ rot.T + np.array([100.0, 80.0, 0.0])
-    assert np.allclose(pose_from_vertices(pts, topology.vertices, topology.pose_weights),
-                       (10, -40, 5), atol=1e-6)
+    assert np.allclose(
+        pose_from_vertices(pts, topology.vertices, topology.pose_weights), (10, -40, 5), atol=1e-6
+    )
 
 
 def test_similarity_fit_exact():
@@ -113,7 +122,13 @@ def test_crop_transform_rejects_empty_box():
 
 def test_yaw_bins():
     assert [yaw_bin(y) for y in (0, -30, 30.1, -60, 61, 90)] == [
-        "[0,30]", "[0,30]", "(30,60]", "(30,60]", "(60,90]", "(60,90]"]
+        "[0,30]",
+        "[0,30]",
+        "(30,60]",
+        "(30,60]",
+        "(60,90]",
+        "(60,90]",
+    ]
 
 
 @pytest.mark.shared
@@ -132,7 +147,7 @@ def test_aflw2000_pose_para_and_bfm_bases_reproduce_pt3d_68():
         mat = scipy.io.loadmat(mat_path)
         pose = mat["Pose_Para"][0]
         height = load_image(mat_path.with_suffix(".jpg")).shape[0]
-        shape = (u + w_shp @ mat["Shape_Para"][:40, 0] + w_exp @ mat["Exp_Para"][:10, 0])
+        shape = u + w_shp @ mat["Shape_Para"][:40, 0] + w_exp @ mat["Exp_Para"][:10, 0]
         rot = rotation_from_angles(*np.rad2deg(pose[:3]))
         projected = pose[6] * shape.reshape(-1, 3) @ rot.T + pose[3:6]
         x, y = projected[:, 0], height + 1 - projected[:, 1]  # 1-based rows, flipped

@@ -59,15 +59,19 @@ def test_fitted_mesh_carries_the_annotation_in_its_2d_landmarks(topology):
 
 def test_photo_identity_groups_the_faces_of_one_photo(tmp_path):
     root = tmp_path
-    assert photo_identity(root / "afw" / "123_1.jpg", root) == \
-        photo_identity(root / "afw" / "123_2.jpg", root) == "afw/123"
+    assert (
+        photo_identity(root / "afw" / "123_1.jpg", root)
+        == photo_identity(root / "afw" / "123_2.jpg", root)
+        == "afw/123"
+    )
     assert photo_identity(root / "helen" / "9_x.jpg", root) == "helen/9_x"
 
 
 def test_import_with_model_meshes_writes_labels_and_split(tmp_path, annotated_folder):
     folder, points = annotated_folder
-    report = import_annotations([folder], tmp_path / "labels", "test photos",
-                                mesh_from="model", val_fraction=0.5)
+    report = import_annotations(
+        [folder], tmp_path / "labels", "test photos", mesh_from="model", val_fraction=0.5
+    )
     assert (report.faces, report.images, report.skipped) == (3, 3, 0)
     labels = load_labels(tmp_path / "labels")
     assert labels.human_landmarks.shape == (3, 68, 2)
@@ -100,14 +104,38 @@ def test_find_annotated_images_ignores_images_without_annotation(tmp_path, annot
 
 def test_cli_import_annotations(tmp_path, annotated_folder, capsys):
     out = tmp_path / "labels"
-    code = main(["data", "import-annotations", "--images", str(annotated_folder[0]), "--out",
-                 str(out), "--licence", "test", "--mesh-from", "model"])
+    code = main(
+        [
+            "data",
+            "import-annotations",
+            "--images",
+            str(annotated_folder[0]),
+            "--out",
+            str(out),
+            "--licence",
+            "test",
+            "--mesh-from",
+            "model",
+        ]
+    )
     assert code == 0 and (out / "manifest.json").exists()
     assert "imported 3 faces" in capsys.readouterr().err
     empty = tmp_path / "empty"
     empty.mkdir()
-    code = main(["data", "import-annotations", "--images", str(empty), "--out",
-                 str(tmp_path / "none"), "--licence", "x", "--mesh-from", "model"])
+    code = main(
+        [
+            "data",
+            "import-annotations",
+            "--images",
+            str(empty),
+            "--out",
+            str(tmp_path / "none"),
+            "--licence",
+            "x",
+            "--mesh-from",
+            "model",
+        ]
+    )
     assert code == 2 and "no annotated images" in capsys.readouterr().err
 
 
@@ -115,8 +143,9 @@ def test_cli_evaluate_pts_scores_the_subset(tmp_path, annotated_folder, capsys):
     folder, points = annotated_folder
     subset = tmp_path / "val.txt"
     subset.write_text("b.pts\n")
-    code = main(["evaluate", "--pts", str(folder), "--subset", str(subset), "--out",
-                 str(tmp_path / "eval")])
+    code = main(
+        ["evaluate", "--pts", str(folder), "--subset", str(subset), "--out", str(tmp_path / "eval")]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "1 faces (gt crop, 2d landmarks" in out
     nme = float(out.split("inter-ocular NME %: mean")[1].split()[0])

@@ -16,8 +16,9 @@ from mtface.core.training.validation import human_val_report
 
 
 def test_selection_score_prefers_the_real_face_figures():
-    assert selection_score({"aflw_val_mean": 6.0, "human_val_nme": 4.0,
-                            "synthetic_val_mean": 1.0}) == pytest.approx(5.0)
+    assert selection_score(
+        {"aflw_val_mean": 6.0, "human_val_nme": 4.0, "synthetic_val_mean": 1.0}
+    ) == pytest.approx(5.0)
     assert selection_score({"aflw_val_mean": 6.0, "synthetic_val_mean": 1.0}) == 6.0
     assert selection_score({"synthetic_val_mean": 1.5}) == 1.5
     assert selection_score({}) == float("inf")

@@ -60,10 +60,13 @@ def test_exif_orientation_is_applied(tmp_path):
     assert out[:30].mean() > 200 and out[-30:].mean() < 50  # left half is now on top
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"),
-    (b"this is not an image at all", "not an image"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"this is not an image at all", "not an image"),
+    ],
+)
 def test_empty_and_non_image_files(tmp_path, content, message):
     path = tmp_path / "bad.jpg"
     path.write_bytes(content)

@@ -38,8 +38,9 @@ def test_shapes_and_rows_sum_to_one(start):
 def test_bootstrap_equals_the_3d_definition_off_the_contour(topology, start):
     v = placed(topology)
     inner = [i for i in range(68) if i not in CONTOUR_POINTS]
-    np.testing.assert_allclose(start.points(v)[inner],
-                               topology.landmarks_from_vertices(v)[inner, :2], atol=1e-9)
+    np.testing.assert_allclose(
+        start.points(v)[inner], topology.landmarks_from_vertices(v)[inner, :2], atol=1e-9
+    )
 
 
 def test_contour_marches_to_the_silhouette_on_a_turned_face(topology, start):
@@ -50,8 +51,9 @@ def test_contour_marches_to_the_silhouette_on_a_turned_face(topology, start):
     v = placed(topology, yaw=60.0)
     pts = start.points(v)
     p3 = topology.landmarks_from_vertices(v)[:, :2]
-    visible = landmark_visibility(v, topology.triangles, topology.landmark_triangles,
-                                  topology.landmark_barycentric)
+    visible = landmark_visibility(
+        v, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+    )
     far = list(range(2, 6)) if not visible[2:6].any() else list(range(11, 15))
     assert not visible[far].any()
     _, _, size = face_frame(v[:, :2])
@@ -67,14 +69,20 @@ def test_frontal_contour_is_near_the_face_outline(topology, start):
     pts = start.points(v)
     _, _, size = face_frame(v[:, :2])
     assert pts[0, 0] < pts[16, 0]
-    assert np.abs(pts[list(CONTOUR_POINTS)] - topology.landmarks_from_vertices(v)[
-        list(CONTOUR_POINTS), :2]).max() < 0.1 * size
+    assert (
+        np.abs(
+            pts[list(CONTOUR_POINTS)]
+            - topology.landmarks_from_vertices(v)[list(CONTOUR_POINTS), :2]
+        ).max()
+        < 0.1 * size
+    )
 
 
 def test_fit_recovers_a_constant_shift_of_every_point(topology, start):
     rng = np.random.default_rng(0)
-    meshes = np.stack([placed(topology, yaw=rng.uniform(-20, 20), scale=rng.uniform(15, 25))
-                       for _ in range(30)])
+    meshes = np.stack(
+        [placed(topology, yaw=rng.uniform(-20, 20), scale=rng.uniform(15, 25)) for _ in range(30)]
+    )
     shift = np.zeros((68, 2))
     shift[17:27, 1] = -0.02  # brows higher, in face sizes
     shift[list(CONTOUR_POINTS), 0] = 0.01
@@ -84,8 +92,10 @@ def test_fit_recovers_a_constant_shift_of_every_point(topology, start):
         base = start.points(m)
         targets.append(base + size * (shift[:, :1] * axis + shift[:, 1:] * normal))
     fitted = fit_definition(start, meshes, np.stack(targets), ridge=1e-6)
-    errors = [np.abs(fitted.points(m) - t).max() / face_frame(m[:, :2])[2]
-              for m, t in zip(meshes, targets)]
+    errors = [
+        np.abs(fitted.points(m) - t).max() / face_frame(m[:, :2])[2]
+        for m, t in zip(meshes, targets)
+    ]
     assert max(errors) < 2e-3
 
 

@@ -59,8 +59,9 @@ def test_loss_gradients_reach_both_stages(model):
     model.train()
     images = torch.rand(2, 3, 120, 120)
     out = model(images)
-    loss, parts = cascade_loss(out, torch.zeros(2, 68, 3), torch.zeros(2, 468, 3),
-                               torch.zeros(2, 3))
+    loss, parts = cascade_loss(
+        out, torch.zeros(2, 68, 3), torch.zeros(2, 468, 3), torch.zeros(2, 3)
+    )
     loss.backward()
     assert set(parts) == {f"s{k}_{n}" for k in (1, 2) for n in ("kp", "dense", "pose")}
     assert model.stage1.features[0][0].weight.grad.abs().sum() > 0

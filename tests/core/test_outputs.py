@@ -37,11 +37,20 @@ def test_plan_outputs_keeps_names_unique(tmp_path):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(SAMPLE, tmp_path / rel)
     bases = {j.path.relative_to(tmp_path).as_posix(): j.base for j in plan_outputs([tmp_path])}
-    assert bases == {"a/face.png": "a/face", "b/face.jpg": "b/face", "c/face.jpg": "c/face.jpg",
-                     "c/face.png": "c/face.png", "c/other.jpg": "c/other"}
+    assert bases == {
+        "a/face.png": "a/face",
+        "b/face.jpg": "b/face",
+        "c/face.jpg": "c/face.jpg",
+        "c/face.png": "c/face.png",
+        "c/other.jpg": "c/other",
+    }
     # files given one by one from different folders
-    files = [tmp_path / "a/face.png", tmp_path / "b/face.jpg", tmp_path / "c/face.jpg",
-             tmp_path / "a/face.png"]
+    files = [
+        tmp_path / "a/face.png",
+        tmp_path / "b/face.jpg",
+        tmp_path / "c/face.jpg",
+        tmp_path / "a/face.png",
+    ]
     assert [j.base for j in plan_outputs(files)] == ["face.png", "face.jpg", "face.jpg~1"]
 
 
@@ -51,8 +60,20 @@ def test_predict_same_stem_in_one_run_writes_both(tmp_path, tiny_weights):
     shutil.copy(SAMPLE, tmp_path / "a" / "face.png")
     shutil.copy(SAMPLE, tmp_path / "b" / "face.jpg")
     out = tmp_path / "out"
-    assert main(["predict", str(tmp_path / "a" / "face.png"), str(tmp_path / "b" / "face.jpg"),
-                 "--out", str(out), "--weights", str(tiny_weights)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "a" / "face.png"),
+                str(tmp_path / "b" / "face.jpg"),
+                "--out",
+                str(out),
+                "--weights",
+                str(tiny_weights),
+            ]
+        )
+        == 0
+    )
     images = {json.loads(p.read_text())["image"] for p in out.glob("*.json")}
     assert images == {"face.png", "face.jpg"}
     for payload in (json.loads(p.read_text()) for p in out.glob("*.json")):
@@ -67,8 +88,9 @@ def test_predict_removes_stale_face_files(tmp_path, tiny_weights, two_faces):
     boxes = tmp_path / "b.json"
     boxes.write_text(json.dumps({"two.jpg": [[10, 10, 150, 150]]}))
     (out / "two_face0_face3.pts").write_text("another image's file")
-    assert main(["predict", str(two_faces), *args, "--boxes", str(boxes),
-                 "--mesh-format", "ply"]) == 0
+    assert (
+        main(["predict", str(two_faces), *args, "--boxes", str(boxes), "--mesh-format", "ply"]) == 0
+    )
     names = sorted(p.name for p in out.iterdir())
     assert names == ["two.json", "two_face0.ply", "two_face0.pts", "two_face0_face3.pts"]
 
@@ -80,12 +102,14 @@ def test_atomic_write_set_is_all_or_nothing(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(SaveError, match="No space left"):
-        atomic_write_set([(tmp_path / "a.txt", text_writer("new a")),
-                          (tmp_path / "b.txt", failing)])
+        atomic_write_set(
+            [(tmp_path / "a.txt", text_writer("new a")), (tmp_path / "b.txt", failing)]
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
     assert (tmp_path / "a.txt").read_text() == "old a"
-    written = atomic_write_set([(tmp_path / "a.txt", text_writer("1")),
-                                (tmp_path / "sub" / "b.txt", text_writer("2"))])
+    written = atomic_write_set(
+        [(tmp_path / "a.txt", text_writer("1")), (tmp_path / "sub" / "b.txt", text_writer("2"))]
+    )
     assert [p.read_text() for p in written] == ["1", "2"]
 
 

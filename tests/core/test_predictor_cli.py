@@ -55,8 +55,17 @@ def test_flip_test_is_mirror_consistent(tiny_weights, sample_image):
 
 def test_cli_predict_writes_json_pts_mesh_overlay(tmp_path, tiny_weights):
     out = tmp_path / "out"
-    code = main(["predict", str(resource_path("samples", "astronaut.jpg")), "--out", str(out),
-                 "--weights", str(tiny_weights), "--overlay"])
+    code = main(
+        [
+            "predict",
+            str(resource_path("samples", "astronaut.jpg")),
+            "--out",
+            str(out),
+            "--weights",
+            str(tiny_weights),
+            "--overlay",
+        ]
+    )
     assert code == 0
     payload = json.loads((out / "astronaut.json").read_text())
     assert payload["schema"] == "mtface-prediction/1" and len(payload["faces"]) == 1
@@ -72,8 +81,9 @@ def test_cli_folder_skips_bad_files_and_goes_on(tmp_path, tiny_weights, capsys):
     shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
     (folder / "b.jpg").write_bytes(b"")
     (folder / "c.png").write_bytes(b"not a png")
-    code = main(["predict", str(folder), "--out", str(tmp_path / "o"), "--weights",
-                 str(tiny_weights)])
+    code = main(
+        ["predict", str(folder), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)]
+    )
     err = capsys.readouterr().err
     assert code == 0 and "b.jpg" in err and "c.png" in err
     assert (tmp_path / "o" / "a.json").exists()
@@ -82,8 +92,10 @@ def test_cli_folder_skips_bad_files_and_goes_on(tmp_path, tiny_weights, capsys):
 def test_cli_nothing_processed_exits_non_zero(tmp_path, tiny_weights):
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"junk")
-    assert main(["predict", str(bad), "--out", str(tmp_path / "o"), "--weights",
-                 str(tiny_weights)]) == 1
+    assert (
+        main(["predict", str(bad), "--out", str(tmp_path / "o"), "--weights", str(tiny_weights)])
+        == 1
+    )
 
 
 def test_cli_missing_or_corrupt_weights(tmp_path, capsys):
@@ -92,8 +104,9 @@ def test_cli_missing_or_corrupt_weights(tmp_path, capsys):
     img = str(resource_path("samples", "astronaut.jpg"))
     assert main(["predict", img, "--out", str(tmp_path), "--weights", str(bad)]) == 2
     assert "corrupt" in capsys.readouterr().err
-    assert main(["predict", img, "--out", str(tmp_path), "--weights",
-                 str(tmp_path / "none.pt")]) == 2
+    assert (
+        main(["predict", img, "--out", str(tmp_path), "--weights", str(tmp_path / "none.pt")]) == 2
+    )
     assert "not found" in capsys.readouterr().err
 
 
@@ -104,14 +117,27 @@ def test_boxes_files(tmp_path, tiny_weights):
     csv = tmp_path / "b.csv"
     csv.write_text("image,x0,y0,x1,y1\nastronaut.jpg,180,80,300,220\nastronaut.jpg,1,1,50,50\n")
     assert len(read_boxes(csv)["astronaut.jpg"]) == 2
-    for text in ("[1,2]", "{\"a.jpg\": [[5, 5, 1, 1]]}"):
+    for text in ("[1,2]", '{"a.jpg": [[5, 5, 1, 1]]}'):
         js.write_text(text)
         with pytest.raises(BoxesFileError):
             read_boxes(js)
     out = tmp_path / "o"
     csv.write_text("astronaut.jpg,180,80,300,220\n")
-    assert main(["predict", str(resource_path("samples", "astronaut.jpg")), "--out", str(out),
-                 "--weights", str(tiny_weights), "--boxes", str(csv)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(resource_path("samples", "astronaut.jpg")),
+                "--out",
+                str(out),
+                "--weights",
+                str(tiny_weights),
+                "--boxes",
+                str(csv),
+            ]
+        )
+        == 0
+    )
     payload = json.loads((out / "astronaut.json").read_text())
     assert payload["faces"][0]["box"] == [180, 80, 300, 220]
 

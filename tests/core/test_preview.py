@@ -32,15 +32,19 @@ def tiny_set(tmp_path_factory, topology):
 
 def _tiles(grid: np.ndarray) -> list[np.ndarray]:
     t = PREVIEW_TILE
-    return [grid[r:r + t, c:c + t] for r in range(0, grid.shape[0], t)
-            for c in range(0, grid.shape[1], t)]
+    return [
+        grid[r : r + t, c : c + t]
+        for r in range(0, grid.shape[0], t)
+        for c in range(0, grid.shape[1], t)
+    ]
 
 
 # --- smoke / shapes -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("count, rows, columns", [(1, 1, 1), (5, 1, 5), (8, 1, 8), (12, 2, 8),
-                                                  (17, 3, 8)])
+@pytest.mark.parametrize(
+    "count, rows, columns", [(1, 1, 1), (5, 1, 5), (8, 1, 8), (12, 2, 8), (17, 3, 8)]
+)
 def test_any_count_draws_exactly_that_many_tiles(tiny_set, count, rows, columns):
     grid = preview_grid(str(tiny_set), count)
     assert grid.shape == (rows * PREVIEW_TILE, columns * PREVIEW_TILE, 3)
@@ -103,6 +107,7 @@ def test_mtface_data_preview_count_5(tiny_set, tmp_path, capsys):
     from mtface.cli.main import main
 
     out = tmp_path / "cli.png"
-    assert main(["data", "preview", "--data", str(tiny_set), "--out", str(out),
-                 "--count", "5"]) == 0
+    assert (
+        main(["data", "preview", "--data", str(tiny_set), "--out", str(out), "--count", "5"]) == 0
+    )
     assert cv2.imread(str(out)).shape == (PREVIEW_TILE, 5 * PREVIEW_TILE, 3)

@@ -61,8 +61,7 @@ def test_regions_of_a_triangle():
     vertices, triangles = _square()
     points = np.array([[0.25, 0.5, 2.0], [3.0, 0.5, 0.0], [-1.0, -1.0, 0.0], [0.5, -2.0, 1.0]])
     closest, bary, tri = closest_points_on_mesh(vertices, triangles, points)
-    assert np.allclose(closest, [[0.25, 0.5, 0], [1.0, 0.5, 0], [0, 0, 0], [0.5, 0, 0]],
-                       atol=1e-12)
+    assert np.allclose(closest, [[0.25, 0.5, 0], [1.0, 0.5, 0], [0, 0, 0], [0.5, 0, 0]], atol=1e-12)
     assert np.allclose(bary.sum(1), 1.0) and (bary > -1e-12).all()
     assert np.allclose(barycentric_points(vertices, triangles, tri, bary), closest, atol=1e-12)
 

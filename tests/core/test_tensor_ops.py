@@ -25,20 +25,29 @@ def test_vertex_normals_shapes_and_frontal_direction(topology):
 
 def test_visibility_scores_match_and_are_in_range(topology):
     v = torch.as_tensor(topology.vertices, dtype=torch.float64)[None]
-    s = visibility_scores(v, torch.as_tensor(topology.triangles),
-                          torch.as_tensor(topology.landmark_triangles),
-                          torch.as_tensor(topology.landmark_barycentric))
+    s = visibility_scores(
+        v,
+        torch.as_tensor(topology.triangles),
+        torch.as_tensor(topology.landmark_triangles),
+        torch.as_tensor(topology.landmark_barycentric),
+    )
     assert s.shape == (1, 68) and (s.abs() <= 1 + 1e-9).all()
     assert (s[0, 17:] > 0).all()
 
 
 def test_barycentric_points_numpy_and_torch_agree(topology):
-    pts_np = barycentric_points(topology.vertices, topology.triangles,
-                                topology.landmark_triangles, topology.landmark_barycentric)
-    pts_t = barycentric_points(torch.as_tensor(topology.vertices)[None],
-                               torch.as_tensor(topology.triangles),
-                               torch.as_tensor(topology.landmark_triangles),
-                               torch.as_tensor(topology.landmark_barycentric))
+    pts_np = barycentric_points(
+        topology.vertices,
+        topology.triangles,
+        topology.landmark_triangles,
+        topology.landmark_barycentric,
+    )
+    pts_t = barycentric_points(
+        torch.as_tensor(topology.vertices)[None],
+        torch.as_tensor(topology.triangles),
+        torch.as_tensor(topology.landmark_triangles),
+        torch.as_tensor(topology.landmark_barycentric),
+    )
     assert np.allclose(pts_t[0].numpy(), pts_np)
 
 

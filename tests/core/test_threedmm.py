@@ -102,8 +102,14 @@ def test_fit_errors_name_the_problem(tmp_path):
     with pytest.raises(ThreeDmmError, match="missing Exp_Para"):
         read_fit(partial)
     short = tmp_path / "c.mat"
-    scipy.io.savemat(short, {"Pose_Para": np.zeros((1, 3)), "Shape_Para": np.zeros((199, 1)),
-                             "Exp_Para": np.zeros((29, 1))})
+    scipy.io.savemat(
+        short,
+        {
+            "Pose_Para": np.zeros((1, 3)),
+            "Shape_Para": np.zeros((199, 1)),
+            "Exp_Para": np.zeros((29, 1)),
+        },
+    )
     with pytest.raises(ThreeDmmError, match="malformed fit"):
         read_fit(short)
 
@@ -123,8 +129,9 @@ def test_registration_reproduces_the_shipped_landmark_embedding(topology):
     # is the same point whichever triangle the closest-point search picks (numpy / scipy
     # versions break such ties differently).
     found = barycentric_points(vertices, topology.triangles, tri, bary)
-    shipped = barycentric_points(vertices, topology.triangles, topology.landmark_triangles,
-                                 topology.landmark_barycentric)
+    shipped = barycentric_points(
+        vertices, topology.triangles, topology.landmark_triangles, topology.landmark_barycentric
+    )
     scale = np.ptp(vertices, axis=0).max()
     assert np.abs(found - shipped).max() < 1e-5 * scale
 
@@ -149,7 +156,7 @@ def test_dense_labels_of_aflw2000_fits_match_pt3d_68(labeller, topology):
 
 @pytest.mark.shared
 def test_300wlp_sample_pose_and_landmarks(labeller, topology):
-    (image_path, mat_path), = find_fitted_images(shared_path("w300lp_sample"))
+    ((image_path, mat_path),) = find_fitted_images(shared_path("w300lp_sample"))
     fit = read_fit(mat_path)
     image = load_image(image_path)
     vertices = labeller.vertices(fit, image.shape[0])
@@ -171,8 +178,21 @@ def test_import_command_writes_a_training_set_and_refuses_aflw2000(tmp_path, top
     (source / "broken.jpg").write_bytes(b"no image")
     scipy.io.savemat(source / "broken.mat", {"Pose_Para": np.zeros((1, 7))})
     out = tmp_path / "set"
-    assert main(["data", "import-3dmm", "--images", str(tmp_path / "300W_LP"), "--bfm",
-                 str(shared_path("bfm_subset")), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "import-3dmm",
+                "--images",
+                str(tmp_path / "300W_LP"),
+                "--bfm",
+                str(shared_path("bfm_subset")),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "skipped:" in capsys.readouterr().err
     data = SyntheticFaces(out, topology)
     assert len(data) == 1
@@ -187,7 +207,20 @@ def test_import_command_writes_a_training_set_and_refuses_aflw2000(tmp_path, top
 
     benchmark = tmp_path / "AFLW2000"
     shutil.copytree(source, benchmark)
-    assert main(["data", "import-3dmm", "--images", str(benchmark), "--bfm",
-                 str(shared_path("bfm_subset")), "--out", str(tmp_path / "no")]) == 2
+    assert (
+        main(
+            [
+                "data",
+                "import-3dmm",
+                "--images",
+                str(benchmark),
+                "--bfm",
+                str(shared_path("bfm_subset")),
+                "--out",
+                str(tmp_path / "no"),
+            ]
+        )
+        == 2
+    )
     assert "test benchmark" in capsys.readouterr().err
     assert not (tmp_path / "no").exists()

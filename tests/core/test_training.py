@@ -17,9 +17,17 @@ TINY_MODEL = {"channels": [8, 8, 16, 16], "patch_channels": [4, 8, 8, 8], "fc_di
 
 
 def _config(root, out, **extra):
-    values = {"train_dir": str(root / "synth"), "val_dir": str(root / "synth"),
-              "out_dir": str(out), "epochs": 2, "stage1_epochs": 1, "batch_size": 4,
-              "num_workers": 0, "model": TINY_MODEL, **extra}
+    values = {
+        "train_dir": str(root / "synth"),
+        "val_dir": str(root / "synth"),
+        "out_dir": str(out),
+        "epochs": 2,
+        "stage1_epochs": 1,
+        "batch_size": 4,
+        "num_workers": 0,
+        "model": TINY_MODEL,
+        **extra,
+    }
     return TrainConfig(**values)
 
 
@@ -54,8 +62,7 @@ def test_init_weights_starts_from_a_checkpoint_with_a_fresh_schedule(synthetic_s
     after, _ = load_cascade(second / "last.pt")
     for name, tensor in start.state_dict().items():
         assert torch.equal(tensor, after.state_dict()[name]), name
-    other = _config(root, tmp_path / "third", epochs=1,
-                    init_weights=str(first / "last.pt"))
+    other = _config(root, tmp_path / "third", epochs=1, init_weights=str(first / "last.pt"))
     other.model = {**TINY_MODEL, "fc_dim": 16}
     with pytest.raises(ValueError, match="differs"):
         train(other, log=False)
@@ -78,9 +85,23 @@ def test_two_cpu_processes_with_torchrun(synthetic_set, tmp_path):  # noqa: F811
     cfg_path.write_text(json.dumps(cfg.__dict__))
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "mtface.cli.main", "train", "--config", str(cfg_path)],
-        capture_output=True, text=True, env=env, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            "-m",
+            "mtface.cli.main",
+            "train",
+            "--config",
+            str(cfg_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     history = json.loads((tmp_path / "ddp" / "history.json").read_text())
     assert len(history) == 2

@@ -21,7 +21,7 @@ def write_video(path, frames: int = 40, noise: float = 6.0, shift_per_frame: flo
     for i in range(frames):
         canvas = np.zeros((480, 640, 3), np.uint8)
         dx = int(round(i * shift_per_frame))
-        canvas[:, 64 + dx:576 + dx] = img[16:496, : 512 - max(0, 64 + dx + 512 - 640)]
+        canvas[:, 64 + dx : 576 + dx] = img[16:496, : 512 - max(0, 64 + dx + 512 - 640)]
         noisy = np.clip(canvas + rng.normal(0, noise, canvas.shape), 0, 255).astype(np.uint8)
         writer.write(cv2.cvtColor(noisy, cv2.COLOR_RGB2BGR))
     writer.release()
@@ -67,8 +67,9 @@ def test_tracking_detects_once_and_smoothing_reduces_jitter(tmp_path):
     predictor = Predictor.from_weights()  # the shipped model: jitter is about real outputs
     results = {}
     for smoothing in (False, True):
-        tracker = FaceTracker(predictor, FaceSmoother(min_cutoff=1.0, beta=0.0,
-                                                      enabled=smoothing), recheck_every=1000)
+        tracker = FaceTracker(
+            predictor, FaceSmoother(min_cutoff=1.0, beta=0.0, enabled=smoothing), recheck_every=1000
+        )
         series = []
         with FrameSource(str(path)) as source:
             while (frame := source.read()) is not None:
@@ -98,7 +99,7 @@ def _switching_frames(count: int = 30, every: int = 10):
     for i in range(count):
         canvas = np.full((480, 640, 3), 90, np.uint8)
         x = 0 if (i // every) % 2 == 0 else 320
-        canvas[80:400, x:x + 320] = face
+        canvas[80:400, x : x + 320] = face
         frames.append((canvas, x + 160))
     return frames
 

@@ -23,8 +23,7 @@ from mtface.core.weights import WeightsError, state_checksum
 
 def test_saved_weights_carry_a_checksum_of_their_content(tmp_path, tiny_weights):
     payload = torch.load(tiny_weights, weights_only=True)
-    assert payload["checksum"]["sha256"] == state_checksum(payload["config"],
-                                                           payload["state_dict"])
+    assert payload["checksum"]["sha256"] == state_checksum(payload["config"], payload["state_dict"])
     name = next(k for k, v in payload["state_dict"].items() if v.is_floating_point())
     payload["state_dict"][name].view(-1)[0] += 1e-3  # one weight changed, file still valid
     changed = tmp_path / "changed.pt"
@@ -59,8 +58,7 @@ def test_bundled_weights_need_a_checksum(tmp_path, monkeypatch, topology):
     assert isinstance(load_cascade(user)[0], CascadeMTCNN)
 
 
-def test_exporter_writes_checksum_and_sha256sums_in_one_step(tmp_path, monkeypatch,
-                                                              tiny_weights):
+def test_exporter_writes_checksum_and_sha256sums_in_one_step(tmp_path, monkeypatch, tiny_weights):
     from tools.export_default_model import export_default
 
     root = tmp_path / "resources"
@@ -76,8 +74,7 @@ def test_exporter_writes_checksum_and_sha256sums_in_one_step(tmp_path, monkeypat
     weights.verify_bundled()
 
 
-def test_checkpoint_write_failure_keeps_the_old_file(tmp_path, monkeypatch, tiny_weights,
-                                                     topology):
+def test_checkpoint_write_failure_keeps_the_old_file(tmp_path, monkeypatch, tiny_weights, topology):
     path = tmp_path / "last.pt"
     shutil.copy(tiny_weights, path)
     before = path.read_bytes()
@@ -126,6 +123,5 @@ def test_bfm_unpickler_admits_arrays_and_containers_only(tmp_path):
     assert np.array_equal(back["a"], data["a"]) and back["b"] == data["b"]
     for payload in (pickle.dumps(shutil.rmtree), pickle.dumps(eval)):
         path.write_bytes(payload)
-        with open(path, "rb") as handle, pytest.raises(pickle.UnpicklingError,
-                                                       match="refusing"):
+        with open(path, "rb") as handle, pytest.raises(pickle.UnpicklingError, match="refusing"):
             ArraysOnlyUnpickler(handle).load()

@@ -31,15 +31,20 @@ class FakePredictor:
         scale = 0.35 * min(h, w) / np.ptp(t.vertices[:, 0])
         verts = (t.vertices - t.vertices.mean(0)) * scale + np.array([w / 2, h / 2, 0.0])
         lm = t.landmarks_from_vertices(verts).astype(np.float32)
-        vis = landmark_visibility(verts, t.triangles, t.landmark_triangles,
-                                  t.landmark_barycentric)
+        vis = landmark_visibility(verts, t.triangles, t.landmark_triangles, t.landmark_barycentric)
         vis[0] = False  # one invisible point, for the colours
         x0, y0 = lm[:, :2].min(0)
         x1, y1 = lm[:, :2].max(0)
         pose = Pose(2.0, 35.0, -1.0)
         stage = StageOutput(verts.astype(np.float32), lm, vis, pose)
-        return Face(FaceBox(float(x0), float(y0), float(x1), float(y1), 0.99),
-                    verts.astype(np.float32), lm, vis, pose, (stage, stage))
+        return Face(
+            FaceBox(float(x0), float(y0), float(x1), float(y1), 0.99),
+            verts.astype(np.float32),
+            lm,
+            vis,
+            pose,
+            (stage, stage),
+        )
 
     def predict(self, image: np.ndarray, boxes=None) -> Prediction:
         self.calls += 1
@@ -49,8 +54,7 @@ class FakePredictor:
         face = self._face(image)
         lm = face.landmarks.copy()
         lm[:, :2] = landmarks + 1.0
-        return Face(face.box, face.vertices, lm, np.asarray(visible, bool), face.pose,
-                    face.stages)
+        return Face(face.box, face.vertices, lm, np.asarray(visible, bool), face.pose, face.stages)
 
 
 def display_available() -> bool:
@@ -68,10 +72,14 @@ def make_studio(qtbot, topology, monkeypatch):
     # dialogs would block a test: record them instead
     shown: list[tuple[str, str]] = []
     for kind in ("warning", "critical", "information"):
-        monkeypatch.setattr(QtWidgets.QMessageBox, kind,
-                            lambda *a, _k=kind, **kw: shown.append((_k, a[2] if len(a) > 2
-                                                                    else "")) or
-                            QtWidgets.QMessageBox.StandardButton.Ok)
+        monkeypatch.setattr(
+            QtWidgets.QMessageBox,
+            kind,
+            lambda *a, _k=kind, **kw: (
+                shown.append((_k, a[2] if len(a) > 2 else ""))
+                or QtWidgets.QMessageBox.StandardButton.Ok
+            ),
+        )
     windows = []
 
     def factory(paths=None, enable_3d=False, predictor="fake", wait=True):
@@ -87,8 +95,9 @@ def make_studio(qtbot, topology, monkeypatch):
         window.image_view.setFocus()
         windows.append(window)
         if wait and predictor is not None:
-            qtbot.waitUntil(lambda: window.doc is not None and window.doc.prediction is not None,
-                            timeout=10000)
+            qtbot.waitUntil(
+                lambda: window.doc is not None and window.doc.prediction is not None, timeout=10000
+            )
         return window
 
     yield factory

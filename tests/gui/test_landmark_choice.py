@@ -49,9 +49,12 @@ def test_studio_opens_with_2d_landmarks(make_studio, qtbot, monkeypatch):
 
     def spy(*args, **kwargs):
         created.append(kwargs.get("landmarks"))
-        return original(*args, predictor_factory=lambda: Predictor.from_weights(),
-                        enable_3d=False, **{k: v for k, v in kwargs.items()
-                                            if k not in ("predictor_factory", "enable_3d")})
+        return original(
+            *args,
+            predictor_factory=lambda: Predictor.from_weights(),
+            enable_3d=False,
+            **{k: v for k, v in kwargs.items() if k not in ("predictor_factory", "enable_3d")},
+        )
 
     monkeypatch.setattr(app, "create_window", spy)
     monkeypatch.setattr(app.QtWidgets.QApplication, "exec", lambda self: 0)
@@ -73,8 +76,11 @@ def test_a_drag_redraws_only_the_moved_points(make_studio, monkeypatch):
 
         monkeypatch.setattr(owner, name, spy)
     original_pose = window.pose_panel.show_pose
-    monkeypatch.setattr(window.pose_panel, "show_pose", lambda *a: calls.__setitem__(
-        "pose", calls["pose"] + 1) or original_pose(*a))
+    monkeypatch.setattr(
+        window.pose_panel,
+        "show_pose",
+        lambda *a: calls.__setitem__("pose", calls["pose"] + 1) or original_pose(*a),
+    )
     start = window.doc.session.faces[0].landmarks[8].copy()
     for step in range(5):
         view.landmarks.pointDragged.emit(8, start[0] + step, start[1])

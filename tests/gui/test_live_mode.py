@@ -28,8 +28,9 @@ def test_during_live_the_list_names_the_source(make_studio, real_tiny_predictor,
     window.live.stop()
 
 
-def test_live_pauses_without_jumping_and_steps_with_period(make_studio, real_tiny_predictor,
-                                                           tmp_path, qtbot):
+def test_live_pauses_without_jumping_and_steps_with_period(
+    make_studio, real_tiny_predictor, tmp_path, qtbot
+):
     from tests.core.test_video import write_video
 
     video = write_video(tmp_path / "clip.avi", frames=240)

@@ -39,8 +39,9 @@ def _answer(monkeypatch, answers):
 # --- lost edits -----------------------------------------------------------------------------
 
 
-def test_save_undo_then_a_new_drag_is_unsaved_and_one_undo_step(make_studio, folder, qtbot,
-                                                                monkeypatch):
+def test_save_undo_then_a_new_drag_is_unsaved_and_one_undo_step(
+    make_studio, folder, qtbot, monkeypatch
+):
     window = make_studio([folder])
     session = window.doc.session
     face = session.current()
@@ -55,9 +56,11 @@ def test_save_undo_then_a_new_drag_is_unsaved_and_one_undo_step(make_studio, fol
     assert np.allclose(face.landmarks[30], start)
     window.redo_action.trigger()
     asked = []
-    monkeypatch.setattr(QtWidgets.QMessageBox, "question",
-                        lambda *a, **k: asked.append(1) or
-                        QtWidgets.QMessageBox.StandardButton.Cancel)
+    monkeypatch.setattr(
+        QtWidgets.QMessageBox,
+        "question",
+        lambda *a, **k: asked.append(1) or QtWidgets.QMessageBox.StandardButton.Cancel,
+    )
     window.step(1)
     assert asked and window.doc.path.name == "a.jpg"  # the edit was not dropped silently
 
@@ -84,8 +87,13 @@ def test_each_new_image_is_fitted_in_the_2d_view(make_studio, tmp_path, qtbot):
     cv2.imwrite(str(d / "b_small.jpg"), cv2.resize(sample, (200, 200)))
     window = make_studio([d])
     window.step(1)
-    qtbot.waitUntil(lambda: window.doc is not None and window.doc.path.name == "b_small.jpg"
-                    and window.doc.prediction is not None)
+    qtbot.waitUntil(
+        lambda: (
+            window.doc is not None
+            and window.doc.path.name == "b_small.jpg"
+            and window.doc.prediction is not None
+        )
+    )
     (x0, x1), (y0, y1) = window.image_view.view.viewRange()
     assert min(x1 - x0, y1 - y0) < 260, window.image_view.view.viewRange()  # aspect-locked
     assert x0 < 5 and x1 > 195
@@ -114,8 +122,7 @@ def test_3d_view_refits_per_image_clears_on_a_bad_image_and_idles(make_studio, f
     window.doc.session.undo()
     assert view.fits == fits
     window.step(1)
-    qtbot.waitUntil(lambda: window.doc.path.name == "b.jpg" and window.doc.prediction
-                    is not None)
+    qtbot.waitUntil(lambda: window.doc.path.name == "b.jpg" and window.doc.prediction is not None)
     assert view.fits == fits + 1  # a new image: fitted again
     window.step(1)
     qtbot.waitUntil(lambda: window.doc is None)
@@ -150,8 +157,9 @@ def test_a_missed_face_is_added_from_a_drawn_box(make_studio, qtbot):
     p0, p1 = _viewport_pos(window, (20.0, 20.0)), _viewport_pos(window, (140.0, 160.0))
     _mouse(viewport, QtCore.QEvent.Type.MouseButtonPress, p0, left)
     for t in np.linspace(0, 1, 6):
-        p = QtCore.QPoint(round(p0.x() + (p1.x() - p0.x()) * t),
-                          round(p0.y() + (p1.y() - p0.y()) * t))
+        p = QtCore.QPoint(
+            round(p0.x() + (p1.x() - p0.x()) * t), round(p0.y() + (p1.y() - p0.y()) * t)
+        )
         _mouse(viewport, QtCore.QEvent.Type.MouseMove, p, left, QtCore.Qt.MouseButton.NoButton)
         qtbot.wait(5)
     _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p1, QtCore.Qt.MouseButton.NoButton)
@@ -185,14 +193,20 @@ class UnsureOnDarkPhotos(FakePredictor):
         face = super()._face(image)
         shift = (255.0 - float(image.mean())) / 8.0
         first = face.stages[0]
-        moved = StageOutput(first.vertices, first.landmarks + np.float32([shift, 0, 0]),
-                            first.visible, first.pose)
-        return Face(face.box, face.vertices, face.landmarks, face.visible, face.pose,
-                    (moved, face.stages[1]))
+        moved = StageOutput(
+            first.vertices, first.landmarks + np.float32([shift, 0, 0]), first.visible, first.pose
+        )
+        return Face(
+            face.box,
+            face.vertices,
+            face.landmarks,
+            face.visible,
+            face.pose,
+            (moved, face.stages[1]),
+        )
 
 
-def test_review_queue_sorts_filters_and_saves_the_confidence(make_studio, folder, topology,
-                                                             qtbot):
+def test_review_queue_sorts_filters_and_saves_the_confidence(make_studio, folder, topology, qtbot):
     img = cv2.imread(str(folder / "a.jpg"))
     cv2.imwrite(str(folder / "c.jpg"), (img * 0.2).astype(np.uint8))
     window = make_studio([folder], predictor=lambda: UnsureOnDarkPhotos(topology))
@@ -202,12 +216,13 @@ def test_review_queue_sorts_filters_and_saves_the_confidence(make_studio, folder
     assert conf[2] < conf[1] < conf[0]
     assert "[" in window.file_list.item(1).text()
     window.review_bar.set_choice("confidence", "all")
-    names = [window.file_list.item(r).text().split()[0].lstrip("*")
-             for r in range(window.file_list.count())]
+    names = [
+        window.file_list.item(r).text().split()[0].lstrip("*")
+        for r in range(window.file_list.count())
+    ]
     assert names == ["c.jpg", "b.jpg", "a.jpg"]
     window.file_list.select_index(2)
-    qtbot.waitUntil(lambda: window.doc.path.name == "c.jpg" and window.doc.prediction
-                    is not None)
+    qtbot.waitUntil(lambda: window.doc.path.name == "c.jpg" and window.doc.prediction is not None)
     assert window.save()
     saved = json.loads(annotation_path(folder / "c.jpg").read_text())
     assert saved["mtface"]["confidence"][0] == pytest.approx(conf[2], abs=1e-3)

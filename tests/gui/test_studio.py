@@ -32,10 +32,22 @@ def _viewport_pos(window, xy):
     return view.mapFromScene(scene)
 
 
-def _mouse(widget, kind, pos, buttons, button=QtCore.Qt.MouseButton.LeftButton,
-           modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
-    event = QtGui.QMouseEvent(kind, QtCore.QPointF(pos), QtCore.QPointF(widget.mapToGlobal(pos)),
-                              button, buttons, modifiers)
+def _mouse(
+    widget,
+    kind,
+    pos,
+    buttons,
+    button=QtCore.Qt.MouseButton.LeftButton,
+    modifiers=QtCore.Qt.KeyboardModifier.NoModifier,
+):
+    event = QtGui.QMouseEvent(
+        kind,
+        QtCore.QPointF(pos),
+        QtCore.QPointF(widget.mapToGlobal(pos)),
+        button,
+        buttons,
+        modifiers,
+    )
     QtWidgets.QApplication.sendEvent(widget, event)
 
 
@@ -45,12 +57,12 @@ def drag(qtbot, window, start_xy, end_xy):
     p0, p1 = _viewport_pos(window, start_xy), _viewport_pos(window, end_xy)
     _mouse(viewport, QtCore.QEvent.Type.MouseButtonPress, p0, left)
     for t in np.linspace(0, 1, 8):
-        p = QtCore.QPoint(round(p0.x() + (p1.x() - p0.x()) * t),
-                          round(p0.y() + (p1.y() - p0.y()) * t))
+        p = QtCore.QPoint(
+            round(p0.x() + (p1.x() - p0.x()) * t), round(p0.y() + (p1.y() - p0.y()) * t)
+        )
         _mouse(viewport, QtCore.QEvent.Type.MouseMove, p, left, QtCore.Qt.MouseButton.NoButton)
         qtbot.wait(5)
-    _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p1,
-           QtCore.Qt.MouseButton.NoButton)
+    _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p1, QtCore.Qt.MouseButton.NoButton)
 
 
 def click(window, xy, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
@@ -58,8 +70,13 @@ def click(window, xy, modifiers=QtCore.Qt.KeyboardModifier.NoModifier):
     p = _viewport_pos(window, xy)
     left = QtCore.Qt.MouseButton.LeftButton
     _mouse(viewport, QtCore.QEvent.Type.MouseButtonPress, p, left, modifiers=modifiers)
-    _mouse(viewport, QtCore.QEvent.Type.MouseButtonRelease, p, QtCore.Qt.MouseButton.NoButton,
-           modifiers=modifiers)
+    _mouse(
+        viewport,
+        QtCore.QEvent.Type.MouseButtonRelease,
+        p,
+        QtCore.Qt.MouseButton.NoButton,
+        modifiers=modifiers,
+    )
 
 
 def test_opens_the_bundled_sample_reconstructed(make_studio):
@@ -144,15 +161,16 @@ def test_autosave_writes_after_each_edit(make_studio, sample_copy):
     assert annotation_path(sample_copy).exists() and not window.doc.session.dirty
 
 
-def test_unreadable_annotation_is_reported_kept_aside_and_the_save_loads(make_studio,
-                                                                         sample_copy):
+def test_unreadable_annotation_is_reported_kept_aside_and_the_save_loads(make_studio, sample_copy):
     """Saving beside a malformed file used to write a.1.json, which never loaded again
     (docs/adr/0010-unreadable-annotations.md)."""
     broken = annotation_path(sample_copy)
     broken.write_text("{ this is not json")
     window = make_studio([sample_copy])
-    assert any("not readable" in str(d) or "JSON" in str(d) for d in window.dialogs) or \
-        window.doc.annotation_error
+    assert (
+        any("not readable" in str(d) or "JSON" in str(d) for d in window.dialogs)
+        or window.doc.annotation_error
+    )
     assert "✓" not in window.file_list.item(0).text()  # no tick for a malformed file
     assert "unreadable" in window.file_list.item(0).text()
     window.doc.session.move_point(1, (1.0, 1.0))
@@ -168,8 +186,7 @@ def test_unreadable_annotation_is_reported_kept_aside_and_the_save_loads(make_st
     assert np.allclose(again.doc.session.current().landmarks[1], (1.0, 1.0))
 
 
-def test_bad_image_in_a_folder_is_reported_and_the_studio_goes_on(make_studio, sample_copy,
-                                                                    qtbot):
+def test_bad_image_in_a_folder_is_reported_and_the_studio_goes_on(make_studio, sample_copy, qtbot):
     bad = sample_copy.with_name("0_bad.jpg")
     bad.write_bytes(b"")
     window = make_studio([sample_copy.parent], wait=False)
@@ -210,13 +227,20 @@ def test_main_starts_and_profiles_startup(qtbot, capsys, monkeypatch, topology):
 
     monkeypatch.setattr(app_module, "default_predictor_factory", lambda: FakePredictor(topology))
     paths, _factory, _enable_3d, landmarks = app_module.create_window.__defaults__
-    monkeypatch.setattr(app_module.create_window, "__defaults__",
-                        (paths, lambda: FakePredictor(topology), False, landmarks))
+    monkeypatch.setattr(
+        app_module.create_window,
+        "__defaults__",
+        (paths, lambda: FakePredictor(topology), False, landmarks),
+    )
 
     def close_when_shown():
         for w in QtWidgets.QApplication.topLevelWidgets():
-            if isinstance(w, app_module.MainWindow) and w.isVisible() and w.doc is not None \
-                    and w.doc.prediction is not None:
+            if (
+                isinstance(w, app_module.MainWindow)
+                and w.isVisible()
+                and w.doc is not None
+                and w.doc.prediction is not None
+            ):
                 w.close()
                 return
         QtCore.QTimer.singleShot(50, close_when_shown)
@@ -250,8 +274,9 @@ def real_tiny_predictor(tiny_weights):
     return lambda: Predictor.from_weights(tiny_weights)
 
 
-def test_live_video_runs_pauses_steps_and_snapshots(make_studio, real_tiny_predictor, tmp_path,
-                                                    qtbot):
+def test_live_video_runs_pauses_steps_and_snapshots(
+    make_studio, real_tiny_predictor, tmp_path, qtbot
+):
     from tests.core.test_video import write_video
 
     video = write_video(tmp_path / "v.avi", frames=60)
@@ -259,8 +284,9 @@ def test_live_video_runs_pauses_steps_and_snapshots(make_studio, real_tiny_predi
     live = window.live
     live.snapshot_dir = tmp_path / "snaps"
     assert live.start(str(video))
-    qtbot.waitUntil(lambda: live.controller is not None and live.controller.stats.frames >= 3,
-                    timeout=15000)
+    qtbot.waitUntil(
+        lambda: live.controller is not None and live.controller.stats.frames >= 3, timeout=15000
+    )
     assert "fps" in window.status.currentMessage()
     live.toggle_pause()
     qtbot.wait(200)
@@ -276,17 +302,18 @@ def test_live_video_runs_pauses_steps_and_snapshots(make_studio, real_tiny_predi
     assert window.save() and (doc.path.with_suffix(".json")).exists()
 
 
-def test_live_with_a_missing_camera_says_so_and_keeps_running(make_studio,
-                                                               real_tiny_predictor):
+def test_live_with_a_missing_camera_says_so_and_keeps_running(make_studio, real_tiny_predictor):
     window = make_studio(predictor=real_tiny_predictor)
     assert not window.live.start(63)
     assert any("absent or busy" in str(d) for d in window.dialogs)
     assert window.isVisible() and window.doc is not None
 
 
-@pytest.mark.skipif(sys.version_info >= (3, 12),
-                    reason="None is immortal from Python 3.12 on: its reference count never "
-                    "changes, so this check could not fail there")
+@pytest.mark.skipif(
+    sys.version_info >= (3, 12),
+    reason="None is immortal from Python 3.12 on: its reference count never "
+    "changes, so this check could not fail there",
+)
 def test_redraws_do_not_leak_references_to_none(make_studio):
     """PySide6 6.12.0 under Python 3.11 decremented None's refcount on every void call, which
     aborts long sessions (docs/adr/0006-pyside6-pin.md)."""
