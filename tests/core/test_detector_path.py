@@ -142,7 +142,7 @@ def test_crop_change_numerical_values():
 
 
 def test_refine_tolerance_skips_second_passes_that_would_barely_move(sample_image):
-    always = Predictor.from_weights()
+    always = Predictor.from_weights(refine_tolerance=0.0)
     lenient = Predictor.from_weights(refine_tolerance=10.0)  # never worth a second pass
     calls = []
     original = lenient.run_on_transforms

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mtface.core import checkpoint, weights
-from mtface.core.checkpoint import default_weights_path, load_cascade, save_cascade
+from mtface.core.checkpoint import load_cascade, save_cascade
 from mtface.core.formats import atomic
 from mtface.core.formats.atomic import SaveError
 from mtface.core.model import CascadeConfig, CascadeMTCNN
@@ -32,11 +32,21 @@ def test_saved_weights_carry_a_checksum_of_their_content(tmp_path, tiny_weights)
         load_cascade(changed)
 
 
-def test_shipped_model_without_embedded_checksum_loads_by_sha256sums():
-    payload = torch.load(default_weights_path(), weights_only=True)
-    if "checksum" in payload:
-        pytest.skip("the shipped model already embeds its checksum")
-    model, meta = load_cascade()
+def test_bundled_file_without_embedded_checksum_loads_by_sha256sums(
+    tmp_path, monkeypatch, topology
+):
+    """Weights written before checksums were embedded load when resources/SHA256SUMS lists
+    them (the bundled files of earlier releases)."""
+    root = tmp_path / "resources"
+    (root / "models").mkdir(parents=True)
+    monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
+    path = root / "models" / "old.pt"
+    save_cascade(CascadeMTCNN(CascadeConfig(), topology), path)
+    payload = torch.load(path, weights_only=True)
+    del payload["checksum"]
+    torch.save(payload, path)
+    weights.write_checksums()
+    model, _ = load_cascade(path)
     assert isinstance(model, CascadeMTCNN)
 
 

@@ -1,0 +1,61 @@
+"""Recompute tests/core/data/predictor_sample_reference.npz for the shipped weights.
+
+The reference pins the predictor's output on the bundled sample (a landmark-box crop refined
+from its landmarks, a flip-tested pass, a pass from given corrected landmarks) so that a
+refactoring that changes a number is caught (tests/core/test_crop_coords.py). Run it once after
+shipping new weights (tools/export_default_model.py), never to make a failing test pass
+otherwise.
+
+    python tools/make_predictor_reference.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mtface.core.imageio import load_image
+from mtface.core.predictor import Predictor
+from mtface.core.resources import resource_path
+from mtface.core.types import FaceBox
+from mtface.core.weights import sha256_of
+
+OUT = (
+    Path(__file__).resolve().parents[1]
+    / "tests"
+    / "core"
+    / "data"
+    / ("predictor_sample_reference.npz")
+)
+
+
+def main() -> None:
+    image = load_image(resource_path("samples", "astronaut.jpg"))
+    box = FaceBox(177.0, 84.5, 271.0, 175.0)
+    refined = (
+        Predictor.from_weights()
+        .predict(image, boxes=[box], box_kind="landmarks", refine=True)
+        .faces[0]
+    )
+    flip = (
+        Predictor.from_weights(flip_test=True)
+        .predict(image, boxes=[box], box_kind="landmarks", refine=False)
+        .faces[0]
+    )
+    given = refined.landmarks[:, :2] + np.array([1.5, -1.0])  # a person's small correction
+    corrected = Predictor.from_weights().refine_from_landmarks(image, given, refined.visible, box)
+    arrays: dict[str, np.ndarray] = {"given_landmarks": given}
+    for name, face in (("refined", refined), ("flip", flip), ("corrected", corrected)):
+        arrays[f"{name}_landmarks"] = face.landmarks
+        arrays[f"{name}_stage1_landmarks"] = face.stages[0].landmarks
+        arrays[f"{name}_vertices"] = face.vertices
+        arrays[f"{name}_visible"] = face.visible
+        arrays[f"{name}_pose"] = np.array([face.pose.pitch, face.pose.yaw, face.pose.roll])
+    arrays["weights_sha256"] = np.array(sha256_of(resource_path("models", "mtface_default.pt")))
+    np.savez_compressed(OUT, **arrays)
+    print(f"wrote {OUT}")
+
+
+if __name__ == "__main__":
+    main()
