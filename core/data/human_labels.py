@@ -238,6 +238,11 @@ def import_annotations(
                 },
             )
             faces += 1
+    if faces == 0:  # nothing usable: leave whatever the folder held before as it was
+        raise ValueError(
+            f"none of the {len(items)} annotated images gave a usable face "
+            f"({skipped} skipped); nothing written to {out_dir}"
+        )
     writer.close()
     for part, names in split.items():
         atomic_write_text(Path(out_dir) / f"{part}.txt", "".join(n + "\n" for n in names))

@@ -161,3 +161,16 @@ def test_cli_evaluate_pts_bad_subset(tmp_path, annotated_folder, capsys):
     subset.write_text("")
     code = main(["evaluate", "--pts", str(annotated_folder[0]), "--subset", str(subset)])
     assert code == 2 and "empty" in capsys.readouterr().err
+
+
+def test_import_with_no_usable_face_writes_nothing(tmp_path, annotated_folder):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
+    (folder / "a.pts").write_text("garbage")
+    out = tmp_path / "labels"
+    out.mkdir()
+    (out / "manifest.json").write_text("{}")  # an earlier import's file stays as it was
+    with pytest.raises(ValueError, match="no usable face|none of the 1 annotated images"):
+        import_annotations([folder], out, "x", mesh_from="model")
+    assert (out / "manifest.json").read_text() == "{}"
