@@ -18,7 +18,7 @@ import numpy as np
 from mtface.core.imageio import load_image
 from mtface.core.predictor import Predictor
 from mtface.core.resources import resource_path
-from mtface.core.types import FaceBox
+from mtface.core.types import Face, FaceBox
 from mtface.core.weights import sha256_of
 
 OUT = (
@@ -30,7 +30,12 @@ OUT = (
 )
 
 
-def main() -> None:
+def sample_faces(
+    given: np.ndarray | None = None, visible: np.ndarray | None = None
+) -> dict[str, Face]:
+    """The three pinned results on the bundled sample: 'refined' (a landmark box, re-cropped
+    from its landmarks), 'flip' (flip test, one pass) and 'corrected' (stage 2 from ``given``
+    landmarks (68, 2) with ``visible`` (68,); default: the refined ones moved by (1.5, -1))."""
     image = load_image(resource_path("samples", "astronaut.jpg"))
     box = FaceBox(177.0, 84.5, 271.0, 175.0)
     refined = (
@@ -43,10 +48,18 @@ def main() -> None:
         .predict(image, boxes=[box], box_kind="landmarks", refine=False)
         .faces[0]
     )
-    given = refined.landmarks[:, :2] + np.array([1.5, -1.0])  # a person's small correction
-    corrected = Predictor.from_weights().refine_from_landmarks(image, given, refined.visible, box)
-    arrays: dict[str, np.ndarray] = {"given_landmarks": given}
-    for name, face in (("refined", refined), ("flip", flip), ("corrected", corrected)):
+    given = refined.landmarks[:, :2] + np.array([1.5, -1.0]) if given is None else given
+    visible = refined.visible if visible is None else visible
+    corrected = Predictor.from_weights().refine_from_landmarks(image, given, visible, box)
+    return {"refined": refined, "flip": flip, "corrected": corrected}
+
+
+def main() -> None:
+    faces = sample_faces()
+    arrays: dict[str, np.ndarray] = {
+        "given_landmarks": faces["refined"].landmarks[:, :2] + np.array([1.5, -1.0])
+    }
+    for name, face in faces.items():
         arrays[f"{name}_landmarks"] = face.landmarks
         arrays[f"{name}_stage1_landmarks"] = face.stages[0].landmarks
         arrays[f"{name}_vertices"] = face.vertices

@@ -139,31 +139,15 @@ def test_predictor_output_is_unchanged():
     """The shipped model on the bundled sample: a landmark-box crop refined from the landmarks,
     a flip-tested pass and a pass from given (corrected) landmarks, against values computed
     before the conversions moved to core/crop_coords.py."""
-    from mtface.core.imageio import load_image
-    from mtface.core.predictor import Predictor
     from mtface.core.resources import resource_path
-    from mtface.core.types import FaceBox
     from mtface.core.weights import sha256_of
+    from tools.make_predictor_reference import sample_faces
 
     ref = np.load(REFERENCE)
     if sha256_of(resource_path("models", "mtface_default.pt")) != str(ref["weights_sha256"]):
         pytest.skip("the shipped weights changed since the reference was computed")
-    image = load_image(resource_path("samples", "astronaut.jpg"))
-    box = FaceBox(177.0, 84.5, 271.0, 175.0)
-    refined = (
-        Predictor.from_weights()
-        .predict(image, boxes=[box], box_kind="landmarks", refine=True)
-        .faces[0]
-    )
-    flip = (
-        Predictor.from_weights(flip_test=True)
-        .predict(image, boxes=[box], box_kind="landmarks", refine=False)
-        .faces[0]
-    )
-    corrected = Predictor.from_weights().refine_from_landmarks(
-        image, ref["given_landmarks"], ref["refined_visible"], box
-    )
-    for name, face in (("refined", refined), ("flip", flip), ("corrected", corrected)):
+    faces = sample_faces(ref["given_landmarks"], ref["refined_visible"])
+    for name, face in faces.items():
         pose = np.array([face.pose.pitch, face.pose.yaw, face.pose.roll])
         for key, value in (
             ("landmarks", face.landmarks),
