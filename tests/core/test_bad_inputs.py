@@ -50,50 +50,35 @@ def _error_line(err: str) -> str:
 def test_boxes_json_rows(tmp_path, capsys, tiny_weights, content, message):
     boxes = tmp_path / "b.json"
     boxes.write_text(content)
-    code, err = _run(
+    code, err = _predict_with_boxes(capsys, tmp_path, tiny_weights, str(boxes))
+    assert code == 2 and message in _error_line(err)
+    assert not (tmp_path / "o").exists()
+
+
+def _predict_with_boxes(capsys, tmp_path, weights, boxes):
+    """``mtface predict SAMPLE --boxes BOXES`` into tmp_path/o: (exit code, stderr)."""
+    return _run(
         capsys,
         "predict",
         str(SAMPLE),
         "--out",
         str(tmp_path / "o"),
         "--weights",
-        str(tiny_weights),
+        str(weights),
         "--boxes",
         str(boxes),
     )
-    assert code == 2 and message in _error_line(err)
-    assert not (tmp_path / "o").exists()
 
 
 def test_boxes_csv_with_nan(tmp_path, capsys, tiny_weights):
     boxes = tmp_path / "b.csv"
     boxes.write_text("astronaut.jpg,nan,0,10,10\n")
-    code, err = _run(
-        capsys,
-        "predict",
-        str(SAMPLE),
-        "--out",
-        str(tmp_path / "o"),
-        "--weights",
-        str(tiny_weights),
-        "--boxes",
-        str(boxes),
-    )
+    code, err = _predict_with_boxes(capsys, tmp_path, tiny_weights, str(boxes))
     assert code == 2 and "not a finite pixel coordinate" in _error_line(err)
 
 
 def test_boxes_from_a_device_is_not_read(tmp_path, capsys, tiny_weights):
-    code, err = _run(
-        capsys,
-        "predict",
-        str(SAMPLE),
-        "--out",
-        str(tmp_path / "o"),
-        "--weights",
-        str(tiny_weights),
-        "--boxes",
-        "/dev/zero",
-    )
+    code, err = _predict_with_boxes(capsys, tmp_path, tiny_weights, "/dev/zero")
     assert code == 2 and "not a regular file" in _error_line(err)
 
 
@@ -101,17 +86,7 @@ def test_boxes_file_over_the_size_limit(tmp_path, capsys, tiny_weights, monkeypa
     monkeypatch.setattr(predict_cmd, "MAX_BOXES_BYTES", 1000)
     boxes = tmp_path / "b.csv"
     boxes.write_text("astronaut.jpg,1,1,50,50\n" * 100)
-    code, err = _run(
-        capsys,
-        "predict",
-        str(SAMPLE),
-        "--out",
-        str(tmp_path / "o"),
-        "--weights",
-        str(tiny_weights),
-        "--boxes",
-        str(boxes),
-    )
+    code, err = _predict_with_boxes(capsys, tmp_path, tiny_weights, str(boxes))
     assert code == 2 and "larger than" in _error_line(err)
 
 

@@ -32,19 +32,26 @@ def test_saved_weights_carry_a_checksum_of_their_content(tmp_path, tiny_weights)
         load_cascade(changed)
 
 
+def _bundled_without_checksum(tmp_path, monkeypatch, topology, name: str):
+    """A weights file under a stand-in resources/ folder, saved without an embedded checksum
+    (as files were before checksums were embedded)."""
+    root = tmp_path / "resources"
+    (root / "models").mkdir(parents=True)
+    monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
+    path = root / "models" / name
+    save_cascade(CascadeMTCNN(CascadeConfig(), topology), path)
+    payload = torch.load(path, weights_only=True)
+    del payload["checksum"]
+    torch.save(payload, path)
+    return path
+
+
 def test_bundled_file_without_embedded_checksum_loads_by_sha256sums(
     tmp_path, monkeypatch, topology
 ):
     """Weights written before checksums were embedded load when resources/SHA256SUMS lists
     them (the bundled files of earlier releases)."""
-    root = tmp_path / "resources"
-    (root / "models").mkdir(parents=True)
-    monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
-    path = root / "models" / "old.pt"
-    save_cascade(CascadeMTCNN(CascadeConfig(), topology), path)
-    payload = torch.load(path, weights_only=True)
-    del payload["checksum"]
-    torch.save(payload, path)
+    path = _bundled_without_checksum(tmp_path, monkeypatch, topology, "old.pt")
     weights.write_checksums()
     model, _ = load_cascade(path)
     assert isinstance(model, CascadeMTCNN)
@@ -53,14 +60,7 @@ def test_bundled_file_without_embedded_checksum_loads_by_sha256sums(
 def test_bundled_weights_need_a_checksum(tmp_path, monkeypatch, topology):
     """A file under resources/ with neither an embedded checksum nor a SHA256SUMS line is
     refused; a user's file without a checksum is accepted when its outputs are finite."""
-    root = tmp_path / "resources"
-    (root / "models").mkdir(parents=True)
-    monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
-    path = root / "models" / "x.pt"
-    save_cascade(CascadeMTCNN(CascadeConfig(), topology), path)
-    payload = torch.load(path, weights_only=True)
-    del payload["checksum"]
-    torch.save(payload, path)
+    path = _bundled_without_checksum(tmp_path, monkeypatch, topology, "x.pt")
     with pytest.raises(WeightsError, match="no checksum"):
         load_cascade(path)
     user = tmp_path / "user.pt"
