@@ -185,8 +185,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--landmarks",
         choices=("3d", "2d"),
-        help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose "
-        "labels are 3D fits; 2d for --pts, human labels on the visible outline)",
+        help="landmark definition (default: 3d for AFLW2000-3D, whose labels are 3D "
+        "fits; 2d for AFLW and --pts, whose labels are people's clicks on the photo)",
     )
     p.add_argument("--weights", type=Path)
     p.add_argument(

@@ -18,6 +18,7 @@ z toward the viewer) -> points (68, 2) in image pixels.
 from __future__ import annotations
 
 import io
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -113,7 +114,7 @@ def _load_cached(path: str) -> Landmarks2D:
                 data["offsets"].astype(np.float64),
                 str(data["source"]),
             )
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RuntimeError(f"cannot read the 2D landmark definition {path}: {exc}") from exc
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from mtface.core.checkpoint import load_cascade
+from mtface.core.checkpoint import default_weights_path, load_cascade
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
 from mtface.core.geometry import (
@@ -27,6 +27,7 @@ from mtface.core.geometry import (
 )
 from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
+from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
 
@@ -43,6 +44,26 @@ BOX_KINDS = ("detector", "landmarks")
 #: docs/adr/0009-detector-path.md) 26 % fewer second passes, NME 4.34 -> 4.36 %.
 REFINE_TOLERANCE = 0.03
 LANDMARK_CONVENTIONS = ("3d", "2d")
+#: A model's 2D landmark refiner (core/refine2d.py) lies beside its weights with this suffix
+#: (``mtface_default.pt`` -> ``mtface_default.refine2d.npz``).
+REFINER_SUFFIX = ".refine2d.npz"
+
+
+def refiner_path(weights: Path | None = None) -> Path:
+    """Where the 2D refiner of ``weights`` (default: the shipped model) lies."""
+    weights = Path(weights) if weights is not None else default_weights_path()
+    return weights.with_name(weights.name.rsplit(".", 1)[0] + REFINER_SUFFIX)
+
+
+def load_refiner(path: Path) -> Refiner2D:
+    """The refiner at ``path``, its checksum checked when bundled; WeightsError when unusable."""
+    from mtface.core.weights import WeightsError, verify_checksum
+
+    verify_checksum(path)
+    try:
+        return Refiner2D.load(path)
+    except RuntimeError as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -81,18 +102,29 @@ class Predictor:
         landmarks: str = "3d",
         box_kind: str = "detector",
         refine_tolerance: float = REFINE_TOLERANCE,
+        refiner_2d: Refiner2D | Path | None = None,
     ) -> None:
+        """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
+        one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
         self.topology = topology or Topology.load()
-        self.landmarks = landmarks  # checked by the property
+        self._refiner_2d = refiner_2d
+        self.landmarks = landmarks  # checked by the property; reads the refiner for '2d'
         self.model = fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
         self.crop_size = model.config.crop_size
         self._detector = detector
         self.refine_crop = refine_crop
         self.refine_tolerance = refine_tolerance
         self.flip_test = flip_test
+
+    @property
+    def refiner_2d(self) -> Refiner2D | None:
+        """The 2D refiner used with ``landmarks='2d'`` (None: none)."""
+        if isinstance(self._refiner_2d, Path):
+            self._refiner_2d = load_refiner(self._refiner_2d)
+        return self._refiner_2d
 
     @property
     def landmarks(self) -> str:
@@ -103,14 +135,22 @@ class Predictor:
     def landmarks(self, convention: str) -> None:
         if convention not in LANDMARK_CONVENTIONS:
             raise ValueError(f"landmarks must be one of {LANDMARK_CONVENTIONS}, not {convention!r}")
-        self._definition_2d = Landmarks2D.load() if convention == "2d" else None
+        definition = Landmarks2D.load() if convention == "2d" else None
+        if convention == "2d":
+            _ = self.refiner_2d  # an unusable refiner file is reported now, not mid-prediction
+        self._definition_2d = definition
         self._landmarks = convention
 
     @classmethod
     def from_weights(cls, weights: Path | None = None, **kwargs: object) -> Predictor:
-        """Load weights (default: the shipped model). Raises WeightsError when unusable."""
+        """Load weights (default: the shipped model) and the 2D refiner beside them, when there
+        is one (``refiner_path``; pass ``refiner_2d=None`` for none). Raises WeightsError when
+        unusable."""
         topology = Topology.load()
         model, _ = load_cascade(weights, topology)
+        if "refiner_2d" not in kwargs:
+            path = refiner_path(weights)
+            kwargs["refiner_2d"] = path if path.is_file() else None
         return cls(model, topology, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -222,7 +262,7 @@ class Predictor:
                 transforms, result = self._refine(image, transforms, result)
             t2 = time.perf_counter()
             faces = [
-                self.face_from_result(box, tf, result, i)
+                self.face_from_result(box, tf, result, i, image)
                 for i, (box, tf) in enumerate(zip(boxes, transforms))
             ]
         else:
@@ -285,7 +325,7 @@ class Predictor:
         tf = self.crop_from_landmarks(np.asarray(landmarks_2d, dtype=np.float64)[:, :2])
         result = self.run_on_transforms(image, [tf])
         face_box = FaceBox(*box_of_points(tf.to_image(result.keypoints[0, -1])), 1.0)
-        return self.face_from_result(face_box, tf, result, 0)
+        return self.face_from_result(face_box, tf, result, 0, image)
 
     @torch.inference_mode()
     def refine_from_landmarks(
@@ -312,9 +352,17 @@ class Predictor:
         )
         return self.face_from_result(box, tf, result, 0)
 
-    def face_from_result(self, box: FaceBox, tf: CropTransform, result: CropResult, i: int) -> Face:
+    def face_from_result(
+        self,
+        box: FaceBox,
+        tf: CropTransform,
+        result: CropResult,
+        i: int,
+        image: np.ndarray | None = None,
+    ) -> Face:
         """Face ``i`` of a cascade result on crops, in image pixels (``tf`` its crop), with the
-        predictor's landmark definition."""
+        predictor's landmark definition; 2D landmarks are refined on ``image`` (the photo the
+        crops came from) when the predictor has a refiner."""
         stages = []
         for k in range(result.keypoints.shape[1]):
             stages.append(
@@ -335,6 +383,9 @@ class Predictor:
                 self.topology.landmarks_from_vertices(last.vertices.astype(np.float64)),
             )
             visible[list(CONTOUR_POINTS)] = True  # on the outline, seen by definition
+            refiner = self.refiner_2d if image is not None else None
+            if refiner is not None:
+                landmarks[:, :2] = refiner.refine(image, landmarks[:, :2].astype(np.float64))
         return Face(
             box=box,
             vertices=last.vertices,

@@ -370,8 +370,14 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         reference beside them)."""
         if self._set_landmarks is None:
             return
-        self.landmarks = "3d" if self.landmarks == "2d" else "2d"
-        self._set_landmarks(self.landmarks)
+        wanted = "3d" if self.landmarks == "2d" else "2d"
+        try:
+            self._set_landmarks(wanted)
+        except RuntimeError as exc:  # e.g. an unreadable 2D refiner beside the weights
+            self.landmarks_action.setChecked(self.landmarks == "2d")
+            QtWidgets.QMessageBox.warning(self, "Landmark definition", str(exc))
+            return
+        self.landmarks = wanted
         self.landmarks_action.setChecked(self.landmarks == "2d")
         self._run_model()
 

@@ -29,7 +29,7 @@ from mtface.core.evaluation import (
 )
 from mtface.core.formats.atomic import atomic_write
 from mtface.core.formats.atomic import atomic_write_csv as write_csv
-from mtface.core.geometry import box_of_points, yaw_bin
+from mtface.core.geometry import CropTransform, box_of_points, yaw_bin
 from mtface.core.imageio import load_image
 from mtface.core.predictor import Predictor
 from mtface.core.types import FaceBox
@@ -181,6 +181,21 @@ def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
 AFLW_DETECTOR_BORDER = 60
 
 
+def crop_landmarks(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
+    """The predictor's 68 landmarks (N, 68, 2) on protocol crops (N, S, S, 3), in crop pixels,
+    in its landmark definition (with the 2D refiner, on the crop, where it has one)."""
+    result = predictor.predict_crops(crops)
+    size = predictor.crop_size
+    whole_crop = CropTransform(0.0, 0.0, 1.0, size)
+    box = FaceBox(0.0, 0.0, size - 1.0, size - 1.0, 1.0)
+    return np.stack(
+        [
+            predictor.face_from_result(box, whole_crop, result, i, crops[i]).landmarks[:, :2]
+            for i in range(len(crops))
+        ]
+    )
+
+
 def _aflw_val_detector(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
     """68 landmarks (N, 68, 2) in crop pixels through the detector path (NaN: no face)."""
     import cv2
@@ -204,10 +219,7 @@ def evaluate_aflw_val(
     crops = np.stack([load_image(p) for p in paths])
     if crop == "gt":
         preds = np.concatenate(
-            [
-                predictor.predict_crops(crops[i : i + 128]).keypoints[:, -1, :, :2]
-                for i in range(0, len(crops), 128)
-            ]
+            [crop_landmarks(predictor, crops[i : i + 128]) for i in range(0, len(crops), 128)]
         )
     else:
         preds = _aflw_val_detector(predictor, crops)
@@ -293,8 +305,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             evaluate_aflw2000(
                 predictor_for("3d"), args.aflw2000, args.aflw2000_protocol, args.crop, args.out
             )
-        if args.aflw_val:  # 120 px protocol crops: the cascade's 3D keypoints
-            evaluate_aflw_val(predictor_for("3d"), args.aflw_val, args.out, args.crop)
+        if args.aflw_val:  # AFLW's 21 points are people's clicks on the photo: 2d (ADR 11)
+            evaluate_aflw_val(predictor_for("2d"), args.aflw_val, args.out, args.crop)
         if args.pts:
             predictor = predictor_for("2d")
             report = evaluate_pts(

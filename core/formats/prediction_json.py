@@ -16,7 +16,8 @@ CONVENTIONS = {
     "in the same pixel scale (origin of z: the face's centroid)",
     "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = fixed surface "
     "points (AFLW2000-3D pt3d_68 convention, jaw may be hidden), '2d' = as people "
-    "annotate photos (300-W: jaw on the visible outline); 2D = (x, y)",
+    "annotate photos (300-W: jaw on the visible outline; refined on the photo when the "
+    "model has a 2D refiner); 2D = (x, y)",
     "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
     "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
 }

@@ -50,6 +50,7 @@ RULES: dict[str, Rule] = {
     "max_steps_per_epoch": Rule(("int", "null"), minimum=0),
     "val_limit": Rule(("int", "null"), minimum=1),
     "model": Rule(("dict",)),
+    "augment": Rule(("dict",)),
     "init_weights": Rule(("str", "null"), file=True),
     "sample_weights": Rule(("list[number]", "null"), minimum=0),
 }
@@ -154,10 +155,40 @@ class ConfigCheck:
                 f"'sample_weights' has {len(weights)} value(s) for "
                 f"{len(folders)} train_dir folder(s)"
             )
+        augment = v.get("augment") or {}
+        if isinstance(augment, dict):
+            self._check_augment(augment)
         try:
             CascadeConfig.from_dict(v.get("model", {}))
         except (TypeError, ValueError, KeyError) as exc:
             self.problems.append(f"'model': {exc}")
+
+    def _check_augment(self, augment: dict) -> None:
+        from dataclasses import fields
+
+        from mtface.core.training.dataset import AugmentConfig
+
+        known = {f.name: f.default for f in fields(AugmentConfig)}
+        for key, value in augment.items():
+            if key not in known:
+                self.problems.append(
+                    f"'augment': unknown key {key!r} (known: {', '.join(sorted(known))})"
+                )
+            elif isinstance(known[key], tuple):
+                if not (
+                    _kind_ok(value, "list[number]")
+                    and len(value) == 2
+                    and 0 < value[0] <= value[1]
+                    and all(math.isfinite(x) for x in value)
+                ):
+                    self.problems.append(
+                        f"'augment': {key!r} must be [low, high] with 0 < low <= high, "
+                        f"not {json.dumps(value)[:60]}"
+                    )
+            elif not (_kind_ok(value, "number") and math.isfinite(value) and 0 <= value <= 1):
+                self.problems.append(
+                    f"'augment': {key!r} must be a number from 0 to 1, not {json.dumps(value)[:60]}"
+                )
 
 
 def read_config(path: Path, overrides: dict | None, fields: Iterable[str]) -> dict:

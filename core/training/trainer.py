@@ -57,6 +57,9 @@ class TrainConfig:
     #: start from these weights (a best.pt / last.pt / shipped model of the same architecture)
     #: with a fresh schedule: fine-tuning, or a longer second run. Ignored when resuming.
     init_weights: str | None = None
+    #: overrides of the augmentation's defaults (fields of ``AugmentConfig``), e.g.
+    #: ``{"scale_jitter": [0.85, 1.2], "shift_jitter": 0.1}`` for crops as loose as a detector's
+    augment: dict = field(default_factory=dict)
 
     @staticmethod
     def from_file(path: Path, overrides: dict | None = None) -> TrainConfig:
@@ -64,17 +67,28 @@ class TrainConfig:
         return TrainConfig(**read_config(path, overrides, TrainConfig.__dataclass_fields__))
 
 
+def augment_config(overrides: dict) -> AugmentConfig:
+    """The default augmentation with ``overrides`` (field name -> value; lists become tuples)."""
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    return AugmentConfig(**values)
+
+
 def training_set(
-    train_dir: str | list[str], topology: Topology, crop_size: int, seed: int
+    train_dir: str | list[str],
+    topology: Topology,
+    crop_size: int,
+    seed: int,
+    augment: AugmentConfig | None = None,
 ) -> SyntheticFaces | ConcatFaces:
     """The augmented training samples of one sample-set folder or of several together."""
+    augment = augment or AugmentConfig()
     folders = [train_dir] if isinstance(train_dir, str) else list(train_dir)
     if not folders:
         raise ValueError("train_dir: give at least one sample-set folder")
     # each entry its own augmentation seed: a set listed twice is weighted twice, with
     # different augmentations
     sets = [
-        SyntheticFaces(Path(f), topology, crop_size, AugmentConfig(), seed=seed + k)
+        SyntheticFaces(Path(f), topology, crop_size, augment, seed=seed + k)
         for k, f in enumerate(folders)
     ]
     return sets[0] if len(sets) == 1 else ConcatFaces(sets)
@@ -139,7 +153,13 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
     topology = Topology.load()
     model_config = CascadeConfig.from_dict(config.model)
     model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
-    dataset = training_set(config.train_dir, topology, model_config.crop_size, config.seed)
+    dataset = training_set(
+        config.train_dir,
+        topology,
+        model_config.crop_size,
+        config.seed,
+        augment_config(config.augment),
+    )
     sampler = DistributedSampler(dataset, seed=config.seed) if dist.is_initialized() else None
     loader = DataLoader(
         dataset,

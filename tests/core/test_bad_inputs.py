@@ -243,6 +243,12 @@ def sample_set(tmp_path):
         ('{"train_dir": "SET/missing"}', "does not exist"),
         ('{"epochs": 3}', "'train_dir' is required"),
         ('{"train_dir": ["SET", "SET"], "sample_weights": [1.0]}', "1 value(s) for 2"),
+        ('{"train_dir": "SET", "augment": {"zoom": 1}}', "'augment': unknown key 'zoom'"),
+        (
+            '{"train_dir": "SET", "augment": {"scale_jitter": [1.2, 0.8]}}',
+            "'scale_jitter' must be [low, high]",
+        ),
+        ('{"train_dir": "SET", "augment": {"flip": 2}}', "'flip' must be a number from 0 to 1"),
     ],
     ids=[
         "malformed",
@@ -253,6 +259,9 @@ def sample_set(tmp_path):
         "missing-train-dir",
         "no-train-dir",
         "sample-weights-length",
+        "augment-unknown",
+        "augment-range",
+        "augment-probability",
     ],
 )
 def test_train_config_rows(tmp_path, capsys, sample_set, config, message):
@@ -393,3 +402,18 @@ def test_import_3dmm_refuses_a_crafted_pickle(tmp_path, capsys, monkeypatch):
 
 
 from tests.core.test_data import synthetic_set  # noqa: E402, F401 - fixture
+
+
+def test_corrupt_refiner_beside_user_weights(tmp_path, capsys, tiny_weights):
+    import shutil
+
+    weights = tmp_path / "w.pt"
+    shutil.copy(tiny_weights, weights)
+    (tmp_path / "w.refine2d.npz").write_bytes(b"half a file")
+    args = ("predict", str(SAMPLE), "--out", str(tmp_path / "o"), "--weights", str(weights))
+    code, err = _run(capsys, *args, "--landmarks", "2d")
+    assert code == 2
+    assert "cannot read the 2D landmark refiner" in _error_line(err) and "w.refine2d.npz" in err
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+    code, _ = _run(capsys, *args)  # the 3d definition does not read it
+    assert code == 0

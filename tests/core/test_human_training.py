@@ -48,3 +48,20 @@ def test_a_set_listed_twice_is_augmented_differently(topology, tmp_path):
     first, second = both[0], both[1]
     assert len(both) == 2
     assert not np.allclose(first[1].numpy(), second[1].numpy())  # different jitter
+
+
+def test_augment_overrides_reach_the_samples(topology, tmp_path):
+    from mtface.core.data.sampleset import SampleSetWriter
+    from mtface.core.training.trainer import augment_config
+
+    writer = SampleSetWriter(tmp_path / "set", 1, 160, topology.num_vertices)
+    v = topology.vertices / np.ptp(topology.vertices[:, 0]) * 70 + 80
+    writer.add(np.full((160, 160, 3), 100, np.uint8), v.astype(np.float32), (0, 0, 0), 0)
+    writer.close({})
+    still = augment_config({"scale_jitter": [1.0, 1.0], "shift_jitter": 0.0, "flip": 0.0})
+    assert still.scale_jitter == (1.0, 1.0) and still.occluder == 0.25  # others keep defaults
+    fixed = training_set([str(tmp_path / "set")] * 2, topology, 120, seed=0, augment=still)
+    # no geometric jitter: both copies have the same labels; the default jitter moves them
+    np.testing.assert_allclose(fixed[0][1].numpy(), fixed[1][1].numpy(), atol=1e-6)
+    jittered = training_set([str(tmp_path / "set")] * 2, topology, 120, seed=0)
+    assert not np.allclose(jittered[0][1].numpy(), jittered[1][1].numpy())

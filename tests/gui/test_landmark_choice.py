@@ -91,3 +91,20 @@ def test_a_drag_redraws_only_the_moved_points(make_studio, monkeypatch):
     window.undo()  # one undo step for the drag; the undo is a 'points' event too
     assert calls["set_faces"] == 0 and calls["update_points"] == 6
     np.testing.assert_allclose(window.doc.session.faces[0].landmarks[8], start)
+
+
+def test_switch_with_an_unreadable_refiner_says_why_and_stays_3d(
+    make_studio, qtbot, tmp_path, tiny_weights
+):
+    import shutil
+
+    from mtface.core.predictor import Predictor, refiner_path
+
+    weights = tmp_path / "w.pt"
+    shutil.copy(tiny_weights, weights)
+    refiner_path(weights).write_bytes(b"not a refiner")
+    window = make_studio(predictor=lambda: Predictor.from_weights(weights))
+    qtbot.keyClick(window.image_view, QtCore.Qt.Key_J)
+    assert window.landmarks == "3d" and not window.landmarks_action.isChecked()
+    assert window.dialogs and "cannot read the 2D landmark refiner" in window.dialogs[-1][1]
+    assert window.doc.prediction.faces[0].convention == "3d"

@@ -1,0 +1,250 @@
+"""The 2D landmark refiner (core/refine2d.py) and its fit (core/training/refine2d_fit.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mtface.core.refine2d import (
+    Refiner2D,
+    RefineStage,
+    apply_affine,
+    canonical_frame,
+    descriptor,
+    orientation_maps,
+)
+from mtface.core.training.refine2d_fit import RefinerFitConfig, fit_refiner, mirrored
+
+SIZE = 200
+
+
+def _template() -> np.ndarray:
+    """68 points of a face of unit radius centred at 0: jaw on the lower half of the circle,
+    the other points inside it, outer eye corners (36, 45) level."""
+    rng = np.random.default_rng(5)
+    points = np.zeros((68, 2))
+    angles = np.linspace(np.pi, 0.0, 17)
+    points[:17] = np.stack([np.cos(angles), np.abs(np.sin(angles))], 1)
+    points[17:] = rng.uniform(-0.5, 0.5, (51, 2))
+    points[36], points[45] = (-0.5, -0.2), (0.5, -0.2)
+    return points
+
+
+def _face(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A grey photo of a bright disc, its true points, and points whose jaw is off the disc's
+    edge by a random radial factor (what only the photo can correct)."""
+    centre = rng.uniform(80, 120, 2)
+    radius = rng.uniform(45, 60)
+    grey = np.full((SIZE, SIZE), 40, np.uint8)
+    cv2.circle(grey, tuple(int(v) for v in np.round(centre)), int(round(radius)), 210, -1)
+    truth = centre + radius * _template()
+    predicted = truth.copy()
+    predicted[:17] = centre + radius * rng.uniform(0.85, 1.15) * _template()[:17]
+    return grey, truth, predicted
+
+
+def _jaw_error(points: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.linalg.norm(points[:, :17] - truth[:, :17], axis=2).mean())
+
+
+# --- smoke and shapes -----------------------------------------------------------------------
+
+
+def test_orientation_maps_shape_and_values() -> None:
+    grey = np.zeros((32, 40), np.uint8)
+    grey[:, 20:] = 255  # one vertical edge: horizontal gradients, bin 0
+    maps = orientation_maps(grey, 4)
+    assert maps.shape == (9, 32, 40) and maps.dtype == np.float32
+    assert maps[0, 16, 20] > 0 and np.allclose(maps[1:, 16, 20], 0)
+    assert np.allclose(maps[:, 16, 5], 0)  # flat far from the edge
+
+
+def test_descriptor_shape() -> None:
+    maps = orientation_maps(np.zeros((64, 64), np.uint8), 8)
+    points = np.random.default_rng(0).uniform(0, 64, (68, 2))
+    assert descriptor(maps, points, 8, 40.0).shape == (68 * 81 + 136,)
+
+
+# --- numerical values -----------------------------------------------------------------------
+
+
+def test_canonical_frame_levels_the_eyes_and_fixes_the_size() -> None:
+    points = 100 + 30 * _template()
+    angle = np.deg2rad(25.0)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    tilted = (points - 100) @ rotation.T + np.array([140.0, 90.0])
+    canonical = apply_affine(canonical_frame(tilted, 160.0, 256), tilted)
+    assert canonical[36, 1] == pytest.approx(canonical[45, 1], abs=1e-9)
+    assert canonical[36, 0] < canonical[45, 0]
+    extent = canonical.max(0) - canonical.min(0)
+    assert np.sqrt(extent[0] * extent[1]) == pytest.approx(160.0)
+    assert canonical.mean(0) == pytest.approx([128.0, 128.0])
+
+
+def test_a_refiner_without_steps_returns_the_points() -> None:
+    grey, _, predicted = _face(np.random.default_rng(1))
+    features = 68 * 81 + 136
+    zero = RefineStage(
+        np.zeros(features, np.float32), np.zeros((features, 136), np.float32), np.zeros(136)
+    )
+    refiner = Refiner2D(160.0, 256, 8, (zero,), "test")
+    np.testing.assert_allclose(refiner.refine(grey, predicted), predicted, atol=1e-9)
+
+
+def test_mirrored_twice_is_the_identity(topology) -> None:
+    grey, truth, _ = _face(np.random.default_rng(2))
+    perm = topology.landmark_flip_permutation
+    m_grey, m_points = mirrored(grey, truth, perm)
+    back_grey, back_points = mirrored(m_grey, m_points, perm)
+    np.testing.assert_array_equal(back_grey, grey)
+    np.testing.assert_allclose(back_points, truth)
+
+
+def test_fit_learns_to_put_the_jaw_on_the_edge(topology) -> None:
+    rng = np.random.default_rng(3)
+    train = [_face(rng) for _ in range(60)]
+    test = [_face(rng) for _ in range(20)]
+    refiner = fit_refiner(
+        [g for g, _, _ in train],
+        np.stack([p for _, _, p in train]),
+        np.stack([t for _, t, _ in train]),
+        topology.landmark_flip_permutation,
+        RefinerFitConfig(stages=2, ridge=100.0, perturbations=3),
+        source="discs",
+    )
+    truth = np.stack([t for _, t, _ in test])
+    before = np.stack([p for _, _, p in test])
+    after = np.stack([refiner.refine(g, p) for g, _, p in test])
+    assert _jaw_error(after, truth) < 0.5 * _jaw_error(before, truth)
+
+
+# --- files and exceptions -------------------------------------------------------------------
+
+
+def _small_refiner() -> Refiner2D:
+    rng = np.random.default_rng(4)
+    features = 68 * 81 + 136
+    stage = RefineStage(
+        rng.normal(size=features).astype(np.float32),
+        (rng.normal(size=(features, 136)) * 1e-3).astype(np.float32),
+        rng.normal(size=136).astype(np.float32),
+    )
+    return Refiner2D(160.0, 256, 8, (stage,), "random")
+
+
+def test_save_and_load_round_trip(tmp_path) -> None:
+    refiner = _small_refiner()
+    refiner.save(tmp_path / "r.refine2d.npz")
+    loaded = Refiner2D.load(tmp_path / "r.refine2d.npz")
+    assert loaded.source == "random" and loaded.cell == 8 and len(loaded.stages) == 1
+    # weights are stored in float16
+    np.testing.assert_allclose(
+        loaded.stages[0].weights, refiner.stages[0].weights, rtol=1e-3, atol=1e-7
+    )
+    grey, _, predicted = _face(np.random.default_rng(6))
+    np.testing.assert_allclose(
+        loaded.refine(grey, predicted), refiner.refine(grey, predicted), atol=1e-2
+    )
+
+
+@pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04broken"])
+def test_unreadable_refiner_file_is_a_clear_error(tmp_path, content: bytes) -> None:
+    path = tmp_path / "bad.refine2d.npz"
+    path.write_bytes(content)
+    with pytest.raises(RuntimeError, match="cannot read the 2D landmark refiner"):
+        Refiner2D.load(path)
+
+
+def test_refiner_with_wrong_shapes_is_refused(tmp_path) -> None:
+    path = tmp_path / "shapes.refine2d.npz"
+    np.savez(
+        path,
+        face_size=160.0,
+        canvas=256,
+        cell=8,
+        source="x",
+        stages=1,
+        mean_0=np.zeros(10, np.float32),
+        weights_0=np.zeros((10, 5), np.float16),
+        bias_0=np.zeros(136, np.float32),
+    )
+    with pytest.raises(RuntimeError, match="bad stage shapes"):
+        Refiner2D.load(path)
+
+
+# --- the predictor --------------------------------------------------------------------------
+
+
+def _shift_refiner(dx: float) -> Refiner2D:
+    """A one-step refiner that moves every point by ``dx`` canonical pixels to the right."""
+    features = 68 * 81 + 136
+    bias = np.zeros((68, 2), np.float32)
+    bias[:, 0] = dx
+    stage = RefineStage(
+        np.zeros(features, np.float32), np.zeros((features, 136), np.float32), bias.ravel()
+    )
+    return Refiner2D(160.0, 256, 8, (stage,), "shift")
+
+
+@pytest.fixture
+def weights_with_refiner(tmp_path, tiny_weights):
+    import shutil
+
+    from mtface.core.predictor import refiner_path
+
+    weights = tmp_path / "model.pt"
+    shutil.copy(tiny_weights, weights)
+    _shift_refiner(5.0).save(refiner_path(weights))
+    return weights
+
+
+def test_refiner_path_is_beside_the_weights(tmp_path) -> None:
+    from mtface.core.predictor import refiner_path
+
+    assert refiner_path(tmp_path / "best.pt") == tmp_path / "best.refine2d.npz"
+    assert refiner_path().name == "mtface_default.refine2d.npz"
+
+
+def test_predictor_refines_2d_landmarks_only(weights_with_refiner, sample_image) -> None:
+    from mtface.core.predictor import Predictor
+    from mtface.core.types import FaceBox
+
+    box = [FaceBox(150, 60, 330, 260, 1.0)]
+    with_refiner = Predictor.from_weights(weights_with_refiner, landmarks="2d")
+    without = Predictor.from_weights(weights_with_refiner, landmarks="2d", refiner_2d=None)
+    assert with_refiner.refiner_2d is not None and without.refiner_2d is None
+    moved = with_refiner.predict(sample_image, box).faces[0].landmarks_2d
+    plain = without.predict(sample_image, box).faces[0].landmarks_2d
+    shift = moved - plain
+    # one translation of every point, 5 canonical pixels long, along the eye line
+    np.testing.assert_allclose(shift, np.broadcast_to(shift.mean(0), shift.shape), atol=1e-3)
+    eye_line = plain[45] - plain[36]
+    assert np.linalg.norm(shift[0]) > 0.1
+    assert (
+        abs(np.dot(shift[0], eye_line) / np.linalg.norm(shift[0]) / np.linalg.norm(eye_line)) > 0.99
+    )
+    with_refiner.landmarks = without.landmarks = "3d"
+    np.testing.assert_array_equal(
+        with_refiner.predict(sample_image, box).faces[0].landmarks,
+        without.predict(sample_image, box).faces[0].landmarks,
+    )
+
+
+def test_corrupt_refiner_beside_weights_is_a_weights_error(weights_with_refiner) -> None:
+    from mtface.core.predictor import Predictor, refiner_path
+    from mtface.core.weights import WeightsError
+
+    refiner_path(weights_with_refiner).write_bytes(b"truncated")
+    Predictor.from_weights(weights_with_refiner)  # 3d: the refiner is not read
+    with pytest.raises(WeightsError, match="2D landmark refiner"):
+        Predictor.from_weights(weights_with_refiner, landmarks="2d")
+
+
+def test_the_shipped_model_has_its_refiner() -> None:
+    from mtface.core.predictor import Predictor, refiner_path
+    from mtface.core.weights import verify_checksum
+
+    assert verify_checksum(refiner_path())  # listed in resources/SHA256SUMS and intact
+    predictor = Predictor.from_weights(landmarks="2d")
+    assert predictor.refiner_2d is not None and "training faces" in predictor.refiner_2d.source
