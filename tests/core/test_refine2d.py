@@ -92,6 +92,23 @@ def test_a_refiner_without_steps_returns_the_points() -> None:
     np.testing.assert_allclose(refiner.refine(grey, predicted), predicted, atol=1e-9)
 
 
+def test_a_step_never_moves_a_point_further_than_the_guard() -> None:
+    from mtface.core.refine2d import MAX_STEP_FRACTION
+
+    grey, _, predicted = _face(np.random.default_rng(7))
+    features = 68 * 81 + 136
+    wild = RefineStage(
+        np.zeros(features, np.float32),
+        np.zeros((features, 136), np.float32),
+        np.full(136, 500.0, np.float32),  # 500 canonical px in x and y
+    )
+    moved = Refiner2D(160.0, 256, 8, (wild,), "wild").refine(grey, predicted)
+    frame = canonical_frame(predicted, 160.0, 256)
+    step = apply_affine(frame, moved) - apply_affine(frame, predicted)
+    np.testing.assert_allclose(np.linalg.norm(step, axis=1), MAX_STEP_FRACTION * 160.0)
+    np.testing.assert_allclose(step[:, 0], step[:, 1])  # the direction is kept
+
+
 def test_mirrored_twice_is_the_identity(topology) -> None:
     grey, truth, _ = _face(np.random.default_rng(2))
     perm = topology.landmark_flip_permutation
