@@ -143,6 +143,24 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         help="share of photos kept for validation (listed in OUT/val.txt)",
     )
     ann.add_argument("--limit", type=int)
+    fit = dsub.add_parser(
+        "fit-refiner",
+        help="fit a model's 2D landmark refiner on a label folder's training photos (ADR 11)",
+    )
+    fit.add_argument(
+        "--labels", type=Path, required=True, help="from `mtface data import-annotations`"
+    )
+    fit.add_argument("--weights", type=Path, help="default: the shipped model")
+    fit.add_argument(
+        "--out", type=Path, help="default: beside the weights (W.pt -> W.refine2d.npz)"
+    )
+    fit.add_argument(
+        "--replace-bundled",
+        action="store_true",
+        help="write the shipped model's refiner into resources/ and refresh SHA256SUMS",
+    )
+    fit.add_argument("--stages", type=int, default=2, help="descent steps")
+    fit.add_argument("--ridge", type=float, default=1000.0, help="ridge penalty")
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)

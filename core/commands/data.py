@@ -1,4 +1,4 @@
-"""``mtface data label | synthesize | import-3dmm | import-annotations | preview``."""
+"""``mtface data label | synthesize | import-3dmm | import-annotations | fit-refiner | preview``."""
 
 from __future__ import annotations
 
@@ -73,6 +73,8 @@ def run_data(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0 if report.faces else 1
+    if args.data_command == "fit-refiner":
+        return _fit_refiner(args)
     if args.data_command == "preview":
         from mtface.core.formats.atomic import atomic_write_bytes
 
@@ -97,6 +99,48 @@ def run_data(args: argparse.Namespace) -> int:
         print(f"wrote {args.out}", file=sys.stderr)
         return 0
     return 2
+
+
+def _fit_refiner(args: argparse.Namespace) -> int:
+    """``data fit-refiner``: the 2D refiner of a model on a label folder (ADR 11)."""
+    from mtface.core.formats.atomic import SaveError
+    from mtface.core.predictor import refiner_path
+    from mtface.core.training.refine2d_fit import RefinerFitConfig, fit_on_label_folder
+    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+
+    out = args.out or refiner_path(args.weights)
+    bundled = bundled_name(out) is not None
+    if bundled and not args.replace_bundled:
+        print(
+            f"error: {out} is a bundled file; give --weights (your model) or --out, or "
+            "--replace-bundled to replace the shipped refiner (SHA256SUMS is refreshed)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.stages < 1 or not args.ridge > 0:
+        print("error: --stages must be at least 1 and --ridge above 0", file=sys.stderr)
+        return 2
+    config = RefinerFitConfig(stages=args.stages, ridge=args.ridge)
+    try:
+        report = fit_on_label_folder(args.labels, args.weights, config)
+    except (ValueError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, figures in report.errors.items():
+        regions = " ".join(f"{k} {v:.2f}" for k, v in figures.items() if k != "nme_io")
+        print(f"{name:>13}: inter-ocular NME {figures['nme_io']:.2f} %; {regions}")
+    try:
+        report.refiner.save(out)
+        if bundled:
+            write_checksums()
+    except (SaveError, OSError) as exc:
+        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"fitted on {report.train_faces} faces ({report.val_faces} held out) -> {out}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 #: Side in pixels of the training crop shown in each preview tile, and of the tile.

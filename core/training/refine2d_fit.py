@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -120,3 +121,77 @@ def _descriptors(
             points = current[f * config.perturbations + k]
             rows.append(descriptor(maps, points, config.cell, config.face_size))
     return np.stack(rows)
+
+
+@dataclass(frozen=True)
+class RefinerFitReport:
+    """What ``fit_on_label_folder`` did: the refiner, the faces of each part, and the
+    inter-ocular NME (%) of each part without and with it, with the per-region errors."""
+
+    refiner: Refiner2D
+    train_faces: int
+    val_faces: int
+    errors: dict[str, dict[str, float]]  # "model train" / "refined val" ... -> figures
+
+
+def fit_on_label_folder(
+    labels_dir: Path,
+    weights: Path | None = None,
+    config: RefinerFitConfig | None = None,
+) -> RefinerFitReport:
+    """Fit the refiner of ``weights`` (default: the shipped model) on the TRAINING photos of a
+    label folder from ``mtface data import-annotations``; its validation photos are only
+    scored. The model predicts each photo's 2d landmarks on the protocol crop of the human
+    points, without a refiner. Raises ValueError for a folder without human labels or
+    without training photos, WeightsError for unusable weights."""
+    import cv2
+
+    from mtface.core.data.labels import is_validation_identity, load_labels
+    from mtface.core.evaluation import nme_interocular, region_errors
+    from mtface.core.geometry import box_of_points
+    from mtface.core.imageio import load_image
+    from mtface.core.predictor import Predictor
+    from mtface.core.types import FaceBox
+
+    labels = load_labels(labels_dir)
+    if labels.human_landmarks is None:
+        raise ValueError(
+            f"{labels_dir}: no human landmarks (make the folder with "
+            "`mtface data import-annotations`)"
+        )
+    fraction = float(labels.manifest.get("val_fraction", 0.2))
+    val = np.array([is_validation_identity(str(i), fraction) for i in labels.identity])
+    if val.all():
+        raise ValueError(f"{labels_dir}: every photo is a validation photo; nothing to fit on")
+    human = labels.human_landmarks[..., :2].astype(np.float64)
+    predictor = Predictor.from_weights(weights, landmarks="2d", refiner_2d=None)
+    images, predicted = [], []
+    for i in range(len(labels)):
+        image = load_image(labels.images_root / str(labels.paths[i]))
+        box = FaceBox(*box_of_points(human[i]))
+        face = predictor.predict(image, [box], box_kind="landmarks", refine=False).faces[0]
+        images.append(image)
+        predicted.append(face.landmarks_2d.astype(np.float64))
+    predicted_a = np.stack(predicted)
+    train = np.nonzero(~val)[0]
+    refiner = fit_refiner(
+        [cv2.cvtColor(images[i], cv2.COLOR_RGB2GRAY) for i in train],
+        predicted_a[train],
+        human[train],
+        predictor.topology.landmark_flip_permutation,
+        config,
+        source=f"fitted on {len(train)} training faces of {labels.manifest.get('source')} "
+        f"with {weights or 'the shipped model'} (mtface data fit-refiner)",
+    )
+    refined = np.stack([refiner.refine(images[i], predicted_a[i]) for i in range(len(labels))])
+    errors: dict[str, dict[str, float]] = {}
+    for name, points in (("model", predicted_a), ("refined", refined)):
+        for part, mask in (("train", ~val), ("val", val)):
+            if not mask.any():
+                continue
+            interocular = np.linalg.norm(human[mask, 36] - human[mask, 45], axis=1)
+            errors[f"{name} {part}"] = {
+                "nme_io": float(nme_interocular(points[mask], human[mask]).mean()),
+                **region_errors(points[mask], human[mask], interocular),
+            }
+    return RefinerFitReport(refiner, int((~val).sum()), int(val.sum()), errors)

@@ -265,3 +265,78 @@ def test_the_shipped_model_has_its_refiner() -> None:
     assert verify_checksum(refiner_path())  # listed in resources/SHA256SUMS and intact
     predictor = Predictor.from_weights(landmarks="2d")
     assert predictor.refiner_2d is not None and "training faces" in predictor.refiner_2d.source
+
+
+# --- mtface data fit-refiner ----------------------------------------------------------------
+
+
+@pytest.fixture
+def label_folder(tmp_path):
+    """Two photos (the sample and its mirror) with human points, all in the training part."""
+    from mtface.core.data.human_labels import import_annotations
+    from mtface.core.formats.pts import write_pts
+    from mtface.core.imageio import load_image
+    from mtface.core.predictor import Predictor
+    from mtface.core.resources import resource_path
+
+    image = load_image(resource_path("samples", "astronaut.jpg"))
+    points = Predictor.from_weights(landmarks="2d").predict(image).faces[0].landmarks_2d
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, photo, pts in (
+        ("a", image, points),
+        ("b", image[:, ::-1], np.stack([image.shape[1] - 1 - points[:, 0], points[:, 1]], 1)),
+    ):
+        cv2.imwrite(
+            str(folder / f"{name}.png"),
+            cv2.cvtColor(np.ascontiguousarray(photo), cv2.COLOR_RGB2BGR),
+        )
+        write_pts(folder / f"{name}.pts", pts)
+    import_annotations([folder], tmp_path / "labels", "test", mesh_from="model", val_fraction=0.0)
+    return tmp_path / "labels"
+
+
+def test_cli_fit_refiner_writes_it_beside_the_weights(
+    tmp_path, label_folder, tiny_weights, capsys
+) -> None:
+    import shutil
+
+    from mtface.cli.main import main
+    from mtface.core.predictor import Predictor, refiner_path
+
+    weights = tmp_path / "mine.pt"
+    shutil.copy(tiny_weights, weights)
+    code = main(["data", "fit-refiner", "--labels", str(label_folder), "--weights", str(weights)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "model train: inter-ocular NME" in out and "refined train" in out
+    assert refiner_path(weights).is_file() and "fitted on 2 faces" in err
+    refiner = Predictor.from_weights(weights, landmarks="2d").refiner_2d
+    assert refiner is not None and "mine.pt" in refiner.source
+
+
+def test_cli_fit_refiner_refuses_to_overwrite_the_bundled_one(label_folder, capsys) -> None:
+    from mtface.cli.main import main
+    from mtface.core.predictor import refiner_path
+
+    before = refiner_path().read_bytes()
+    code = main(["data", "fit-refiner", "--labels", str(label_folder)])
+    assert code == 2 and "is a bundled file" in capsys.readouterr().err
+    assert refiner_path().read_bytes() == before
+
+
+def test_cli_fit_refiner_on_a_folder_without_human_labels(tmp_path, capsys) -> None:
+    from mtface.cli.main import main
+
+    code = main(
+        [
+            "data",
+            "fit-refiner",
+            "--labels",
+            str(tmp_path / "nothing"),
+            "--out",
+            str(tmp_path / "r.npz"),
+        ]
+    )
+    assert code == 2 and "not a label folder" in capsys.readouterr().err
+    assert not (tmp_path / "r.npz").exists()
