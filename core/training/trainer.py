@@ -27,6 +27,7 @@ from tqdm import tqdm
 from mtface.core.checkpoint import load_cascade, load_payload, save_cascade
 from mtface.core.formats.atomic import atomic_write_text
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
+from mtface.core.predictor import refiner_path
 from mtface.core.topology import Topology
 from mtface.core.training.config import check_config, read_config
 from mtface.core.training.dataset import AugmentConfig, ConcatFaces, SyntheticFaces
@@ -264,6 +265,7 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             if score < best:
                 best = score
                 save_cascade(model, out_dir / "best.pt", meta)
+                refiner_path(out_dir / "best.pt").unlink(missing_ok=True)  # now stale
             save_cascade(
                 model,
                 state_path,
@@ -281,4 +283,26 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             dist.barrier()
     if dist.is_initialized():
         dist.destroy_process_group()
+    if _is_main() and config.human_val_labels and (out_dir / "best.pt").is_file():
+        fit_refiner_beside(out_dir / "best.pt", Path(config.human_val_labels), log)
     return metrics
+
+
+def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | None:
+    """Fit the 2D refiner of ``weights`` on the training photos of the human label folder
+    ``labels`` and write it beside them (ADR 11); None, with a message, when the folder has
+    no training photos."""
+    from mtface.core.training.refine2d_fit import fit_on_label_folder
+
+    try:
+        report = fit_on_label_folder(labels, weights)
+    except ValueError as exc:
+        if log:
+            print(f"no 2D refiner fitted: {exc}", flush=True)
+        return None
+    path = refiner_path(weights)
+    report.refiner.save(path)
+    if log:
+        figures = {k: round(v["nme_io"], 3) for k, v in report.errors.items()}
+        print(json.dumps({"refiner_2d": str(path), **figures}), flush=True)
+    return path

@@ -340,3 +340,28 @@ def test_cli_fit_refiner_on_a_folder_without_human_labels(tmp_path, capsys) -> N
     )
     assert code == 2 and "not a label folder" in capsys.readouterr().err
     assert not (tmp_path / "r.npz").exists()
+
+
+def test_training_fits_the_refiner_of_best_pt(tmp_path, label_folder, tiny_weights) -> None:
+    import shutil
+
+    from mtface.core.data.human_labels import import_annotations
+    from mtface.core.predictor import refiner_path
+    from mtface.core.training.trainer import fit_refiner_beside
+
+    weights = tmp_path / "run" / "best.pt"
+    weights.parent.mkdir()
+    shutil.copy(tiny_weights, weights)
+    assert fit_refiner_beside(weights, label_folder, log=False) == refiner_path(weights)
+    assert Refiner2D.load(refiner_path(weights)).stages
+    # a label folder whose photos are all held out: nothing to fit on, said, nothing written
+    refiner_path(weights).unlink()
+    import_annotations(
+        [label_folder.parent / "photos"],
+        tmp_path / "val_only",
+        "t",
+        mesh_from="model",
+        val_fraction=1.0,
+    )
+    assert fit_refiner_beside(weights, tmp_path / "val_only", log=False) is None
+    assert not refiner_path(weights).exists()
