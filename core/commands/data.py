@@ -123,7 +123,7 @@ def _fit_refiner(args: argparse.Namespace) -> int:
     config = RefinerFitConfig(stages=args.stages, ridge=args.ridge)
     try:
         report = fit_on_label_folder(args.labels, args.weights, config)
-    except (ValueError, WeightsError) as exc:
+    except (ValueError, OSError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for name, figures in report.errors.items():

@@ -296,7 +296,7 @@ def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | 
 
     try:
         report = fit_on_label_folder(labels, weights)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # best.pt is written: say why and end normally
         if log:
             print(f"no 2D refiner fitted: {exc}", flush=True)
         return None
