@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtface.core.data.labels import LabelSet, is_validation_identity, load_labels
+from mtface.core.data.labels import LabelSet, load_human_labels
 from mtface.core.evaluation import nme_interocular, region_errors
 from mtface.core.landmarks2d import bootstrap_definition, fit_definition
 from mtface.core.topology import Topology
@@ -50,11 +50,12 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, help="fit on this model's meshes")
     parser.add_argument("--ridge", type=float, default=1e-3)
     args = parser.parse_args()
-    labels = load_labels(args.labels)
-    if labels.teacher_vertices is None or labels.human_landmarks is None:
-        raise SystemExit(f"{args.labels}: not made by mtface data import-annotations")
-    fraction = float(labels.manifest.get("val_fraction", 0.2))
-    val = np.array([is_validation_identity(str(i), fraction) for i in labels.identity])
+    try:
+        labels, val = load_human_labels(args.labels)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
+    if labels.teacher_vertices is None:
+        raise SystemExit(f"{args.labels}: no teacher meshes (not made by import-annotations)")
     human = labels.human_landmarks.astype(np.float64)
     topology = Topology.load()
     if args.weights is None:

@@ -182,3 +182,20 @@ def load_labels(folder: Path) -> LabelSet:
         manifest,
         *(cat.get(key) for key in _OPTIONAL),
     )
+
+
+#: The held-out share of photos when a human label folder does not record its own.
+DEFAULT_HUMAN_VAL_FRACTION = 0.2
+
+
+def load_human_labels(folder: Path) -> tuple[LabelSet, np.ndarray]:
+    """A label folder of ``mtface data import-annotations`` and its held-out mask (N,) bool
+    (the same photo split as its ``val.txt``). ValueError when it holds no human landmarks."""
+    labels = load_labels(folder)
+    if labels.human_landmarks is None:
+        raise ValueError(
+            f"{folder}: no human landmarks (not made by mtface data import-annotations)"
+        )
+    fraction = float(labels.manifest.get("val_fraction", DEFAULT_HUMAN_VAL_FRACTION))
+    held_out = np.array([is_validation_identity(str(i), fraction) for i in labels.identity])
+    return labels, held_out

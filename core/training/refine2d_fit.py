@@ -146,21 +146,14 @@ def fit_on_label_folder(
     without training photos, WeightsError for unusable weights."""
     import cv2
 
-    from mtface.core.data.labels import is_validation_identity, load_labels
+    from mtface.core.data.labels import load_human_labels
     from mtface.core.evaluation import nme_interocular, region_errors
     from mtface.core.geometry import box_of_points
     from mtface.core.imageio import load_image
     from mtface.core.predictor import Predictor
     from mtface.core.types import FaceBox
 
-    labels = load_labels(labels_dir)
-    if labels.human_landmarks is None:
-        raise ValueError(
-            f"{labels_dir}: no human landmarks (make the folder with "
-            "`mtface data import-annotations`)"
-        )
-    fraction = float(labels.manifest.get("val_fraction", 0.2))
-    val = np.array([is_validation_identity(str(i), fraction) for i in labels.identity])
+    labels, val = load_human_labels(labels_dir)
     if val.all():
         raise ValueError(f"{labels_dir}: every photo is a validation photo; nothing to fit on")
     human = labels.human_landmarks[..., :2].astype(np.float64)

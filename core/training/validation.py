@@ -64,18 +64,13 @@ def synthetic_val_report(predictor: Predictor, folder: str, limit: int | None = 
 def human_val_report(predictor: Predictor, labels_dir: str) -> dict:
     """Inter-ocular NME (%) of the 2D landmark definition on the validation photos of a label
     folder made from human annotations, on the protocol crop of the human points."""
-    from mtface.core.data.labels import is_validation_identity, load_labels
+    from mtface.core.data.labels import load_human_labels
     from mtface.core.evaluation import nme_interocular
     from mtface.core.geometry import protocol_crop
     from mtface.core.landmarks2d import Landmarks2D
 
-    labels = load_labels(labels_dir)
-    if labels.human_landmarks is None:
-        raise ValueError(f"{labels_dir}: not made by mtface data import-annotations")
-    fraction = float(labels.manifest.get("val_fraction", 0.2))
-    val = [
-        i for i, name in enumerate(labels.identity) if is_validation_identity(str(name), fraction)
-    ]
+    labels, held_out = load_human_labels(labels_dir)
+    val = np.nonzero(held_out)[0]
     definition = Landmarks2D.load()
     pred, targets = [], []
     for i in val:
