@@ -17,13 +17,12 @@ os.environ.setdefault("PYVISTA_OFF_SCREEN", "false")
 
 
 def _preload_3d() -> None:
-    """Import VTK / pyvista / pyvistaqt (about 1 s) in a background thread while the main
+    """Import VTK / pyvista (about 1 s) in a background thread while the main
     thread imports torch and Qt: measured here 2.0 s for both together against 2.6 s one
     after the other. The 3D view's own import then finds them loaded (or waits on Python's
     import lock). Only with a display, where the 3D view will be built."""
     try:
-        import pyvista  # noqa: F401
-        import pyvistaqt  # noqa: F401
+        import pyvista.plotting  # noqa: F401 - `import pyvista` alone defers the rendering part
     except Exception:  # noqa: BLE001 - the 3D view reports its own import errors later
         pass
 

@@ -1,68 +1,106 @@
-"""The 3D view: the reconstructed mesh in a pyvistaqt QtInteractor (all VTK calls on the GUI
-thread), smooth-shaded or textured from the photo, the landmarks as spheres in the same two
-colours, and the head-pose axes. Display axes: VTK's y points up, so image y is negated."""
+"""The 3D view: the reconstructed mesh rendered by VTK OFFSCREEN (pyvista, all calls on the GUI
+thread) into an image that a plain widget paints; smooth-shaded or textured from the photo, the
+landmarks as spheres in the same two colours, and the head-pose axes. Display axes: VTK's y
+points up, so image y is negated.
+
+Why offscreen and not an embedded VTK widget: an OpenGL widget in the window makes Qt compose
+the whole window through OpenGL, which on software GL (Mesa llvmpipe: servers, Xvfb, virtual
+machines) costs the GUI thread more than the model itself in live mode (ADR 12). The view
+renders only when something changes (a face, an edit, a drag of the camera, a resize): it never
+re-renders on a timer.
+
+Mouse: left drag rotates, right drag or the wheel zooms, middle drag (or Shift + left drag)
+pans, a double click fits the camera again."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from mtface.core.geometry import rotation_from_angles
 from mtface.core.topology import Topology
 from mtface.core.types import Face
 
-os.environ.setdefault("QT_API", "pyside6")
+BACKGROUND = (0.12, 0.12, 0.14)
+SKIN = (0.85, 0.75, 0.68)
+VISIBLE_RGB = (0.16, 0.35, 1.0)
+HIDDEN_RGB = (0.92, 0.16, 0.16)
+DEGREES_PER_PIXEL = 0.4  # camera rotation per pixel of mouse drag
+ZOOM_PER_WHEEL_STEP = 1.1
+VIEW_ANGLE_DEG = 30.0  # VTK's default  # one notch (120 units of angleDelta)
+STILL_ACTORS = ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z")
+LIVE_ACTORS = ("live_face", "live_points")
 
 
 class MeshView(QtWidgets.QWidget):
+    """Shows one ``Face`` in 3D. ``renders`` counts the offscreen renders (none while idle)."""
+
     def __init__(self, topology: Topology, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         import pyvista as pv
-        from pyvistaqt import QtInteractor
+
+        # `import pyvista.plotting` waits for the studio's preload thread (gui/app.py) to finish
+        # importing it; an attribute of the lazily loaded package would not wait
+        import pyvista.plotting as pv_plotting
 
         self.pv = pv
         self.topology = topology
-        layout = QtWidgets.QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        # no multisampling: it costs most of the frame time on software GL (llvmpipe); no
-        # auto_update: pyvistaqt's render timer re-renders 5 times a second even when nothing
-        # changes (a third of a core here); every change below renders explicitly and the
-        # mouse interaction renders through VTK's interactor
-        self.plotter = QtInteractor(self, multi_samples=1, auto_update=False)
-        self.plotter.set_background((0.12, 0.12, 0.14))
-        layout.addWidget(self.plotter.interactor)
+        theme = pv_plotting.themes.DocumentTheme()
+        theme.multi_samples = 1  # multisampling costs most of the frame time on software GL
+        self.plotter = pv_plotting.Plotter(off_screen=True, window_size=(400, 400), theme=theme)
+        self.plotter.set_background(BACKGROUND)
+        self.plotter.screenshot(return_img=False)  # the first render sets the window up
+        self.setMinimumSize(160, 160)
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding
+        )
+        self.setCursor(QtCore.Qt.CursorShape.OpenHandCursor)
+        self.setToolTip(
+            "Left drag: rotate · right drag / wheel: zoom · middle drag: pan · "
+            "double click or R: fit"
+        )
         self.textured = True
         self._faces = np.hstack(
             [np.full((len(topology.triangles), 1), 3), topology.triangles]
         ).ravel()
         self._has_mesh = False
         self._fitted_for: tuple | None = None
+        self._shown_key: tuple | None = None
+        self._shown_vis: bytes | None = None
+        self._centre = np.zeros(3)
+        self._live_mesh = None
+        self._live_points = None
+        self._frame: QtGui.QImage | None = None
+        self._drag_from: QtCore.QPointF | None = None
+        self._drag_button = QtCore.Qt.MouseButton.NoButton
+        self._render_pending = False
         self.fits = 0  # camera fits so far (a new face or image re-fits; edits do not)
+        self.renders = 0
+
+    # --- what is shown --------------------------------------------------------------------
 
     def show_face(
         self, face: Face | None, image: np.ndarray | None, visible: np.ndarray | None = None
     ) -> None:
-        """Show a face; when only the visibility changed (an edit in the 2D view), only the
-        landmark colours are redrawn."""
-        pv = self.pv
+        """Show a face (None clears the view); when only the visibility changed (an edit in
+        the 2D view), only the landmark colours are redrawn."""
         vis_key = None if visible is None else visible.tobytes()
         key = (id(face), id(image), self.textured)
-        if face is not None and key == getattr(self, "_shown_key", None):
-            if vis_key != getattr(self, "_shown_vis", None):
+        if face is not None and key == self._shown_key:
+            if vis_key != self._shown_vis:
                 self._shown_vis = vis_key
                 self._draw_landmarks(face, visible)
-                self.plotter.render()
+                self.render()
             return
         self._shown_key, self._shown_vis = key, vis_key
-        for name in ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z"):
-            self.plotter.remove_actor(name, render=False)
+        self._remove(STILL_ACTORS)
         if face is None:
             self._shown_key = None
             self._fitted_for = None
-            self.plotter.render()
+            self._has_mesh = False
+            self.render()
             return
+        pv = self.pv
         flip = np.array([1.0, -1.0, 1.0])
         verts = face.vertices.astype(np.float64) * flip
         centre = verts.mean(0)
@@ -84,12 +122,7 @@ class MeshView(QtWidgets.QWidget):
             )
         else:
             self.plotter.add_mesh(
-                mesh,
-                color=(0.85, 0.75, 0.68),
-                smooth_shading=True,
-                specular=0.2,
-                name="face",
-                render=False,
+                mesh, color=SKIN, smooth_shading=True, specular=0.2, name="face", render=False
             )
         self._centre = centre
         self._draw_landmarks(face, visible)
@@ -103,36 +136,32 @@ class MeshView(QtWidgets.QWidget):
             self.plotter.add_mesh(
                 pv.Line(origin, tip), color=colour, line_width=4, name=name, render=False
             )
+        self._has_mesh = True
         fit_key = (id(image), tuple(round(v) for v in face.box.as_tuple()))
         if fit_key != self._fitted_for:  # a new image or another face: fit the camera to it
             self._fitted_for = fit_key
             self.reset_view()
-        self._has_mesh = True
-        self.plotter.render()
+        else:
+            self.render()
 
     def show_live(self, face: Face | None) -> None:
         """Fast per-frame update for live mode: shaded mesh and landmark points updated in
         place (no texture, no new actors after the first frame)."""
-        pv = self.pv
         if face is None:
             return
+        pv = self.pv
         flip = np.array([1.0, -1.0, 1.0])
         verts = face.vertices.astype(np.float64) * flip
         centre = verts.mean(0)
         lm = face.landmarks.astype(np.float64) * flip - centre
         vis = face.visible.astype(float)
-        if getattr(self, "_live_mesh", None) is None:
-            for name in ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z"):
-                self.plotter.remove_actor(name, render=False)
+        if self._live_mesh is None:
+            self._remove(STILL_ACTORS)
             self._live_mesh = pv.PolyData(verts - centre, self._faces)
             self._live_points = pv.PolyData(lm)
             self._live_points["visible"] = vis
             self.plotter.add_mesh(
-                self._live_mesh,
-                color=(0.85, 0.75, 0.68),
-                smooth_shading=False,
-                name="live_face",
-                render=False,
+                self._live_mesh, color=SKIN, smooth_shading=False, name="live_face", render=False
             )
             self.plotter.add_mesh(
                 self._live_points,
@@ -145,19 +174,21 @@ class MeshView(QtWidgets.QWidget):
                 name="live_points",
                 render=False,
             )
+            self._has_mesh = True
             self.reset_view()
-        else:
-            self._live_mesh.points = verts - centre
-            self._live_points.points = lm
-            self._live_points["visible"] = vis
-        self.plotter.render()
+            return
+        self._live_mesh.points = verts - centre
+        self._live_points.points = lm
+        self._live_points["visible"] = vis
+        self.render()
 
     def end_live(self) -> None:
-        for name in ("live_face", "live_points"):
-            self.plotter.remove_actor(name, render=False)
+        self._remove(LIVE_ACTORS)
         self._live_mesh = None
+        self._live_points = None
         self._has_mesh = False
         self._fitted_for = None
+        self._shown_key = None
 
     def _draw_landmarks(self, face: Face, visible: np.ndarray | None) -> None:
         """Landmarks as low-poly spheres, visible blue and invisible red."""
@@ -166,23 +197,142 @@ class MeshView(QtWidgets.QWidget):
         vis = face.visible if visible is None else visible
         radius = 0.012 * float(np.ptp(lm[:, 0]) or 1.0) * 1.4
         sphere = pv.Sphere(radius=radius, theta_resolution=10, phi_resolution=10)
-        for name, mask, colour in (
-            ("visible", vis, (0.16, 0.35, 1.0)),
-            ("hidden", ~vis, (0.92, 0.16, 0.16)),
-        ):
-            self.plotter.remove_actor(name, render=False)
+        for name, mask, colour in (("visible", vis, VISIBLE_RGB), ("hidden", ~vis, HIDDEN_RGB)):
+            self._remove((name,))
             if mask.any():
                 glyphs = pv.PolyData(lm[mask]).glyph(geom=sphere, scale=False, orient=False)
                 self.plotter.add_mesh(glyphs, color=colour, name=name, render=False)
 
+    def _remove(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            self.plotter.remove_actor(name, render=False)
+
+    # --- camera ---------------------------------------------------------------------------
+
     def reset_view(self) -> None:
+        """Fit the camera to what is shown, looking at the face from the front."""
         self.fits += 1
-        self.plotter.view_xy()
-        self.plotter.reset_camera()
+        self.plotter.camera.SetViewAngle(VIEW_ANGLE_DEG)  # zooming narrows it
+        self.plotter.view_xy(render=False)
+        self.plotter.reset_camera(render=False)
+        self.render()
+
+    def rotate(self, azimuth_deg: float, elevation_deg: float) -> None:
+        """Turn the camera about the focal point: azimuth about the view-up axis, elevation
+        about the horizontal axis of the view (degrees)."""
+        camera = self.plotter.camera
+        camera.Azimuth(azimuth_deg)
+        camera.Elevation(elevation_deg)
+        camera.OrthogonalizeViewUp()
+        self._request_render()
+
+    def zoom(self, factor: float) -> None:
+        """Magnify by ``factor`` (> 1 closer)."""
+        self.plotter.camera.Zoom(factor)
+        self._request_render()
+
+    def pan(self, dx_px: float, dy_px: float) -> None:
+        """Move the view by a mouse displacement in widget pixels (the scene follows it)."""
+        camera = self.plotter.camera
+        focal = np.array(camera.GetFocalPoint())
+        position = np.array(camera.GetPosition())
+        up = np.array(camera.GetViewUp())
+        forward = focal - position
+        distance = float(np.linalg.norm(forward)) or 1.0
+        right = np.cross(forward / distance, up)
+        world_per_px = 2.0 * distance * np.tan(np.radians(camera.GetViewAngle()) / 2.0)
+        world_per_px /= max(self.height(), 1)
+        shift = (-dx_px * right + dy_px * up) * world_per_px
+        camera.SetFocalPoint(*(focal + shift))
+        camera.SetPosition(*(position + shift))
+        self._request_render()
+
+    # --- rendering ------------------------------------------------------------------------
+
+    def render(self) -> None:
+        """Render now (offscreen) and repaint the widget with the result."""
+        self._render_pending = False
+        pixels = self._render_pixels()
+        h, w = pixels.shape[:2]
+        frame = QtGui.QImage(pixels.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
+        frame.setDevicePixelRatio(self.devicePixelRatioF())
+        self._frame = frame
+        self.update()
+
+    def _request_render(self) -> None:
+        """Render once when the event loop is next free: mouse moves in between coalesce."""
+        if not self._render_pending:
+            self._render_pending = True
+            QtCore.QTimer.singleShot(0, self._render_if_pending)
+
+    def _render_if_pending(self) -> None:
+        if self._render_pending:
+            self.render()
+
+    def _render_pixels(self) -> np.ndarray:
+        """Render the scene now: (H, W, 3) uint8 RGB at the view's size in device pixels."""
+        self.plotter.renderer.ResetCameraClippingRange()
         self.plotter.render()
+        self.renders += 1
+        return np.ascontiguousarray(np.asarray(self.plotter.image)[..., :3])
 
     def screenshot(self) -> np.ndarray:
-        return np.asarray(self.plotter.screenshot(return_img=True))
+        """What the view shows, (H, W, 3) uint8 RGB at the widget's size."""
+        return self._render_pixels()
 
     def close_plotter(self) -> None:
         self.plotter.close()
+
+    # --- Qt events ------------------------------------------------------------------------
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        painter = QtGui.QPainter(self)
+        if self._frame is None:
+            painter.fillRect(self.rect(), QtGui.QColor.fromRgbF(*BACKGROUND))
+        else:
+            painter.drawImage(QtCore.QPoint(0, 0), self._frame)
+        painter.end()
+
+    def resizeEvent(self, event: QtGui.QResizeEvent) -> None:
+        ratio = self.devicePixelRatioF()
+        size = event.size()
+        self.plotter.window_size = (
+            max(int(size.width() * ratio), 1),
+            max(int(size.height() * ratio), 1),
+        )
+        self._request_render()
+        super().resizeEvent(event)
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        self._drag_from = event.position()
+        self._drag_button = event.button()
+        self.setCursor(QtCore.Qt.CursorShape.ClosedHandCursor)
+
+    def mouseMoveEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self._drag_from is None:
+            return
+        delta = event.position() - self._drag_from
+        self._drag_from = event.position()
+        button = self._drag_button
+        shift = bool(event.modifiers() & QtCore.Qt.KeyboardModifier.ShiftModifier)
+        if button == QtCore.Qt.MouseButton.MiddleButton or (
+            button == QtCore.Qt.MouseButton.LeftButton and shift
+        ):
+            self.pan(delta.x(), delta.y())
+        elif button == QtCore.Qt.MouseButton.LeftButton:
+            self.rotate(-delta.x() * DEGREES_PER_PIXEL, delta.y() * DEGREES_PER_PIXEL)
+        elif button == QtCore.Qt.MouseButton.RightButton:
+            self.zoom(ZOOM_PER_WHEEL_STEP ** (-delta.y() / 20.0))
+
+    def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:
+        self._drag_from = None
+        self._drag_button = QtCore.Qt.MouseButton.NoButton
+        self.setCursor(QtCore.Qt.CursorShape.OpenHandCursor)
+
+    def mouseDoubleClickEvent(self, event: QtGui.QMouseEvent) -> None:
+        self.reset_view()
+
+    def wheelEvent(self, event: QtGui.QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self.zoom(ZOOM_PER_WHEEL_STEP**steps)

@@ -10,7 +10,7 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from mtface.core.formats.annotations import annotation_path
 from mtface.core.resources import resource_path
@@ -116,7 +116,10 @@ def test_3d_view_refits_per_image_clears_on_a_bad_image_and_idles(make_studio, f
     (folder / "c_bad.jpg").write_bytes(b"not an image")
     window = make_studio([folder], enable_3d=True)
     view = window.mesh_view
-    assert not view.plotter.render_timer.isActive()  # no re-rendering while nothing changes
+    qtbot.wait(300)  # the layout settles (a resize renders once)
+    renders = view.renders
+    qtbot.wait(500)
+    assert view.renders == renders  # no re-rendering while nothing changes
     fits = view.fits
     window.doc.session.toggle_visibility(4)  # an edit: no re-fit
     window.doc.session.undo()
@@ -127,6 +130,54 @@ def test_3d_view_refits_per_image_clears_on_a_bad_image_and_idles(make_studio, f
     window.step(1)
     qtbot.waitUntil(lambda: window.doc is None)
     assert "face" not in view.plotter.actors and "visible" not in view.plotter.actors
+
+
+@pytest.mark.vtk
+@pytest.mark.skipif(not display_available(), reason="the VTK view needs an X display (Xvfb)")
+def test_3d_view_is_no_opengl_widget_and_the_mouse_turns_zooms_and_refits(
+    make_studio, folder, qtbot
+):
+    from PySide6 import QtOpenGLWidgets, QtTest
+
+    window = make_studio([folder], enable_3d=True)
+    view = window.mesh_view
+    # an OpenGL widget anywhere in the window makes Qt compose all of it through (software) GL
+    assert window.findChildren(QtOpenGLWidgets.QOpenGLWidget) == []
+    qtbot.waitUntil(lambda: "face" in view.plotter.actors)
+    qtbot.wait(300)  # the layout settles
+    camera = view.plotter.camera
+    before_position, before_image = np.array(camera.position), view.screenshot()
+    centre = view.rect().center()
+    renders = view.renders
+    QtTest.QTest.mousePress(view, QtCore.Qt.MouseButton.LeftButton, pos=centre)
+    QtTest.QTest.mouseMove(view, centre + QtCore.QPoint(60, 0))
+    QtTest.QTest.mouseRelease(
+        view, QtCore.Qt.MouseButton.LeftButton, pos=centre + QtCore.QPoint(60, 0)
+    )
+    qtbot.waitUntil(lambda: view.renders > renders)  # one render for the drag, when idle
+    turned = np.array(camera.position)
+    assert np.linalg.norm(turned - before_position) > 1.0  # the camera went round the face
+    assert np.abs(view.screenshot().astype(int) - before_image).mean() > 1.0
+    view_angle = camera.view_angle
+    view.wheelEvent(
+        QtGui.QWheelEvent(
+            QtCore.QPointF(centre),
+            QtCore.QPointF(view.mapToGlobal(centre)),
+            QtCore.QPoint(),
+            QtCore.QPoint(0, 240),
+            QtCore.Qt.MouseButton.NoButton,
+            QtCore.Qt.KeyboardModifier.NoModifier,
+            QtCore.Qt.ScrollPhase.NoScrollPhase,
+            False,
+        )
+    )
+    assert camera.view_angle == pytest.approx(view_angle / 1.1**2)  # two notches closer
+    fits = view.fits
+    QtTest.QTest.mouseDClick(view, QtCore.Qt.MouseButton.LeftButton, pos=centre)
+    assert view.fits == fits + 1
+    direction = np.array(camera.position) - np.array(camera.focal_point)
+    np.testing.assert_allclose(direction / np.linalg.norm(direction), [0, 0, 1], atol=1e-6)
+    assert camera.view_angle == pytest.approx(30.0)  # from the front, zoom undone
 
 
 # --- the annotator's aids -------------------------------------------------------------------
