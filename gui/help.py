@@ -16,6 +16,8 @@ MOUSE = (
     ("Wheel / right-drag", "zoom the image"),
     ("Drag the background", "pan the image (F fits it again)"),
     ("A, then drag a box", "add a face the detector missed (the model predicts it)"),
+    ("3D view: left drag", "turn the mesh (Shift + left or middle drag pans)"),
+    ("3D view: wheel / right drag", "zoom the mesh (double click or R fits it again)"),
 )
 
 

@@ -195,6 +195,7 @@ def test_legend_and_help_list_colours_and_shortcuts(make_studio, qtbot):
     assert rows["Step one frame"] == "."
     assert "Add a missed face (draw its box)" in rows
     assert any("Drag a landmark" == table.item(r, 0).text() for r in range(table.rowCount()))
+    assert any("turn the mesh" in table.item(r, 1).text() for r in range(table.rowCount()))
     dialog.close()
 
 
