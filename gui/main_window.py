@@ -225,12 +225,21 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.update_actions()
 
     def _build_mesh_view(self) -> None:
-        """Create the 3D view (once), in place of its placeholder, and show the face."""
+        """Create the 3D view (once), in place of its placeholder, and show the face. Where
+        it cannot be created (no OpenGL for VTK, a broken VTK install) the placeholder says why
+        and everything else works without it."""
         if self.mesh_view is not None or not self._enable_3d:
             return
-        from mtface.gui.mesh_view import MeshView
+        try:
+            from mtface.gui.mesh_view import MeshView
 
-        self.mesh_view = MeshView(self.topology)
+            self.mesh_view = MeshView(self.topology)
+        except Exception as exc:  # noqa: BLE001 - any failure of VTK / GL set-up
+            self._enable_3d = False
+            self._mesh_note.setText(f"3D view unavailable: {exc}")
+            self._mesh_note.setWordWrap(True)
+            self.status.showMessage(f"3D view unavailable: {exc}", 10000)
+            return
         self._right_layout.replaceWidget(self._mesh_note, self.mesh_view)
         self._mesh_note.deleteLater()
         self._right_layout.setStretchFactor(self.mesh_view, 1)

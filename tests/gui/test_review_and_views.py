@@ -180,6 +180,24 @@ def test_3d_view_is_no_opengl_widget_and_the_mouse_turns_zooms_and_refits(
     assert camera.view_angle == pytest.approx(30.0)  # from the front, zoom undone
 
 
+def test_a_3d_view_that_cannot_start_says_why_and_the_rest_works(
+    make_studio, folder, qtbot, monkeypatch
+):
+    from mtface.gui import mesh_view
+
+    def no_gl(self, *args, **kwargs):
+        raise RuntimeError("no OpenGL context")
+
+    monkeypatch.setattr(mesh_view.MeshView, "__init__", no_gl)
+    window = make_studio([folder], enable_3d=True)
+    assert window.mesh_view is None
+    notes = [label.text() for label in window.findChildren(QtWidgets.QLabel)]
+    assert any("3D view unavailable: no OpenGL context" in text for text in notes)
+    assert len(window.image_view.landmarks.data) == 68  # the 2D view and the model still work
+    window.step(1)
+    qtbot.waitUntil(lambda: window.doc.path.name == "b.jpg" and window.doc.prediction is not None)
+
+
 # --- the annotator's aids -------------------------------------------------------------------
 
 
