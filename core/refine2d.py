@@ -13,6 +13,11 @@ the 68 2D-convention points (core/landmarks2d.py) by a few linear *supervised de
 3. a linear map of the descriptor gives the 68 displacements in the canonical frame;
    repeated for every stage, then mapped back to the photo.
 
+Each stage has its own cell side (coarse to fine: the first steps see 16 px cells, the later
+ones 8 px). The last steps can be *local* (:class:`LocalRefineStage`): every point has its own
+small linear map from the histograms of itself and its nearest neighbours plus the centred
+shape, instead of one map of the whole descriptor to all 68 displacements.
+
 Everything here is numpy + OpenCV on one face: points (68, 2) in image pixels.
 """
 
@@ -38,38 +43,79 @@ SHAPE_FEATURE_SCALE = 3.0
 #: The longest move of one point in one step, as a fraction of the face size: a guard for
 #: photos unlike the training ones (on the 300-W photos the longest move was 0.09).
 MAX_STEP_FRACTION = 0.12
+#: Version of the saved file: 1 (no ``format_version`` key) holds global stages of one cell
+#: side; 2 adds a cell side per stage (``cell_k``) and local stages (``kind_k``).
+FORMAT_VERSION = 2
+#: Histogram values of one point (3 x 3 cells x 9 bins).
+POINT_FEATURES = CELL_GRID.size**2 * ORIENTATION_BINS
 
 
 @dataclass(frozen=True)
 class RefineStage:
     """One descent step: displacement (136,) = (descriptor - mean) @ weights + bias, in
-    canonical pixels, x and y interleaved per point."""
+    canonical pixels, x and y interleaved per point; the descriptor (F = 68 * 81 + 136,) of
+    :func:`descriptor` with ``cell`` px cells (0: the refiner's ``cell``)."""
 
     mean: np.ndarray  # (F,) float32
     weights: np.ndarray  # (F, 136) float32
     bias: np.ndarray  # (136,) float32
+    cell: int = 0
+
+    def step(self, maps: np.ndarray, points: np.ndarray, cell: int, face_size: float) -> np.ndarray:
+        """maps (9, H, W) of :func:`orientation_maps` with ``cell``; points (68, 2) canonical
+        pixels -> the displacements (68, 2), canonical pixels (not clipped)."""
+        features = (descriptor(maps, points, cell, face_size) - self.mean).astype(np.float32)
+        return (features @ self.weights + self.bias).reshape(-1, 2).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class LocalRefineStage:
+    """One descent step with a linear map per point: point p moves by
+    (features_p - mean[p]) @ weights[p] + bias[p] canonical pixels, where features_p (F,) are
+    the normalised histograms (81 each) of the points ``neighbours[p]`` (p first, K in all)
+    followed by the centred shape (136), as :func:`local_features` makes them;
+    F = K * 81 + 136. ``cell`` as in :class:`RefineStage`."""
+
+    neighbours: np.ndarray  # (68, K) int64
+    mean: np.ndarray  # (68, F) float32
+    weights: np.ndarray  # (68, F, 2) float32
+    bias: np.ndarray  # (68, 2) float32
+    cell: int = 0
+
+    def step(self, maps: np.ndarray, points: np.ndarray, cell: int, face_size: float) -> np.ndarray:
+        """As :meth:`RefineStage.step`: maps (9, H, W), points (68, 2) -> (68, 2)."""
+        features = local_features(maps, points, cell, face_size, self.neighbours)
+        return np.einsum("pf,pfk->pk", features - self.mean, self.weights) + self.bias
 
 
 @dataclass(frozen=True)
 class Refiner2D:
     """The refiner's frame (``face_size`` and ``canvas`` in canonical pixels, ``cell`` the
-    histogram cell side) and its stages; ``source`` says what it was fitted on."""
+    histogram cell side of stages that name none) and its stages; ``source`` says what it was
+    fitted on."""
 
     face_size: float
     canvas: int
     cell: int
-    stages: tuple[RefineStage, ...]
+    stages: tuple[RefineStage | LocalRefineStage, ...]
     source: str
+
+    def stage_cell(self, stage: RefineStage | LocalRefineStage) -> int:
+        """The histogram cell side (px) ``stage`` uses."""
+        return stage.cell or self.cell
 
     def refine(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
         """image (H, W) grey or (H, W, 3) RGB uint8; points (68, 2) image pixels -> the refined
         points (68, 2), image pixels."""
         to_canvas = canonical_frame(points, self.face_size, self.canvas)
-        maps = orientation_maps(warp_grey(image, to_canvas, self.canvas), self.cell)
+        planes = orientation_planes(warp_grey(image, to_canvas, self.canvas))
+        maps_of_cell: dict[int, np.ndarray] = {}
         current = apply_affine(to_canvas, np.asarray(points, dtype=np.float64))
         for stage in self.stages:
-            features = descriptor(maps, current, self.cell, self.face_size)
-            step = ((features - stage.mean) @ stage.weights + stage.bias).reshape(-1, 2)
+            cell = self.stage_cell(stage)
+            if cell not in maps_of_cell:
+                maps_of_cell[cell] = cell_sums(planes, cell)
+            step = stage.step(maps_of_cell[cell], current, cell, self.face_size)
             current = current + clip_steps(step, MAX_STEP_FRACTION * self.face_size)
         return apply_affine(cv2.invertAffineTransform(to_canvas), current)
 
@@ -77,6 +123,7 @@ class Refiner2D:
         from mtface.core.formats.atomic import atomic_write_bytes
 
         arrays: dict[str, np.ndarray] = {
+            "format_version": np.array(FORMAT_VERSION),
             "face_size": np.array(self.face_size),
             "canvas": np.array(self.canvas),
             "cell": np.array(self.cell),
@@ -84,6 +131,11 @@ class Refiner2D:
             "stages": np.array(len(self.stages)),
         }
         for k, stage in enumerate(self.stages):
+            local = isinstance(stage, LocalRefineStage)
+            arrays[f"kind_{k}"] = np.array("local" if local else "global")
+            arrays[f"cell_{k}"] = np.array(self.stage_cell(stage))
+            if local:
+                arrays[f"neighbours_{k}"] = stage.neighbours.astype(np.int16)
             arrays[f"mean_{k}"] = stage.mean.astype(np.float32)
             arrays[f"weights_{k}"] = stage.weights.astype(np.float16)
             arrays[f"bias_{k}"] = stage.bias.astype(np.float32)
@@ -93,22 +145,50 @@ class Refiner2D:
 
     @staticmethod
     def load(path: Path) -> Refiner2D:
-        """A refiner saved by :meth:`save`; RuntimeError when unreadable."""
+        """A refiner saved by :meth:`save` (any ``FORMAT_VERSION`` up to the current one);
+        RuntimeError when unreadable."""
         return _load_cached(str(path))
+
+
+def _load_stage(data: np.lib.npyio.NpzFile, k: int, version: int) -> RefineStage | LocalRefineStage:
+    mean = data[f"mean_{k}"].astype(np.float32)
+    weights = data[f"weights_{k}"].astype(np.float32)
+    bias = data[f"bias_{k}"].astype(np.float32)
+    if version < 2:
+        return RefineStage(mean, weights, bias)
+    cell = int(data[f"cell_{k}"])
+    kind = str(data[f"kind_{k}"])
+    if kind == "global":
+        return RefineStage(mean, weights, bias, cell)
+    if kind == "local":
+        return LocalRefineStage(data[f"neighbours_{k}"].astype(np.int64), mean, weights, bias, cell)
+    raise ValueError(f"unknown stage kind {kind!r}")
+
+
+def _stage_shapes_ok(stage: RefineStage | LocalRefineStage) -> bool:
+    if isinstance(stage, RefineStage):
+        return stage.weights.shape == (stage.mean.shape[0], 136) and stage.bias.shape == (136,)
+    nb = stage.neighbours
+    features = nb.shape[1] * POINT_FEATURES + 136 if nb.ndim == 2 else -1
+    return (
+        nb.shape[:1] == (68,)
+        and bool(((nb >= 0) & (nb < 68)).all())
+        and stage.mean.shape == (68, features)
+        and stage.weights.shape == (68, features, 2)
+        and stage.bias.shape == (68, 2)
+    )
 
 
 @lru_cache(maxsize=4)
 def _load_cached(path: str) -> Refiner2D:
     try:
         with np.load(path) as data:
-            stages = tuple(
-                RefineStage(
-                    data[f"mean_{k}"].astype(np.float32),
-                    data[f"weights_{k}"].astype(np.float32),
-                    data[f"bias_{k}"].astype(np.float32),
+            version = int(data["format_version"]) if "format_version" in data.files else 1
+            if version > FORMAT_VERSION:
+                raise ValueError(
+                    f"format version {version} is newer than this mtface reads ({FORMAT_VERSION})"
                 )
-                for k in range(int(data["stages"]))
-            )
+            stages = tuple(_load_stage(data, k, version) for k in range(int(data["stages"])))
             refiner = Refiner2D(
                 float(data["face_size"]),
                 int(data["canvas"]),
@@ -119,7 +199,7 @@ def _load_cached(path: str) -> Refiner2D:
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RuntimeError(f"cannot read the 2D landmark refiner {path}: {exc}") from exc
     for stage in refiner.stages:
-        if stage.weights.shape != (stage.mean.shape[0], 136) or stage.bias.shape != (136,):
+        if not _stage_shapes_ok(stage) or refiner.stage_cell(stage) < 1:
             raise RuntimeError(f"cannot read the 2D landmark refiner {path}: bad stage shapes")
         if not all(np.isfinite(a).all() for a in (stage.mean, stage.weights, stage.bias)):
             raise RuntimeError(f"cannot read the 2D landmark refiner {path}: non-finite values")
@@ -162,9 +242,9 @@ def warp_grey(image: np.ndarray, affine: np.ndarray, canvas: int) -> np.ndarray:
     return cv2.cvtColor(warped, cv2.COLOR_RGB2GRAY) if warped.ndim == 3 else warped
 
 
-def orientation_maps(grey: np.ndarray, cell: int) -> np.ndarray:
-    """grey (H, W) uint8 -> (9, H, W) float32: at every pixel, the gradient magnitude of each
-    orientation bin summed over the ``cell`` x ``cell`` square centred there."""
+def orientation_planes(grey: np.ndarray) -> np.ndarray:
+    """grey (H, W) uint8 -> (9, H, W) float32: the gradient magnitude of each pixel in the
+    plane of its orientation bin, zero in the others."""
     g = grey.astype(np.float32)
     gx = cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=1)
     gy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=1)
@@ -173,23 +253,61 @@ def orientation_maps(grey: np.ndarray, cell: int) -> np.ndarray:
         ((np.arctan2(gy, gx) % np.pi) * (ORIENTATION_BINS / np.pi)).astype(np.int64),
         ORIENTATION_BINS - 1,
     )
-    maps = np.empty((ORIENTATION_BINS, *g.shape), np.float32)
-    for k in range(ORIENTATION_BINS):
-        plane = np.where(bins == k, magnitude, 0.0).astype(np.float32)
-        maps[k] = cv2.boxFilter(plane, -1, (cell, cell), normalize=False)
-    return maps
+    planes = np.zeros((ORIENTATION_BINS, g.size), np.float32)
+    planes[bins.ravel(), np.arange(g.size)] = magnitude.ravel()
+    return planes.reshape(ORIENTATION_BINS, *g.shape)
 
 
-def descriptor(maps: np.ndarray, points: np.ndarray, cell: int, face_size: float) -> np.ndarray:
-    """maps (9, H, W) from :func:`orientation_maps`; points (68, 2) canonical pixels -> the
-    descriptor (68 * 81 + 136,) float64: per point the 3 x 3 cells' histograms, normalised and
-    square-rooted, then the centred points / face size x ``SHAPE_FEATURE_SCALE``."""
+def cell_sums(planes: np.ndarray, cell: int) -> np.ndarray:
+    """planes (9, H, W) of :func:`orientation_planes` -> (9, H, W) float32: each summed over
+    the ``cell`` x ``cell`` square centred at every pixel."""
+    sums = np.empty_like(planes)
+    for k in range(len(planes)):
+        cv2.boxFilter(planes[k], -1, (cell, cell), dst=sums[k], normalize=False)
+    return sums
+
+
+def orientation_maps(grey: np.ndarray, cell: int) -> np.ndarray:
+    """grey (H, W) uint8 -> (9, H, W) float32: at every pixel, the gradient magnitude of each
+    orientation bin summed over the ``cell`` x ``cell`` square centred there."""
+    return cell_sums(orientation_planes(grey), cell)
+
+
+def point_histograms(maps: np.ndarray, points: np.ndarray, cell: int) -> np.ndarray:
+    """maps (9, H, W) from :func:`orientation_maps`; points (N, 2) canonical pixels ->
+    (N, 81) float64: per point the 3 x 3 cells' histograms, normalised and square-rooted."""
     _, height, width = maps.shape
     offsets = CELL_GRID * cell
     xs = np.clip(np.round(points[:, 0:1] + offsets), 0, width - 1).astype(np.int64)
     ys = np.clip(np.round(points[:, 1:2] + offsets), 0, height - 1).astype(np.int64)
-    cells = maps[:, ys[:, :, None], xs[:, None, :]]  # (9, 68, 3, 3)
+    cells = maps[:, ys[:, :, None], xs[:, None, :]]  # (9, N, 3, 3)
     local = cells.transpose(1, 2, 3, 0).reshape(len(points), -1).astype(np.float64)
-    local = np.sqrt(local / (np.linalg.norm(local, axis=1, keepdims=True) + 1e-3))
-    shape = (points - points.mean(0)) / face_size * SHAPE_FEATURE_SCALE
-    return np.concatenate([local.ravel(), shape.ravel()])
+    return np.sqrt(local / (np.linalg.norm(local, axis=1, keepdims=True) + 1e-3))
+
+
+def shape_features(points: np.ndarray, face_size: float) -> np.ndarray:
+    """points (68, 2) canonical pixels -> (136,): centred / face size x SHAPE_FEATURE_SCALE."""
+    return ((points - points.mean(0)) / face_size * SHAPE_FEATURE_SCALE).ravel()
+
+
+def descriptor(maps: np.ndarray, points: np.ndarray, cell: int, face_size: float) -> np.ndarray:
+    """maps (9, H, W) from :func:`orientation_maps`; points (68, 2) canonical pixels -> the
+    descriptor (68 * 81 + 136,) float64: :func:`point_histograms` of every point, then
+    :func:`shape_features`."""
+    local = point_histograms(maps, points, cell)
+    return np.concatenate([local.ravel(), shape_features(points, face_size)])
+
+
+def local_features(
+    maps: np.ndarray,
+    points: np.ndarray,
+    cell: int,
+    face_size: float,
+    neighbours: np.ndarray,
+) -> np.ndarray:
+    """maps (9, H, W), points (68, 2) canonical pixels, neighbours (68, K) point indices ->
+    (68, K * 81 + 136) float64: row p is the :func:`point_histograms` of the points
+    ``neighbours[p]`` followed by :func:`shape_features`."""
+    local = point_histograms(maps, points, cell)[neighbours].reshape(len(points), -1)
+    shape = np.broadcast_to(shape_features(points, face_size), (len(points), 2 * len(points)))
+    return np.concatenate([local, shape], axis=1)

@@ -4,7 +4,10 @@ Training pairs are (photo, the model's 2D-convention points, the human points). 
 points on its own training photos are better than on new photos, so every face also appears
 with its points perturbed (independent noise per point plus one shift of the whole face, in
 inter-ocular units) and mirrored. Each stage is a ridge regression from descriptors to the
-remaining displacement; the next stage starts where the previous one moved the points.
+remaining displacement; the next stage starts where the previous one moved the points. The
+global stages (one map of the whole descriptor) go coarse to fine (16 then 8 px cells); the
+local stages after them fit one small map per point (its own and its nearest neighbours'
+histograms plus the shape), with finer cells again (6 then 4 px).
 """
 
 from __future__ import annotations
@@ -16,12 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from mtface.core.refine2d import (
+    POINT_FEATURES,
+    LocalRefineStage,
     Refiner2D,
     RefineStage,
     apply_affine,
     canonical_frame,
-    descriptor,
-    orientation_maps,
+    cell_sums,
+    orientation_planes,
+    point_histograms,
+    shape_features,
     warp_grey,
 )
 
@@ -30,22 +37,32 @@ JAW = slice(0, 17)
 
 @dataclass(frozen=True)
 class RefinerFitConfig:
-    """``stages`` descent steps, each a ridge regression with penalty ``ridge``;
+    """``stages`` global descent steps, each a ridge regression with penalty ``ridge`` on
+    histograms of ``cells[k]`` px cells (stages beyond ``cells`` use its last); then one local
+    step (a ridge regression per point, penalty ``local_ridge``, on the histograms of the point
+    and its ``local_neighbours`` nearest points) for each of ``local_cells``;
     ``perturbations`` copies of every face (the first unperturbed) with noise of
     ``jaw_noise`` / ``inner_noise`` per point and ``shift_noise`` for the whole face (standard
     deviations in inter-ocular distances); ``mirror`` adds the mirrored photos."""
 
     stages: int = 2
     ridge: float = 1000.0
+    cells: tuple[int, ...] = (16, 8)
+    local_cells: tuple[int, ...] = (6, 4)
+    local_neighbours: int = 3
+    local_ridge: float = 100.0
     perturbations: int = 5
-    jaw_noise: float = 0.035
-    inner_noise: float = 0.02
-    shift_noise: float = 0.03
+    jaw_noise: float = 0.08
+    inner_noise: float = 0.014
+    shift_noise: float = 0.021
     mirror: bool = True
     face_size: float = 160.0
     canvas: int = 256
-    cell: int = 8
     seed: int = 0
+
+    def global_cells(self) -> tuple[int, ...]:
+        """The cell side (px) of each of the ``stages`` global stages."""
+        return tuple(self.cells[min(k, len(self.cells) - 1)] for k in range(self.stages))
 
 
 def mirrored(
@@ -66,8 +83,11 @@ def fit_refiner(
     config: RefinerFitConfig | None = None,
     source: str = "",
 ) -> Refiner2D:
-    """greys: N grey uint8 photos; predicted, human (N, 68, 2) image pixels -> a Refiner2D."""
+    """greys: N grey uint8 photos; predicted, human (N, 68, 2) image pixels -> a Refiner2D.
+    ValueError when ``config`` asks for no stage at all."""
     config = config or RefinerFitConfig()
+    if not config.global_cells() and not config.local_cells:
+        raise ValueError("a 2D refiner needs at least one stage")
     faces = list(zip(greys, np.asarray(predicted, np.float64), np.asarray(human, np.float64)))
     if config.mirror:
         for grey, pred, gt in list(faces):
@@ -89,23 +109,59 @@ def fit_refiner(
         frames.append(frame)
     current = np.stack(starts)
     target = np.stack(targets)
-    stages = []
-    for _ in range(config.stages):
-        features = _descriptors(faces, frames, current, config)
-        mean = features.mean(0)
-        centred = features - mean
+    neighbours = nearest_points(target.mean(0), config.local_neighbours)
+    stages: list[RefineStage | LocalRefineStage] = []
+    for cell in config.global_cells():
+        features = _descriptors(faces, frames, current, config, cell)
         displacement = (target - current).reshape(len(current), -1)
-        bias = displacement.mean(0)
-        gram = centred.T @ centred
-        gram[np.diag_indices_from(gram)] += config.ridge
-        weights = np.linalg.solve(gram, centred.T @ (displacement - bias))
-        current = current + (centred @ weights + bias).reshape(current.shape)
-        stages.append(
-            RefineStage(
-                mean.astype(np.float32), weights.astype(np.float32), bias.astype(np.float32)
-            )
-        )
-    return Refiner2D(config.face_size, config.canvas, config.cell, tuple(stages), source)
+        mean, weights, bias = _ridge(features, displacement, config.ridge)
+        current = current + ((features - mean) @ weights + bias).reshape(current.shape)
+        stages.append(RefineStage(mean, weights, bias, cell))
+    for cell in config.local_cells:
+        histograms, shapes = _point_histograms(faces, frames, current, config, cell)
+        count, points = len(current), current.shape[1]
+        features = neighbours.shape[1] * POINT_FEATURES + 2 * points
+        means = np.empty((points, features), np.float32)
+        weights_p = np.empty((points, features, 2), np.float32)
+        biases = np.empty((points, 2), np.float32)
+        step = np.empty_like(current)
+        for p in range(points):
+            x = np.concatenate([histograms[:, neighbours[p]].reshape(count, -1), shapes], 1)
+            remaining = target[:, p] - current[:, p]
+            means[p], weights_p[p], biases[p] = _ridge(x, remaining, config.local_ridge)
+            step[:, p] = (x - means[p]) @ weights_p[p] + biases[p]
+        current = current + step
+        stages.append(LocalRefineStage(neighbours, means, weights_p, biases, cell))
+    # every stage names its cell; the refiner's own is only the fallback of version-1 files
+    cells = config.global_cells() + tuple(config.local_cells)
+    return Refiner2D(config.face_size, config.canvas, cells[0], tuple(stages), source)
+
+
+def nearest_points(shape: np.ndarray, count: int) -> np.ndarray:
+    """shape (68, 2) -> (68, count + 1) int64: each point, then its ``count`` nearest other
+    points (nearest first; ties by index)."""
+    distance = np.linalg.norm(shape[:, None] - shape[None], axis=2)
+    np.fill_diagonal(distance, -1.0)
+    return np.argsort(distance, axis=1, kind="stable")[:, : count + 1].astype(np.int64)
+
+
+def _ridge(
+    x: np.ndarray, y: np.ndarray, penalty: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """x (N, F), y (N, D) -> mean (F,), weights (F, D), bias (D,) float32 minimising
+    |(x - mean) @ weights + bias - y|^2 + penalty |weights|^2."""
+    x = np.asarray(x, np.float64)
+    mean = x.mean(0)
+    centred = x - mean
+    bias = y.mean(0)
+    gram = centred.T @ centred
+    gram[np.diag_indices_from(gram)] += penalty
+    weights = np.linalg.solve(gram, centred.T @ (y - bias))
+    return mean.astype(np.float32), weights.astype(np.float32), bias.astype(np.float32)
+
+
+def _maps(grey: np.ndarray, frame: np.ndarray, config: RefinerFitConfig, cell: int) -> np.ndarray:
+    return cell_sums(orientation_planes(warp_grey(grey, frame, config.canvas)), cell)
 
 
 def _descriptors(
@@ -113,14 +169,30 @@ def _descriptors(
     frames: list[np.ndarray],
     current: np.ndarray,
     config: RefinerFitConfig,
+    cell: int,
 ) -> np.ndarray:
-    rows = []
+    """The :func:`descriptor` (N, 68 * 81 + 136) float32 of every training start."""
+    histograms, shapes = _point_histograms(faces, frames, current, config, cell)
+    return np.concatenate([histograms.reshape(len(histograms), -1), shapes], axis=1)
+
+
+def _point_histograms(
+    faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    frames: list[np.ndarray],
+    current: np.ndarray,
+    config: RefinerFitConfig,
+    cell: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The :func:`point_histograms` (N, 68, 81) float32 and :func:`shape_features` (N, 136)
+    float32 of every training start."""
+    histograms, shapes = [], []
     for f, ((grey, _, _), frame) in enumerate(zip(faces, frames)):
-        maps = orientation_maps(warp_grey(grey, frame, config.canvas), config.cell)
+        maps = _maps(grey, frame, config, cell)
         for k in range(config.perturbations):
             points = current[f * config.perturbations + k]
-            rows.append(descriptor(maps, points, config.cell, config.face_size))
-    return np.stack(rows)
+            histograms.append(point_histograms(maps, points, cell).astype(np.float32))
+            shapes.append(shape_features(points, config.face_size).astype(np.float32))
+    return np.stack(histograms), np.stack(shapes)
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,21 @@ import numpy as np
 import pytest
 
 from mtface.core.refine2d import (
+    LocalRefineStage,
     Refiner2D,
     RefineStage,
     apply_affine,
     canonical_frame,
     descriptor,
+    local_features,
     orientation_maps,
 )
-from mtface.core.training.refine2d_fit import RefinerFitConfig, fit_refiner, mirrored
+from mtface.core.training.refine2d_fit import (
+    RefinerFitConfig,
+    fit_refiner,
+    mirrored,
+    nearest_points,
+)
 
 SIZE = 200
 
@@ -163,6 +170,98 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     np.testing.assert_allclose(
         loaded.refine(grey, predicted), refiner.refine(grey, predicted), atol=1e-2
     )
+
+
+def _local_refiner() -> Refiner2D:
+    """A global 16 px stage, then a local 6 px stage (points and 3 neighbours)."""
+    rng = np.random.default_rng(5)
+    glob = _small_refiner().stages[0]
+    neighbours = nearest_points(_template(), 3)
+    features = 4 * 81 + 136
+    local = LocalRefineStage(
+        neighbours,
+        rng.normal(size=(68, features)).astype(np.float32),
+        (rng.normal(size=(68, features, 2)) * 1e-3).astype(np.float32),
+        rng.normal(size=(68, 2)).astype(np.float32),
+        6,
+    )
+    return Refiner2D(
+        160.0, 256, 16, (RefineStage(glob.mean, glob.weights, glob.bias, 16), local), "mixed"
+    )
+
+
+def test_nearest_points_shapes_and_order() -> None:
+    shape = _template()
+    neighbours = nearest_points(shape, 3)
+    assert neighbours.shape == (68, 4) and neighbours.dtype == np.int64
+    np.testing.assert_array_equal(neighbours[:, 0], np.arange(68))  # each point first
+    distance = np.linalg.norm(shape[neighbours[:, 1:]] - shape[:, None], axis=2)
+    assert (np.diff(distance, axis=1) >= 0).all()  # then nearest first
+
+
+def test_local_features_shape_and_values() -> None:
+    grey, _, predicted = _face(np.random.default_rng(7))
+    maps = orientation_maps(grey, 6)
+    neighbours = nearest_points(_template(), 3)
+    features = local_features(maps, predicted, 6, 160.0, neighbours)
+    assert features.shape == (68, 4 * 81 + 136)
+    full = descriptor(maps, predicted, 6, 160.0)
+    np.testing.assert_allclose(features[5, :81], full[5 * 81 : 6 * 81])  # point 5's own cells
+    np.testing.assert_allclose(features[5, -136:], full[-136:])  # then the shape
+
+
+def test_mixed_refiner_round_trip_keeps_cells_and_kinds(tmp_path) -> None:
+    refiner = _local_refiner()
+    refiner.save(tmp_path / "m.refine2d.npz")
+    loaded = Refiner2D.load(tmp_path / "m.refine2d.npz")
+    assert [type(s) for s in loaded.stages] == [RefineStage, LocalRefineStage]
+    assert [loaded.stage_cell(s) for s in loaded.stages] == [16, 6]
+    grey, _, predicted = _face(np.random.default_rng(8))
+    np.testing.assert_allclose(
+        loaded.refine(grey, predicted), refiner.refine(grey, predicted), atol=1e-2
+    )
+
+
+def test_a_version_1_file_loads_and_refines_as_before(tmp_path) -> None:
+    """Files written before stages had their own cell (no format_version key) still load."""
+    refiner = _small_refiner()
+    stage = refiner.stages[0]
+    path = tmp_path / "v1.refine2d.npz"
+    np.savez(
+        path,
+        face_size=160.0,
+        canvas=256,
+        cell=8,
+        source="v1",
+        stages=1,
+        mean_0=stage.mean,
+        weights_0=stage.weights.astype(np.float16),
+        bias_0=stage.bias,
+    )
+    loaded = Refiner2D.load(path)
+    assert loaded.stage_cell(loaded.stages[0]) == 8
+    grey, _, predicted = _face(np.random.default_rng(9))
+    np.testing.assert_allclose(
+        loaded.refine(grey, predicted), refiner.refine(grey, predicted), atol=1e-2
+    )
+
+
+def test_a_newer_format_version_is_refused(tmp_path) -> None:
+    path = tmp_path / "v9.refine2d.npz"
+    np.savez(path, format_version=99, face_size=160.0, canvas=256, cell=8, source="x", stages=0)
+    with pytest.raises(RuntimeError, match="newer than this mtface reads"):
+        Refiner2D.load(path)
+
+
+def test_fit_without_any_stage_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least one stage"):
+        fit_refiner(
+            [],
+            np.zeros((0, 68, 2)),
+            np.zeros((0, 68, 2)),
+            np.arange(68),
+            RefinerFitConfig(stages=0, local_cells=()),
+        )
 
 
 @pytest.mark.parametrize("content", [b"", b"not a zip", b"PK\x03\x04broken"])
