@@ -190,6 +190,7 @@ class LiveMode(QtCore.QObject):
             self.window.mesh_view.show_live(face)
             done = time.perf_counter()
             self._mesh_cost_s = 0.8 * self._mesh_cost_s + 0.2 * (done - now)
+            controller.stats.mesh_ms.append((done - now) * 1e3)
             self._last_3d = done
         self.last = (frame, prediction)
         t = prediction.timings

@@ -40,6 +40,7 @@ class LiveStats:
     detect_ms: list[float] = field(default_factory=list)
     model_ms: list[float] = field(default_factory=list)  # the tracker: detector + cascade
     rss_mb: list[float] = field(default_factory=list)
+    mesh_ms: list[float] = field(default_factory=list)  # each 3D view update (GUI thread)
     threads: str = ""
 
     @property
@@ -73,7 +74,13 @@ class LiveStats:
             f"cascade median {np.median(cas):.1f} ms; detector ran "
             f"{len([d for d in self.detect_ms if d > 0])} times, median "
             f"{np.median(det):.1f} ms\n"
-            f"memory (max RSS): first {mem[0]:.0f} MB, last {mem[-1]:.0f} MB"
+            f"memory (max RSS): first {mem[0]:.0f} MB, last {mem[-1]:.0f} MB\n"
+            + (
+                f"3D view: {len(self.mesh_ms)} mesh updates, median "
+                f"{np.median(self.mesh_ms):.1f} ms each (GUI thread)"
+                if self.mesh_ms
+                else "3D view: no mesh updates (off or unavailable)"
+            )
             + (f"\nthreads: {self.threads}" if self.threads else "")
         )
 

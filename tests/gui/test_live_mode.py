@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from PySide6 import QtCore
 
+from tests.gui.conftest import display_available
+
 pytestmark = pytest.mark.gui
 
 
@@ -71,3 +73,23 @@ def test_live_summary_prints_model_only_cost_beside_end_to_end():
     stats.started -= 1.0
     text = stats.summary()
     assert "model only" in text and "end-to-end" in text and "end-to-end / model" in text
+    assert "3D view: no mesh updates" in text
+    stats.mesh_ms.extend([4.0, 5.0, 6.0])
+    assert "3D view: 3 mesh updates, median 5.0 ms each" in stats.summary()
+
+
+@pytest.mark.vtk
+@pytest.mark.skipif(not display_available(), reason="the VTK view needs an X display (Xvfb)")
+def test_live_updates_the_offscreen_3d_view(make_studio, real_tiny_predictor, tmp_path, qtbot):
+    from tests.core.test_video import write_video
+
+    video = write_video(tmp_path / "clip.avi", frames=60)
+    window = make_studio(predictor=real_tiny_predictor, enable_3d=True)
+    view = window.mesh_view
+    assert view is not None
+    live = window.live
+    assert live.start(str(video))
+    qtbot.waitUntil(lambda: len(live.controller.stats.mesh_ms) >= 2, timeout=15000)
+    assert "live_face" in view.plotter.actors and view.renders > 0
+    live.stop()
+    assert "live_face" not in view.plotter.actors
