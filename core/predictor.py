@@ -385,7 +385,9 @@ class Predictor:
             visible[list(CONTOUR_POINTS)] = True  # on the outline, seen by definition
             refiner = self.refiner_2d if image is not None else None
             if refiner is not None:
-                landmarks[:, :2] = refiner.refine(image, landmarks[:, :2].astype(np.float64))
+                landmarks[:, :2] = refiner.refine(
+                    image, landmarks[:, :2].astype(np.float64), yaw_deg=last.pose.yaw
+                )
         return Face(
             box=box,
             vertices=last.vertices,

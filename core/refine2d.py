@@ -24,6 +24,7 @@ Everything here is numpy + OpenCV on one face: points (68, 2) in image pixels.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,7 +45,8 @@ SHAPE_FEATURE_SCALE = 3.0
 #: photos unlike the training ones (on the 300-W photos the longest move was 0.09).
 MAX_STEP_FRACTION = 0.12
 #: Version of the saved file: 1 (no ``format_version`` key) holds global stages of one cell
-#: side; 2 adds a cell side per stage (``cell_k``) and local stages (``kind_k``).
+#: side; 2 adds a cell side per stage (``cell_k``), local stages (``kind_k``) and the yaw range
+#: of the local stages (``local_max_yaw_deg``; absent: no limit).
 FORMAT_VERSION = 2
 #: Histogram values of one point (3 x 3 cells x 9 bins).
 POINT_FEATURES = CELL_GRID.size**2 * ORIENTATION_BINS
@@ -92,26 +94,38 @@ class LocalRefineStage:
 class Refiner2D:
     """The refiner's frame (``face_size`` and ``canvas`` in canonical pixels, ``cell`` the
     histogram cell side of stages that name none) and its stages; ``source`` says what it was
-    fitted on."""
+    fitted on. ``local_max_yaw_deg``: the largest |yaw| (degrees) among the faces the local
+    stages were fitted on; on faces turned further only the global stages run (inf: always
+    all stages)."""
 
     face_size: float
     canvas: int
     cell: int
     stages: tuple[RefineStage | LocalRefineStage, ...]
     source: str
+    local_max_yaw_deg: float = math.inf
 
     def stage_cell(self, stage: RefineStage | LocalRefineStage) -> int:
         """The histogram cell side (px) ``stage`` uses."""
         return stage.cell or self.cell
 
-    def refine(self, image: np.ndarray, points: np.ndarray) -> np.ndarray:
-        """image (H, W) grey or (H, W, 3) RGB uint8; points (68, 2) image pixels -> the refined
+    def stages_for(self, yaw_deg: float | None) -> tuple[RefineStage | LocalRefineStage, ...]:
+        """The stages that run on a face of ``yaw_deg`` (degrees; None: unknown, all run)."""
+        if yaw_deg is None or abs(yaw_deg) <= self.local_max_yaw_deg:
+            return self.stages
+        return tuple(s for s in self.stages if not isinstance(s, LocalRefineStage))
+
+    def refine(
+        self, image: np.ndarray, points: np.ndarray, yaw_deg: float | None = None
+    ) -> np.ndarray:
+        """image (H, W) grey or (H, W, 3) RGB uint8; points (68, 2) image pixels; the face's
+        yaw in degrees when known (it chooses the stages: :meth:`stages_for`) -> the refined
         points (68, 2), image pixels."""
         to_canvas = canonical_frame(points, self.face_size, self.canvas)
         planes = orientation_planes(warp_grey(image, to_canvas, self.canvas))
         maps_of_cell: dict[int, np.ndarray] = {}
         current = apply_affine(to_canvas, np.asarray(points, dtype=np.float64))
-        for stage in self.stages:
+        for stage in self.stages_for(yaw_deg):
             cell = self.stage_cell(stage)
             if cell not in maps_of_cell:
                 maps_of_cell[cell] = cell_sums(planes, cell)
@@ -129,6 +143,7 @@ class Refiner2D:
             "cell": np.array(self.cell),
             "source": np.array(self.source),
             "stages": np.array(len(self.stages)),
+            "local_max_yaw_deg": np.array(self.local_max_yaw_deg),
         }
         for k, stage in enumerate(self.stages):
             local = isinstance(stage, LocalRefineStage)
@@ -195,6 +210,7 @@ def _load_cached(path: str) -> Refiner2D:
                 int(data["cell"]),
                 stages,
                 str(data["source"]),
+                float(data["local_max_yaw_deg"]) if "local_max_yaw_deg" in data.files else math.inf,
             )
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RuntimeError(f"cannot read the 2D landmark refiner {path}: {exc}") from exc

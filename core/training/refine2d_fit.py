@@ -7,11 +7,14 @@ inter-ocular units) and mirrored. Each stage is a ridge regression from descript
 remaining displacement; the next stage starts where the previous one moved the points. The
 global stages (one map of the whole descriptor) go coarse to fine (16 then 8 px cells); the
 local stages after them fit one small map per point (its own and its nearest neighbours'
-histograms plus the shape), with finer cells again (6 then 4 px).
+histograms plus the shape), with finer cells again (6 then 4 px). The local stages are
+specific to the poses they saw: the refiner records the largest |yaw| of its training faces and
+runs only its global stages on faces turned further.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +85,12 @@ def fit_refiner(
     flip_permutation: np.ndarray,
     config: RefinerFitConfig | None = None,
     source: str = "",
+    yaws_deg: np.ndarray | None = None,
 ) -> Refiner2D:
-    """greys: N grey uint8 photos; predicted, human (N, 68, 2) image pixels -> a Refiner2D.
-    ValueError when ``config`` asks for no stage at all."""
+    """greys: N grey uint8 photos; predicted, human (N, 68, 2) image pixels; yaws_deg (N,)
+    the model's yaw of each face, degrees (its largest |yaw| becomes the refiner's
+    ``local_max_yaw_deg``; None: no limit) -> a Refiner2D. ValueError when ``config`` asks
+    for no stage at all."""
     config = config or RefinerFitConfig()
     if not config.global_cells() and not config.local_cells:
         raise ValueError("a 2D refiner needs at least one stage")
@@ -134,7 +140,12 @@ def fit_refiner(
         stages.append(LocalRefineStage(neighbours, means, weights_p, biases, cell))
     # every stage names its cell; the refiner's own is only the fallback of version-1 files
     cells = config.global_cells() + tuple(config.local_cells)
-    return Refiner2D(config.face_size, config.canvas, cells[0], tuple(stages), source)
+    local_max_yaw = (
+        float(np.abs(yaws_deg).max()) if yaws_deg is not None and len(yaws_deg) else math.inf
+    )
+    return Refiner2D(
+        config.face_size, config.canvas, cells[0], tuple(stages), source, local_max_yaw
+    )
 
 
 def nearest_points(shape: np.ndarray, count: int) -> np.ndarray:
@@ -230,13 +241,14 @@ def fit_on_label_folder(
         raise ValueError(f"{labels_dir}: every photo is a validation photo; nothing to fit on")
     human = labels.human_landmarks[..., :2].astype(np.float64)
     predictor = Predictor.from_weights(weights, landmarks="2d", refiner_2d=None)
-    images, predicted = [], []
+    images, predicted, yaws = [], [], []
     for i in range(len(labels)):
         image = load_image(labels.images_root / str(labels.paths[i]))
         box = FaceBox(*box_of_points(human[i]))
         face = predictor.predict(image, [box], box_kind="landmarks", refine=False).faces[0]
         images.append(image)
         predicted.append(face.landmarks_2d.astype(np.float64))
+        yaws.append(face.pose.yaw)
     predicted_a = np.stack(predicted)
     train = np.nonzero(~val)[0]
     refiner = fit_refiner(
@@ -247,8 +259,11 @@ def fit_on_label_folder(
         config,
         source=f"fitted on {len(train)} training faces of {labels.manifest.get('source')} "
         f"with {weights or 'the shipped model'} (mtface data fit-refiner)",
+        yaws_deg=np.array(yaws)[train],
     )
-    refined = np.stack([refiner.refine(images[i], predicted_a[i]) for i in range(len(labels))])
+    refined = np.stack(
+        [refiner.refine(images[i], predicted_a[i], yaws[i]) for i in range(len(labels))]
+    )
     errors: dict[str, dict[str, float]] = {}
     for name, points in (("model", predicted_a), ("refined", refined)):
         for part, mask in (("train", ~val), ("val", val)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -464,3 +466,35 @@ def test_training_fits_the_refiner_of_best_pt(tmp_path, label_folder, tiny_weigh
     )
     assert fit_refiner_beside(weights, tmp_path / "val_only", log=False) is None
     assert not refiner_path(weights).exists()
+
+
+def test_local_stages_run_only_within_the_fitted_yaw_range(tmp_path) -> None:
+    full = _local_refiner()
+    limited = Refiner2D(full.face_size, full.canvas, full.cell, full.stages, "x", 45.0)
+    global_only = Refiner2D(full.face_size, full.canvas, full.cell, full.stages[:1], "x")
+    assert limited.stages_for(None) == full.stages and limited.stages_for(-44.0) == full.stages
+    assert limited.stages_for(60.0) == full.stages[:1]
+    grey, _, predicted = _face(np.random.default_rng(10))
+    np.testing.assert_allclose(
+        limited.refine(grey, predicted, yaw_deg=-70.0), global_only.refine(grey, predicted)
+    )
+    np.testing.assert_allclose(
+        limited.refine(grey, predicted, yaw_deg=10.0), full.refine(grey, predicted)
+    )
+    limited.save(tmp_path / "l.refine2d.npz")
+    assert Refiner2D.load(tmp_path / "l.refine2d.npz").local_max_yaw_deg == 45.0
+    assert math.isinf(full.local_max_yaw_deg)  # no limit unless fitted with yaws
+
+
+def test_fit_records_the_largest_training_yaw(topology) -> None:
+    rng = np.random.default_rng(11)
+    faces = [_face(rng) for _ in range(6)]
+    refiner = fit_refiner(
+        [f[0] for f in faces],
+        np.stack([f[2] for f in faces]),
+        np.stack([f[1] for f in faces]),
+        topology.landmark_flip_permutation,
+        RefinerFitConfig(stages=1, local_cells=(6,), perturbations=2),
+        yaws_deg=np.array([5.0, -38.5, 12.0, 20.0, -3.0, 30.0]),
+    )
+    assert refiner.local_max_yaw_deg == 38.5
