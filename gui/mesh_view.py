@@ -26,8 +26,8 @@ SKIN = (0.85, 0.75, 0.68)
 VISIBLE_RGB = (0.16, 0.35, 1.0)
 HIDDEN_RGB = (0.92, 0.16, 0.16)
 DEGREES_PER_PIXEL = 0.4  # camera rotation per pixel of mouse drag
-ZOOM_PER_WHEEL_STEP = 1.1
-VIEW_ANGLE_DEG = 30.0  # VTK's default  # one notch (120 units of angleDelta)
+ZOOM_PER_WHEEL_STEP = 1.1  # one notch of the wheel (120 units of angleDelta)
+VIEW_ANGLE_DEG = 30.0  # VTK's default; zooming narrows it, fitting restores it
 STILL_ACTORS = ("face", "visible", "hidden", "axes_x", "axes_y", "axes_z")
 LIVE_ACTORS = ("live_face", "live_points")
 
@@ -63,7 +63,6 @@ class MeshView(QtWidgets.QWidget):
         self._faces = np.hstack(
             [np.full((len(topology.triangles), 1), 3), topology.triangles]
         ).ravel()
-        self._has_mesh = False
         self._fitted_for: tuple | None = None
         self._shown_key: tuple | None = None
         self._shown_vis: bytes | None = None
@@ -97,7 +96,6 @@ class MeshView(QtWidgets.QWidget):
         if face is None:
             self._shown_key = None
             self._fitted_for = None
-            self._has_mesh = False
             self.render()
             return
         pv = self.pv
@@ -136,7 +134,6 @@ class MeshView(QtWidgets.QWidget):
             self.plotter.add_mesh(
                 pv.Line(origin, tip), color=colour, line_width=4, name=name, render=False
             )
-        self._has_mesh = True
         fit_key = (id(image), tuple(round(v) for v in face.box.as_tuple()))
         if fit_key != self._fitted_for:  # a new image or another face: fit the camera to it
             self._fitted_for = fit_key
@@ -174,7 +171,6 @@ class MeshView(QtWidgets.QWidget):
                 name="live_points",
                 render=False,
             )
-            self._has_mesh = True
             self.reset_view()
             return
         self._live_mesh.points = verts - centre
@@ -186,7 +182,6 @@ class MeshView(QtWidgets.QWidget):
         self._remove(LIVE_ACTORS)
         self._live_mesh = None
         self._live_points = None
-        self._has_mesh = False
         self._fitted_for = None
         self._shown_key = None
 
