@@ -118,7 +118,9 @@ def fit_refiner(
     neighbours = nearest_points(target.mean(0), config.local_neighbours)
     stages: list[RefineStage | LocalRefineStage] = []
     for cell in config.global_cells():
-        features = _descriptors(faces, frames, current, config, cell)
+        histograms, shapes = _point_histograms(faces, frames, current, config, cell)
+        # the descriptor of every training start (N, 68 * 81 + 136), as core/refine2d.py's
+        features = np.concatenate([histograms.reshape(len(histograms), -1), shapes], axis=1)
         displacement = (target - current).reshape(len(current), -1)
         mean, weights, bias = _ridge(features, displacement, config.ridge)
         current = current + ((features - mean) @ weights + bias).reshape(current.shape)
@@ -173,18 +175,6 @@ def _ridge(
 
 def _maps(grey: np.ndarray, frame: np.ndarray, config: RefinerFitConfig, cell: int) -> np.ndarray:
     return cell_sums(orientation_planes(warp_grey(grey, frame, config.canvas)), cell)
-
-
-def _descriptors(
-    faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    frames: list[np.ndarray],
-    current: np.ndarray,
-    config: RefinerFitConfig,
-    cell: int,
-) -> np.ndarray:
-    """The :func:`descriptor` (N, 68 * 81 + 136) float32 of every training start."""
-    histograms, shapes = _point_histograms(faces, frames, current, config, cell)
-    return np.concatenate([histograms.reshape(len(histograms), -1), shapes], axis=1)
 
 
 def _point_histograms(
