@@ -21,6 +21,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", action="store_true", help="also write an overlay PNG")
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
+    _add_small_faces(p)
     p.add_argument(
         "--no-refine",
         action="store_true",
@@ -43,12 +44,31 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_small_faces(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--small-faces",
+        action="store_true",
+        help="also find faces under about 1/14 of the image's longer side when larger ones "
+        "are present (the detector's fine search on every image: slower)",
+    )
+
+
+def _detector_for(args: argparse.Namespace) -> object | None:
+    """The detector the command asks for; None: the predictor's default."""
+    if not args.small_faces:
+        return None
+    from mtface.core.detection.yunet import default_detector
+
+    return default_detector(small_faces=True)
+
+
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("annotate", help="pre-annotate images for correction in the studio")
     p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     p.add_argument("--format", choices=("labelme", "coco", "csv", "pts"), default="labelme")
     p.add_argument("--out", type=Path, help="folder for the files (default: beside each image)")
     p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
+    _add_small_faces(p)
     p.add_argument(
         "--landmarks",
         choices=("3d", "2d"),
@@ -301,6 +321,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             flip_test=args.flip_test,
             landmarks=args.landmarks,
             box_kind=args.box_kind,
+            detector=_detector_for(args),
         )
     except (BoxesFileError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -373,7 +394,9 @@ def _main(argv: list[str]) -> int:
         from mtface.core.weights import WeightsError
 
         try:
-            predictor = Predictor.from_weights(args.weights, landmarks=args.landmarks)
+            predictor = Predictor.from_weights(
+                args.weights, landmarks=args.landmarks, detector=_detector_for(args)
+            )
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -172,20 +172,29 @@ class Predictor:
         kp = torch.stack(out.keypoints, 1)
         vt = torch.stack(out.vertices, 1)
         ps = torch.stack(out.pose, 1)
-        if self.flip_test:
-            flipped = self.model(torch.flip(x, dims=[3]))
-            perm_v = torch.as_tensor(self.topology.flip_permutation)
-            perm_k = torch.as_tensor(self.topology.landmark_flip_permutation)
-            mirror = torch.tensor([-1.0, 1.0, 1.0])
-            kp = (kp + torch.stack(flipped.keypoints, 1)[:, :, perm_k] * mirror) / 2
-            vt = (vt + torch.stack(flipped.vertices, 1)[:, :, perm_v] * mirror) / 2
-            ps = (ps + torch.stack(flipped.pose, 1) * torch.tensor([1.0, -1.0, -1.0])) / 2
-        return self._crop_result(kp, vt, ps)
+        if not self.flip_test:  # the model's own visibility of each stage's mesh
+            return self._crop_result(kp, vt, ps, torch.stack(out.visibility, 1))
+        flipped = self.model(torch.flip(x, dims=[3]))
+        perm_v = torch.as_tensor(self.topology.flip_permutation)
+        perm_k = torch.as_tensor(self.topology.landmark_flip_permutation)
+        mirror = torch.tensor([-1.0, 1.0, 1.0])
+        kp = (kp + torch.stack(flipped.keypoints, 1)[:, :, perm_k] * mirror) / 2
+        vt = (vt + torch.stack(flipped.vertices, 1)[:, :, perm_v] * mirror) / 2
+        ps = (ps + torch.stack(flipped.pose, 1) * torch.tensor([1.0, -1.0, -1.0])) / 2
+        return self._crop_result(kp, vt, ps)  # the averaged mesh's own visibility
 
-    def _crop_result(self, kp: torch.Tensor, vt: torch.Tensor, ps: torch.Tensor) -> CropResult:
+    def _crop_result(
+        self,
+        kp: torch.Tensor,
+        vt: torch.Tensor,
+        ps: torch.Tensor,
+        vis: torch.Tensor | None = None,
+    ) -> CropResult:
         """Stacked per-stage outputs (N, stages, ...) in normalised crop coordinates -> crop
-        pixels, with the visibility of each stage's mesh and the pose in degrees."""
-        vis = torch.stack([self.model.visibility(vt[:, k]) for k in range(vt.shape[1])], 1)
+        pixels, with the visibility of each stage's mesh (``vis`` (N, stages, 68) when known,
+        else computed from ``vt``) and the pose in degrees."""
+        if vis is None:
+            vis = torch.stack([self.model.visibility(vt[:, k]) for k in range(vt.shape[1])], 1)
         size = self.crop_size
         return CropResult(
             normalised_to_crop(kp, size).numpy(),

@@ -1,9 +1,18 @@
-"""Calibrate YuNet's boxes against the 68-landmark boxes of teacher-labelled training faces.
+"""Fit where the first crop of a near-frontal YuNet face goes (core/detection/yunet_crop.py).
 
-Prints the medians (and std) of: landmark side / max(YuNet w, h), horizontal and vertical centre
-offsets / YuNet h -- the constants of core/detection/yunet.py.
+For each listed training face: YuNet's detection nearest the annotated landmarks (searched as
+the default detector does), a first cascade pass on the crop of YuNet's plain box geometry,
+and the training-rule crop around that pass's landmarks: the crop the predictor's second pass
+would use. A ridge regression from YuNet's five points and box to that crop is fitted on the
+near-frontal faces (the only ones it is used for) and written as a calibration file; the
+five-fold cross-validated share of faces whose first crop then lies within the predictor's
+re-crop tolerance is printed beside the plain geometry's.
 
-    python tools/calibrate_yunet.py --labels data_cache/lfw_labels [--count 250]
+    python tools/calibrate_yunet.py --root ../shared/data/w300 \\
+        --list data_cache/w300_labels/train.txt --out resources/detector/yunet_crop.json
+
+Only list training faces (never validation or test ones). Refresh resources/SHA256SUMS after
+replacing the shipped file.
 """
 
 from __future__ import annotations
@@ -12,46 +21,119 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from mtface.core.data.labels import load_labels
-from mtface.core.data.overlay import remove_drawn_overlay
+from mtface.core.detection.yunet import TURN_LIMIT, YuNetDetector
+from mtface.core.detection.yunet_crop import (
+    CropCalibration,
+    YuNetFace,
+    as_blazeface_box,
+    turn_ratio,
+)
+from mtface.core.formats.pts import read_pts
+from mtface.core.geometry import PROTOCOL_CROP_ENLARGE, CropTransform
 from mtface.core.imageio import load_image
-from mtface.core.topology import Topology
+from mtface.core.predictor import REFINE_TOLERANCE, Predictor, crop_change
+
+
+def crop_of(box: tuple[float, float, float], size: int) -> CropTransform:
+    """The predictor's crop around a landmark box (centre x, centre y, larger side)."""
+    cx, cy, side = box
+    return CropTransform.from_box(
+        (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), size, PROTOCOL_CROP_ENLARGE
+    )
+
+
+def landmark_box_of(tf: CropTransform) -> tuple[float, float, float]:
+    """Inverse of :func:`crop_of`."""
+    side = tf.size / tf.scale
+    centre = np.array([tf.origin_x, tf.origin_y]) + (tf.size - 1) / 2.0 / tf.scale
+    return float(centre[0]), float(centre[1]), side / PROTOCOL_CROP_ENLARGE
+
+
+def collect(
+    root: Path, names: list[str], predictor: Predictor
+) -> tuple[list[YuNetFace], np.ndarray]:
+    detector = YuNetDetector(calibration=None)
+    faces, targets = [], []
+    for name in names:
+        annotation = root / name
+        image = load_image(annotation.with_suffix(".jpg"))
+        labelled_centre = read_pts(annotation).mean(0)
+        found = [f for f in detector.detect_faces(image) if turn_ratio(f.keypoints) <= TURN_LIMIT]
+        if not found:
+            continue
+        face = min(
+            found,
+            key=lambda f: np.hypot(
+                f.x + f.w / 2 - labelled_centre[0], f.y + f.h / 2 - labelled_centre[1]
+            ),
+        )
+        first = predictor.crop_from_box(as_blazeface_box(face, None, TURN_LIMIT))
+        result = predictor.run_on_transforms(image, [first])
+        second = predictor.crop_from_landmarks(first.to_image(result.keypoints[0, -1])[:, :2])
+        faces.append(face)
+        targets.append(landmark_box_of(second))
+    return faces, np.array(targets)
+
+
+def within_tolerance(
+    faces: list[YuNetFace],
+    targets: np.ndarray,
+    predictor: Predictor,
+    calibration: CropCalibration | None,
+) -> float:
+    """Share of faces whose first crop lies within the re-crop tolerance of the target crop."""
+    hits = [
+        crop_change(
+            predictor.crop_from_box(as_blazeface_box(face, calibration, TURN_LIMIT)),
+            crop_of(tuple(target), predictor.crop_size),
+        )
+        <= REFINE_TOLERANCE
+        for face, target in zip(faces, targets)
+    ]
+    return float(np.mean(hits))
 
 
 def main() -> None:
-    import yuface
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--labels", type=Path, required=True)
-    parser.add_argument("--count", type=int, default=250)
+    parser.add_argument("--root", type=Path, required=True, help="folder of images + .pts")
+    parser.add_argument("--list", type=Path, required=True, help="training .pts paths, one a line")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, help="cascade weights (default: the shipped)")
+    parser.add_argument("--ridge", type=float, default=1e-3)
     args = parser.parse_args()
-    labels, _ = load_labels(args.labels).split_by_identity(0.1)  # training identities only
-    topology = Topology.load()
-    clean = labels.manifest.get("preprocess") == "remove_drawn_overlay"
-    rows = []
-    for i in np.arange(len(labels))[::12][: args.count]:
-        image = load_image(labels.images_root / str(labels.paths[i]))
-        image = remove_drawn_overlay(image) if clean else image
-        lm = topology.landmarks_from_vertices(labels.vertices[i].astype(np.float64))[:, :2]
-        (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
-        scores, boxes, _ = yuface.detect(np.ascontiguousarray(image[:, :, ::-1]))
-        if len(scores) == 0:
-            continue
-        bx, by, bw, bh = boxes[int(np.argmax(scores))].astype(np.float64)
-        rows.append(
-            (
-                max(x1 - x0, y1 - y0) / max(bw, bh),
-                ((x0 + x1) / 2 - bx - bw / 2) / bh,
-                ((y0 + y1) / 2 - by - bh / 2) / bh,
-            )
+    torch.set_num_threads(1)
+    names = [line.strip() for line in args.list.read_text().splitlines() if line.strip()]
+    predictor = Predictor.from_weights(args.weights, refiner_2d=None)
+    faces, targets = collect(args.root, names, predictor)
+    folds = np.array_split(np.random.default_rng(0).permutation(len(faces)), 5)
+    shares = []
+    for fold in folds:
+        train = np.setdiff1d(np.arange(len(faces)), fold)
+        fitted = CropCalibration.fit([faces[i] for i in train], targets[train], args.ridge)
+        shares.append(
+            within_tolerance([faces[i] for i in fold], targets[fold], predictor, fitted) * len(fold)
         )
-    r = np.array(rows)
+    plain = within_tolerance(faces, targets, predictor, None)
     print(
-        f"{len(r)} faces: side ratio {np.median(r[:, 0]):.3f} (std {r[:, 0].std():.3f}), "
-        f"x offset {np.median(r[:, 1]):.3f}, y offset {np.median(r[:, 2]):.3f} "
-        f"(std {r[:, 2].std():.3f})"
+        f"{len(faces)} near-frontal faces of {len(names)}: first crop within the re-crop "
+        f"tolerance {REFINE_TOLERANCE}: plain geometry {plain:.2f}, calibrated "
+        f"{sum(shares) / len(faces):.2f} (5-fold cross-validated)"
     )
+    calibration = CropCalibration.fit(
+        faces,
+        targets,
+        args.ridge,
+        fitted_on=f"{len(faces)} near-frontal faces listed in {args.list.name} of "
+        f"{args.root.name}, targets from {predictor_name(args.weights)}",
+    )
+    calibration.save(args.out)
+    print(f"wrote {args.out}")
+
+
+def predictor_name(weights: Path | None) -> str:
+    return weights.name if weights else "the shipped model"
 
 
 if __name__ == "__main__":

@@ -3,13 +3,8 @@ the network is compiled into the package: nothing is downloaded).
 
 BlazeFace (the bundled detector) is fast but misses many profile faces; YuNet finds most of
 them, and its boxes give better crops on profiles (measured in docs/adr/0009-detector-path.md).
-:func:`default_detector` runs YuNet first and BlazeFace only where YuNet finds no face.
-
-The predictor's first crop is calibrated on BlazeFace's boxes (``predictor.DETECTOR_BOX_SCALE``
-and ``DETECTOR_BOX_SHIFT_Y``), so YuNet's boxes are returned in BlazeFace's geometry: measured
-by ``tools/calibrate_yunet.py`` on 250 teacher-labelled LFW training faces, the larger side of
-the 68-landmark box is 0.766 (std 0.038) x the larger side of YuNet's box and its centre lies
-0.118 (std 0.028) x the box height below YuNet's centre (horizontal offset 0.002, ignored).
+:func:`default_detector` runs YuNet first and BlazeFace only where YuNet finds no face. YuNet's
+faces are returned in BlazeFace's box geometry (core/detection/yunet_crop.py).
 """
 
 from __future__ import annotations
@@ -18,27 +13,61 @@ import warnings
 
 import numpy as np
 
+from mtface.core.detection.yunet_crop import (
+    CropCalibration,
+    YuNetFace,
+    as_blazeface_box,
+    turn_ratio,
+)
 from mtface.core.types import FaceBox
 
-YUNET_LANDMARK_SCALE = 0.766
-YUNET_SHIFT_Y = 0.118
-#: BlazeFace's geometry (core/predictor.py): landmark side / box side, centre offset / height.
-_BLAZEFACE_LANDMARK_SCALE = 0.881
-_BLAZEFACE_SHIFT_Y = 0.030
+#: The coarse first search (longer side, pixels) and the largest ``turn_ratio`` accepted from
+#: it: 0.25 is about 30 degrees of yaw (medians 0.05 / 0.18 / 0.34 in the yaw bins [0, 15),
+#: [15, 30), [30, 45) on the 991 w300 training faces, yaw by the cascade).
+FIRST_SIDE = 160
+TURN_LIMIT = 0.25
+#: The lowest score accepted from the coarse search: 99.9 % of the w300 training faces scored
+#: 0.85 or more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part
+#: of a profile, which the finer search placed right).
+COARSE_MIN_SCORE = 0.8
 
 
 class DetectorUnavailable(RuntimeError):
     """The optional ``yuface`` package is not installed."""
 
 
+def default_calibration() -> CropCalibration:
+    """The shipped crop calibration (resources/detector/yunet_crop.json), checksum checked;
+    WeightsError when missing or unusable."""
+    from mtface.core.resources import resource_path
+    from mtface.core.weights import WeightsError, verify_checksum
+
+    path = resource_path("detector", "yunet_crop.json")
+    verify_checksum(path)
+    try:
+        return CropCalibration.load(path)
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
+
+
 class YuNetDetector:
     """detect(image RGB uint8 (H, W, 3)) -> list[FaceBox], best first, in BlazeFace's geometry.
 
-    ``score_threshold`` in [0, 1] (yuface reports percent). Images larger than ``max_side``
-    are searched at that size first (YuNet's cost grows with the pixels) and only when that
-    finds no face at up to ``second_side`` (small faces in large photos). With ``upscale`` > 1
+    ``score_threshold`` in [0, 1] (yuface reports percent). YuNet's cost grows with the
+    pixels searched, so an image is searched coarse to fine (docs/adr/0013-still-image-cost.md):
+
+    1. at ``first_side`` on its longer side (160 px finds faces down to about 1/14 of the
+       image's longer side, 44 px in a 640x480 photo): the answer stands when every face found
+       looks near-frontal (``turn_ratio`` of its five points at most ``turn_limit``) and
+       scores at least ``coarse_min_score``;
+    2. otherwise at ``max_side``: profile boxes are better placed at the finer scale;
+    3. when that finds no face either, at up to ``second_side`` (small faces in large photos).
+
+    The first answer with a face wins. ``first_side=None`` starts at ``max_side`` (320 px
+    finds faces down to 20 px in a 640x480 photo, beside larger ones too). With ``upscale`` > 1
     it searches only the enlarged image (for images up to ``second_side / upscale``): the last
-    resort of :func:`default_detector`."""
+    resort of :func:`default_detector`. ``calibration``: where near-frontal faces' first crop
+    goes ("default": the shipped one; None: the plain box geometry for every face)."""
 
     def __init__(
         self,
@@ -46,6 +75,10 @@ class YuNetDetector:
         max_side: int = 320,
         second_side: int = 1280,
         upscale: float = 1.0,
+        first_side: int | None = FIRST_SIDE,
+        turn_limit: float = TURN_LIMIT,
+        coarse_min_score: float = COARSE_MIN_SCORE,
+        calibration: CropCalibration | str | None = "default",
     ) -> None:
         try:
             import yuface
@@ -58,8 +91,20 @@ class YuNetDetector:
         self.max_side = max_side
         self.second_side = max(second_side, max_side)
         self.upscale = upscale
+        self.first_side = first_side if first_side is not None and first_side < max_side else None
+        self.turn_limit = turn_limit
+        self.coarse_min_score = coarse_min_score
+        self.calibration = default_calibration() if calibration == "default" else calibration
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
+        calibration = self.calibration if isinstance(self.calibration, CropCalibration) else None
+        return [
+            as_blazeface_box(face, calibration, self.turn_limit)
+            for face in self.detect_faces(image)
+        ]
+
+    def detect_faces(self, image: np.ndarray) -> list[YuNetFace]:
+        """YuNet's own detections (image pixels), best first, searched as the class says."""
         import cv2
 
         longest = max(image.shape[:2])
@@ -70,58 +115,70 @@ class YuNetDetector:
                 image, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR
             )
             return self._detect_at(big, self.upscale)
+        coarse: list[YuNetFace] = []
+        if self.first_side is not None and longest > self.first_side:
+            coarse = self._detect_at_side(image, self.first_side)
+            if coarse and all(
+                turn_ratio(f.keypoints) <= self.turn_limit and f.score >= self.coarse_min_score
+                for f in coarse
+            ):
+                return coarse
         for side in (self.max_side, self.second_side):
-            scale = min(1.0, side / longest)
-            resized = (
-                image
-                if scale == 1.0
-                else cv2.resize(
-                    image,
-                    (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
-                    interpolation=cv2.INTER_AREA,
-                )
-            )
-            faces = self._detect_at(resized, scale)
-            if faces or scale == 1.0:
-                return faces
-        return []
+            faces = self._detect_at_side(image, side)
+            if faces or side >= longest:
+                return faces or coarse
+        return coarse
 
-    def _detect_at(self, image: np.ndarray, scale: float) -> list[FaceBox]:
-        bgr = np.ascontiguousarray(image[:, :, ::-1])
+    def _detect_at_side(self, image: np.ndarray, side: int) -> list[YuNetFace]:
+        """Search the image scaled down to ``side`` pixels on its longer side (or as it is)."""
+        import cv2
+
+        scale = min(1.0, side / max(image.shape[:2]))
+        resized = (
+            image
+            if scale == 1.0
+            else cv2.resize(
+                image,
+                (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                interpolation=cv2.INTER_AREA,
+            )
+        )
+        return self._detect_at(resized, scale)
+
+    def _detect_at(self, image: np.ndarray, scale: float) -> list[YuNetFace]:
+        import cv2
+
+        bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
         with warnings.catch_warnings():  # yuface warns about images it finds large
             warnings.simplefilter("ignore", UserWarning)
             scores, boxes, points = self._detect(bgr)
         faces = []
         for score, box, kp in zip(scores, boxes, points):
             x, y, w, h = (float(v) / scale for v in box)
-            kp = np.asarray(kp, np.float32).reshape(5, 2) / scale
             score = float(score) / 100.0
             if score < self.score_threshold or w <= 0 or h <= 0:
                 continue
-            faces.append(_as_blazeface_box(x, y, w, h, score, kp))
+            keypoints = np.asarray(kp, np.float64).reshape(5, 2) / scale
+            faces.append(YuNetFace(x, y, w, h, score, keypoints))
         return sorted(faces, key=lambda f: -f.score)
 
 
-def _as_blazeface_box(
-    x: float, y: float, w: float, h: float, score: float, keypoints: np.ndarray
-) -> FaceBox:
-    """A YuNet box (x, y, w, h) -> the square box BlazeFace would give for the same face."""
-    landmark_side = YUNET_LANDMARK_SCALE * max(w, h)
-    cx, cy = x + w / 2.0, y + h / 2.0 + YUNET_SHIFT_Y * h
-    side = landmark_side / _BLAZEFACE_LANDMARK_SCALE
-    cy -= _BLAZEFACE_SHIFT_Y * side
-    return FaceBox(
-        cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, score, keypoints=keypoints
-    )
-
-
-def default_detector() -> FallbackDetector | object:
+def default_detector(small_faces: bool = False) -> FallbackDetector | object:
     """YuNet, then BlazeFace where YuNet finds no face, then YuNet on the image enlarged twice
-    (small images only); BlazeFace alone without ``yuface``."""
+    (small images only); BlazeFace alone without ``yuface``. ``small_faces``: skip YuNet's
+    coarse first search, so that faces of 20-44 px in a 640x480 photo are found beside larger
+    ones too (YuNet then costs about 5x more)."""
     from mtface.core.detection.blazeface import BlazeFaceDetector
 
+    first_side = None if small_faces else FIRST_SIDE
     try:
-        return FallbackDetector([YuNetDetector(), BlazeFaceDetector(), YuNetDetector(upscale=2.0)])
+        return FallbackDetector(
+            [
+                YuNetDetector(first_side=first_side),
+                BlazeFaceDetector(),
+                YuNetDetector(upscale=2.0),
+            ]
+        )
     except DetectorUnavailable:
         return BlazeFaceDetector()
 

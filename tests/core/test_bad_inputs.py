@@ -132,7 +132,8 @@ def test_user_weights_without_checksum_that_predict_nan(tmp_path, capsys, tiny_w
 
 
 @pytest.mark.parametrize(
-    "name", ["topology/mediapipe_canonical.npz", "detector/blazeface_short.pt"]
+    "name",
+    ["topology/mediapipe_canonical.npz", "detector/blazeface_short.pt", "detector/yunet_crop.json"],
 )
 def test_corrupt_bundled_file(tmp_path, capsys, monkeypatch, tiny_weights, name):
     from mtface.core import weights

@@ -152,3 +152,13 @@ def test_refine_tolerance_skips_second_passes_that_would_barely_move(sample_imag
     first_only = Predictor.from_weights(refine_crop=False).predict(sample_image).faces[0]
     np.testing.assert_allclose(face.landmarks, first_only.landmarks, atol=1e-4)
     assert not np.allclose(always.predict(sample_image).faces[0].landmarks, face.landmarks)
+
+
+def test_crop_results_carry_the_visibility_of_each_stages_mesh(shipped, sample_image):
+    import torch
+
+    tf = shipped.crop_from_box(FaceBox(200.0, 80.0, 300.0, 190.0))
+    result = shipped.run_on_transforms(sample_image, [tf])
+    for stage in range(result.vertices.shape[1]):
+        again = shipped.model.visibility(torch.as_tensor(result.vertices[:, stage]))
+        np.testing.assert_allclose(result.visibility[:, stage], again.numpy(), atol=1e-5)

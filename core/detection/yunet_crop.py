@@ -1,0 +1,164 @@
+"""From a YuNet detection to the box the predictor's first crop is made from.
+
+The predictor's first crop is calibrated on BlazeFace's boxes (``predictor.DETECTOR_BOX_SCALE``
+and ``DETECTOR_BOX_SHIFT_Y``), so a YuNet face is returned as the box BlazeFace would give for
+the same 68-landmark box. That landmark box (centre and larger side) comes from:
+
+- near-frontal faces (``turn_ratio`` at most the detector's limit): a ridge regression from
+  YuNet's five points (relative to its box) and the box's aspect to the crop the predictor's
+  second pass picks, fitted by ``tools/calibrate_yunet.py`` on training faces and shipped as
+  ``resources/detector/yunet_crop.json`` (:class:`CropCalibration`);
+- turned faces and no calibration: the plain geometry measured on 250 teacher-labelled LFW
+  training faces: the larger side of the landmark box is 0.766 (std 0.038) x the larger side of
+  YuNet's box, its centre 0.118 (std 0.028) x the box height below YuNet's centre. The
+  regression, fitted on mostly frontal photos, placed profiles worse
+  (docs/adr/0013-still-image-cost.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mtface.core.types import FaceBox
+
+YUNET_LANDMARK_SCALE = 0.766
+YUNET_SHIFT_Y = 0.118
+#: BlazeFace's geometry (core/predictor.py): landmark side / box side, centre offset / side.
+_BLAZEFACE_LANDMARK_SCALE = 0.881
+_BLAZEFACE_SHIFT_Y = 0.030
+CALIBRATION_FORMAT = "mtface-yunet-crop-1"
+
+
+@dataclass(frozen=True)
+class YuNetFace:
+    """One YuNet detection in image pixels: box (x, y, w, h), score in [0, 1], keypoints (5, 2):
+    right eye, left eye, nose tip, right and left mouth corner (as the person sees them)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+    keypoints: np.ndarray
+
+
+def turn_ratio(keypoints: np.ndarray | None) -> float:
+    """How far a face looks turned, from YuNet's five points (5, 2): the nose tip's offset from
+    the eyes' midpoint along the eye line, in eye distances. About 0 for a frontal face, 0.5 and
+    more for a profile; inf without points or when the eyes coincide."""
+    if keypoints is None:
+        return float("inf")
+    k = np.asarray(keypoints, dtype=np.float64).reshape(5, 2)
+    eye_line = k[1] - k[0]
+    eye_distance = float(np.linalg.norm(eye_line))
+    if eye_distance < 1e-6:
+        return float("inf")
+    offset = float(np.dot(k[2] - (k[0] + k[1]) / 2.0, eye_line / eye_distance))
+    return abs(offset) / eye_distance
+
+
+def plain_landmark_box(face: YuNetFace) -> tuple[float, float, float]:
+    """The landmark box (centre x, centre y, larger side) in image pixels from the box alone."""
+    return (
+        face.x + face.w / 2.0,
+        face.y + face.h / 2.0 + YUNET_SHIFT_Y * face.h,
+        YUNET_LANDMARK_SCALE * max(face.w, face.h),
+    )
+
+
+@dataclass(frozen=True)
+class CropCalibration:
+    """A linear map from :meth:`features` (12,) to the landmark box, relative to YuNet's box:
+    (centre x - box centre x) / s, (centre y - box centre y) / s and log(side / s), with s the
+    larger side of YuNet's box. ``weights`` (12, 3); ``fitted_on`` says on what."""
+
+    weights: np.ndarray
+    fitted_on: str = ""
+
+    @staticmethod
+    def features(face: YuNetFace) -> np.ndarray:
+        """(12,): 1, the five points relative to the box centre in box sides (10), w / h - 1."""
+        side = max(face.w, face.h)
+        centre = np.array([face.x + face.w / 2.0, face.y + face.h / 2.0])
+        points = (np.asarray(face.keypoints, dtype=np.float64).reshape(5, 2) - centre) / side
+        return np.concatenate([[1.0], points.ravel(), [face.w / face.h - 1.0]])
+
+    def landmark_box(self, face: YuNetFace) -> tuple[float, float, float]:
+        """The landmark box (centre x, centre y, larger side) in image pixels."""
+        dx, dy, log_side = self.features(face) @ self.weights
+        side = max(face.w, face.h)
+        return (
+            face.x + face.w / 2.0 + dx * side,
+            face.y + face.h / 2.0 + dy * side,
+            side * float(np.exp(log_side)),
+        )
+
+    @staticmethod
+    def fit(
+        faces: list[YuNetFace],
+        landmark_boxes: np.ndarray,
+        ridge: float = 1e-3,
+        fitted_on: str = "",
+    ) -> CropCalibration:
+        """Least squares with a ridge on ``faces`` and their target landmark boxes (N, 3) of
+        (centre x, centre y, larger side) in image pixels."""
+        if len(faces) < 12:
+            raise ValueError(f"need at least 12 faces to fit 12 weights, got {len(faces)}")
+        x = np.stack([CropCalibration.features(f) for f in faces])
+        sides = np.array([max(f.w, f.h) for f in faces])
+        centres = np.array([[f.x + f.w / 2.0, f.y + f.h / 2.0] for f in faces])
+        boxes = np.asarray(landmark_boxes, dtype=np.float64)
+        y = np.column_stack(
+            [(boxes[:, :2] - centres) / sides[:, None], np.log(boxes[:, 2] / sides)]
+        )
+        weights = np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ y)
+        return CropCalibration(weights, fitted_on)
+
+    def save(self, path: Path) -> None:
+        from mtface.core.formats.atomic import atomic_write_json
+
+        payload = {
+            "format": CALIBRATION_FORMAT,
+            "fitted_on": self.fitted_on,
+            "weights": np.round(self.weights, 6).tolist(),
+        }
+        atomic_write_json(Path(path), payload)
+
+    @staticmethod
+    def load(path: Path) -> CropCalibration:
+        """Read a calibration file; ValueError when it is not one."""
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+            if payload.get("format") != CALIBRATION_FORMAT:
+                raise ValueError(f"format is not {CALIBRATION_FORMAT}")
+            weights = np.asarray(payload["weights"], dtype=np.float64)
+            if weights.shape != (12, 3) or not np.isfinite(weights).all():
+                raise ValueError("weights must be 12 x 3 finite numbers")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"unusable YuNet crop calibration {path}: {exc}") from exc
+        return CropCalibration(weights, str(payload.get("fitted_on", "")))
+
+
+def as_blazeface_box(
+    face: YuNetFace, calibration: CropCalibration | None, turn_limit: float
+) -> FaceBox:
+    """The square box BlazeFace would give for ``face``'s landmark box (the calibrated one for
+    near-frontal faces when there is a ``calibration``)."""
+    calibrated = calibration is not None and turn_ratio(face.keypoints) <= turn_limit
+    cx, cy, landmark_side = (
+        calibration.landmark_box(face) if calibrated else plain_landmark_box(face)  # type: ignore[union-attr]
+    )
+    side = landmark_side / _BLAZEFACE_LANDMARK_SCALE
+    cy -= _BLAZEFACE_SHIFT_Y * side
+    return FaceBox(
+        cx - side / 2,
+        cy - side / 2,
+        cx + side / 2,
+        cy + side / 2,
+        face.score,
+        keypoints=np.asarray(face.keypoints, dtype=np.float32),
+    )
