@@ -89,6 +89,23 @@ def crop_change(a: CropTransform, b: CropTransform) -> float:
     return float(max(np.linalg.norm(centre_b - centre_a) / side_a, abs(side_b / side_a - 1.0)))
 
 
+def nearest_box(candidates: list[FaceBox], box: FaceBox) -> FaceBox | None:
+    """The candidate whose centre is nearest ``box``'s, if it lies within ``box``'s larger side
+    of it (the same face seen by another detector); None otherwise."""
+    centre = np.array([(box.x0 + box.x1) / 2.0, (box.y0 + box.y1) / 2.0])
+    best, best_distance = None, max(box.width, box.height)
+    for candidate in candidates:
+        distance = float(
+            np.hypot(
+                (candidate.x0 + candidate.x1) / 2.0 - centre[0],
+                (candidate.y0 + candidate.y1) / 2.0 - centre[1],
+            )
+        )
+        if distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
+
+
 class Predictor:
     """Runs the cascade. ``predict(image)`` for whole images, ``predict_crops`` for crops."""
 
@@ -256,6 +273,7 @@ class Predictor:
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         t0 = time.perf_counter()
+        detected = boxes is None
         if boxes is None:
             boxes = self.detector.detect(image)  # type: ignore[attr-defined]
             box_kind = "detector"
@@ -274,6 +292,8 @@ class Predictor:
                 self.face_from_result(box, tf, result, i, image)
                 for i, (box, tf) in enumerate(zip(boxes, transforms))
             ]
+            if detected:
+                faces = self._second_opinion(image, faces, refine)
         else:
             t2 = t1
         t3 = time.perf_counter()
@@ -284,6 +304,27 @@ class Predictor:
             total_ms=(t3 - t0) * 1e3,
         )
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
+
+    def _second_opinion(self, image: np.ndarray, faces: list[Face], refine: bool) -> list[Face]:
+        """Faces whose detector box looks wrong (its five points and the predicted yaw turn
+        opposite ways: ``turned_the_other_way``) are predicted again from the detector's second
+        opinion (BlazeFace in the default chain) when it finds a face near them (ADR 9
+        addendum). Other detectors have no second opinion: the faces are returned as they are."""
+        from mtface.core.detection.yunet_crop import turned_the_other_way
+
+        second = getattr(self.detector, "second_opinion", None)
+        doubtful = [
+            i for i, f in enumerate(faces) if turned_the_other_way(f.box.keypoints, f.pose.yaw)
+        ]
+        if second is None or not doubtful:
+            return faces
+        others = second.detect(image)
+        faces = list(faces)
+        for i in doubtful:
+            box = nearest_box(others, faces[i].box)
+            if box is not None:
+                faces[i] = self.predict(image, [box], box_kind="detector", refine=refine).faces[0]
+        return faces
 
     def _refine(
         self, image: np.ndarray, transforms: list[CropTransform], result: CropResult

@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from mtface.core.detection.yunet_crop import (
+    TURN_LIMIT,
     CropCalibration,
     YuNetFace,
     as_blazeface_box,
@@ -21,11 +22,9 @@ from mtface.core.detection.yunet_crop import (
 )
 from mtface.core.types import FaceBox
 
-#: The coarse first search (longer side, pixels) and the largest ``turn_ratio`` accepted from
-#: it: 0.25 is about 30 degrees of yaw (medians 0.05 / 0.18 / 0.34 in the yaw bins [0, 15),
-#: [15, 30), [30, 45) on the 991 w300 training faces, yaw by the cascade).
+#: The coarse first search (longer side, pixels); faces found there stand when near-frontal
+#: (``yunet_crop.TURN_LIMIT``) and scored at least ``COARSE_MIN_SCORE``.
 FIRST_SIDE = 160
-TURN_LIMIT = 0.25
 #: The lowest score accepted from the coarse search: 99.9 % of the w300 training faces scored
 #: 0.85 or more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part
 #: of a profile, which the finer search placed right).
@@ -171,23 +170,24 @@ def default_detector(small_faces: bool = False) -> FallbackDetector | object:
     from mtface.core.detection.blazeface import BlazeFaceDetector
 
     first_side = None if small_faces else FIRST_SIDE
+    blazeface = BlazeFaceDetector()
     try:
         return FallbackDetector(
-            [
-                YuNetDetector(first_side=first_side),
-                BlazeFaceDetector(),
-                YuNetDetector(upscale=2.0),
-            ]
+            [YuNetDetector(first_side=first_side), blazeface, YuNetDetector(upscale=2.0)],
+            second_opinion=blazeface,
         )
     except DetectorUnavailable:
         return BlazeFaceDetector()
 
 
 class FallbackDetector:
-    """Runs the detectors in order and returns the first non-empty answer."""
+    """Runs the detectors in order and returns the first non-empty answer. ``second_opinion``:
+    a detector the predictor asks again where the first answer's box looks wrong (a face whose
+    five points and predicted yaw turn opposite ways; core/predictor.py)."""
 
-    def __init__(self, detectors: list) -> None:
+    def __init__(self, detectors: list, second_opinion: object | None = None) -> None:
         self.detectors = detectors
+        self.second_opinion = second_opinion
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         for detector in self.detectors:

@@ -31,6 +31,10 @@ YUNET_SHIFT_Y = 0.118
 _BLAZEFACE_LANDMARK_SCALE = 0.881
 _BLAZEFACE_SHIFT_Y = 0.030
 CALIBRATION_FORMAT = "mtface-yunet-crop-1"
+#: The largest ``turn_ratio`` of a near-frontal face: about 30 degrees of yaw (medians 0.05 /
+#: 0.18 / 0.34 in the yaw bins [0, 15), [15, 30), [30, 45) of the 991 w300 training faces, yaw
+#: by the cascade).
+TURN_LIMIT = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,19 +50,42 @@ class YuNetFace:
     keypoints: np.ndarray
 
 
-def turn_ratio(keypoints: np.ndarray | None) -> float:
-    """How far a face looks turned, from YuNet's five points (5, 2): the nose tip's offset from
-    the eyes' midpoint along the eye line, in eye distances. About 0 for a frontal face, 0.5 and
-    more for a profile; inf without points or when the eyes coincide."""
-    if keypoints is None:
-        return float("inf")
+def signed_turn(keypoints: np.ndarray | None) -> float:
+    """Which way and how far a face looks turned, from YuNet's five points (5, 2): the nose
+    tip's offset from the eyes' midpoint along the eye line (right eye -> left eye), in eye
+    distances. About 0 for a frontal face, beyond +-0.5 for a profile. Its sign is opposite to
+    the cascade's yaw (in 616 of the 621 aflw_val profiles, |yaw| > 60, whose box was right).
+    NaN without five points or when the eyes coincide."""
+    if keypoints is None or np.asarray(keypoints).size != 10:
+        return float("nan")
     k = np.asarray(keypoints, dtype=np.float64).reshape(5, 2)
     eye_line = k[1] - k[0]
     eye_distance = float(np.linalg.norm(eye_line))
     if eye_distance < 1e-6:
-        return float("inf")
-    offset = float(np.dot(k[2] - (k[0] + k[1]) / 2.0, eye_line / eye_distance))
-    return abs(offset) / eye_distance
+        return float("nan")
+    return float(np.dot(k[2] - (k[0] + k[1]) / 2.0, eye_line / eye_distance)) / eye_distance
+
+
+def turn_ratio(keypoints: np.ndarray | None) -> float:
+    """How far a face looks turned: ``|signed_turn|``; inf without usable points."""
+    turn = signed_turn(keypoints)
+    return abs(turn) if np.isfinite(turn) else float("inf")
+
+
+def turned_the_other_way(
+    keypoints: np.ndarray | None, yaw_deg: float, yaw_limit_deg: float = 30.0
+) -> bool:
+    """True when YuNet's five points and the cascade's yaw (degrees) both say the face is
+    clearly turned (``turn_ratio`` above ``TURN_LIMIT``, |yaw| above ``yaw_limit_deg``) but
+    in opposite directions: the box is likely on the back of the head, an ear or a cheek, from
+    which the cascade reads a face turned the other way (docs/adr/0009-detector-path.md)."""
+    turn = signed_turn(keypoints)
+    return (
+        np.isfinite(turn)
+        and abs(turn) > TURN_LIMIT
+        and abs(yaw_deg) > yaw_limit_deg
+        and np.sign(turn) == np.sign(yaw_deg)
+    )
 
 
 def plain_landmark_box(face: YuNetFace) -> tuple[float, float, float]:

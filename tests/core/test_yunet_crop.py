@@ -12,7 +12,9 @@ from mtface.core.detection.yunet_crop import (
     YuNetFace,
     as_blazeface_box,
     plain_landmark_box,
+    signed_turn,
     turn_ratio,
+    turned_the_other_way,
 )
 
 FRONTAL_POINTS = np.array([[40.0, 40.0], [60.0, 40.0], [50.0, 50.0], [42.0, 60.0], [58.0, 60.0]])
@@ -40,6 +42,26 @@ def test_turn_ratio_without_usable_points_is_infinite():
     same_eyes = FRONTAL_POINTS.copy()
     same_eyes[1] = same_eyes[0]
     assert turn_ratio(same_eyes) == float("inf")
+
+
+def test_signed_turn_says_which_way():
+    towards_left_eye = FRONTAL_POINTS.copy()
+    towards_left_eye[2] = [60.0, 50.0]
+    towards_right_eye = FRONTAL_POINTS.copy()
+    towards_right_eye[2] = [40.0, 50.0]
+    assert signed_turn(towards_left_eye) == pytest.approx(0.5)
+    assert signed_turn(towards_right_eye) == pytest.approx(-0.5)
+    assert np.isnan(signed_turn(np.zeros((6, 2))))  # BlazeFace's six points are not YuNet's
+
+
+def test_turned_the_other_way_needs_both_clearly_turned_and_opposed():
+    profile = FRONTAL_POINTS.copy()
+    profile[2] = [62.0, 50.0]  # signed turn +0.6: the cascade's yaw should be negative
+    assert not turned_the_other_way(profile, -70.0)
+    assert turned_the_other_way(profile, 70.0)
+    assert not turned_the_other_way(profile, 20.0)  # the cascade sees a near-frontal face
+    assert not turned_the_other_way(FRONTAL_POINTS, 70.0)  # the points see a frontal face
+    assert not turned_the_other_way(None, 70.0)
 
 
 # --- CropCalibration --------------------------------------------------------------------------
@@ -227,3 +249,48 @@ def test_cli_predict_with_small_faces_finds_the_sample_face(tmp_path):
     assert main(["predict", str(sample), "--out", str(out), "--small-faces"]) == 0
     written = json.loads((out / "astronaut.json").read_text())
     assert len(written["faces"]) == 1
+
+
+# --- the second opinion ----------------------------------------------------------------------
+
+
+def test_nearest_box_is_the_same_face_or_none():
+    from mtface.core.predictor import nearest_box
+    from mtface.core.types import FaceBox
+
+    face = FaceBox(100.0, 100.0, 200.0, 200.0)
+    near, far = FaceBox(110.0, 95.0, 215.0, 205.0), FaceBox(400.0, 100.0, 500.0, 200.0)
+    assert nearest_box([far, near], face) is near
+    assert nearest_box([far], face) is None and nearest_box([], face) is None
+
+
+def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
+    sample_image, monkeypatch
+):
+    from mtface.core.detection import yunet_crop
+    from mtface.core.predictor import Predictor
+    from mtface.core.types import FaceBox
+
+    class Boxes:
+        def __init__(self, box: FaceBox) -> None:
+            self.box, self.calls = box, 0
+
+        def detect(self, image: np.ndarray) -> list[FaceBox]:
+            self.calls += 1
+            return [self.box]
+
+    first = Boxes(FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=FRONTAL_POINTS))
+    second = Boxes(FaceBox(200.0, 80.0, 300.0, 190.0, 0.8))
+
+    class Chain(Boxes):
+        second_opinion = second
+
+    chain = Chain(first.box)
+    predictor = Predictor.from_weights(detector=chain)
+    assert predictor.predict(sample_image).faces[0].box is first.box
+    assert second.calls == 0  # a consistent face: no second look
+    monkeypatch.setattr(yunet_crop, "turned_the_other_way", lambda keypoints, yaw: True)
+    again = predictor.predict(sample_image).faces[0]
+    assert second.calls == 1 and again.box is second.box
+    predictor_without = Predictor.from_weights(detector=Boxes(first.box))
+    assert predictor_without.predict(sample_image).faces[0].box is first.box
