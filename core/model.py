@@ -22,7 +22,7 @@ from torch import nn
 from mtface.core.crop_coords import normalised_to_crop
 from mtface.core.tensor_ops import (
     modified_shape_indexed_features,
-    vertex_face_incidence,
+    point_normal_plan,
     visibility_scores,
 )
 from mtface.core.topology import Topology
@@ -192,11 +192,12 @@ class CascadeMTCNN(nn.Module):
             torch.as_tensor(topology.landmark_barycentric, dtype=torch.float32),
             persistent=False,
         )
-        self.register_buffer(
-            "vertex_face_incidence",
-            vertex_face_incidence(self.triangles, config.num_vertices),
-            persistent=False,
-        )
+        # what the landmarks' normals need (tensor_ops.point_normal_plan), computed once
+        for name, value in zip(
+            ("normal_triangles", "normal_incidence", "normal_corners"),
+            point_normal_plan(self.triangles, self.landmark_triangles),
+        ):
+            self.register_buffer(name, value, persistent=False)
         self.register_buffer(
             "pixel_mean", torch.tensor([0.5, 0.5, 0.5]).view(1, 3, 1, 1), persistent=False
         )
@@ -242,13 +243,12 @@ class CascadeMTCNN(nn.Module):
 
     def visibility(self, vertices: torch.Tensor) -> torch.Tensor:
         """Visibility scores (B, 68) of the embedded landmarks of meshes (B, V, 3)."""
-        exporting = torch.onnx.is_in_onnx_export()
         return visibility_scores(
             vertices,
             self.triangles,
             self.landmark_triangles,
             self.landmark_barycentric,
-            self.vertex_face_incidence if exporting else None,
+            (self.normal_triangles, self.normal_incidence, self.normal_corners),
         )
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:

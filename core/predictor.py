@@ -19,6 +19,7 @@ import torch
 from mtface.core.checkpoint import default_weights_path, load_cascade
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
+from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
 from mtface.core.geometry import (
     PROTOCOL_CROP_ENLARGE,
     CropTransform,
@@ -43,6 +44,11 @@ BOX_KINDS = ("detector", "landmarks")
 #: crop side) keeps its first pass: measured on the 216 held-out w300 faces (detector path,
 #: docs/adr/0009-detector-path.md) 26 % fewer second passes, NME 4.34 -> 4.36 %.
 REFINE_TOLERANCE = 0.03
+#: Faces the first pass finds within this yaw (degrees, either way), and whose detector points
+#: look near-frontal too, keep their first pass: the re-crop gains little there
+#: (docs/adr/0013-still-image-cost.md); on turned faces, where detector boxes are placed worst,
+#: it is worth its cost.
+REFINE_MIN_YAW_DEG = 30.0
 LANDMARK_CONVENTIONS = ("3d", "2d")
 #: A model's 2D landmark refiner (core/refine2d.py) lies beside its weights with this suffix
 #: (``mtface_default.pt`` -> ``mtface_default.refine2d.npz``).
@@ -119,6 +125,7 @@ class Predictor:
         landmarks: str = "3d",
         box_kind: str = "detector",
         refine_tolerance: float = REFINE_TOLERANCE,
+        refine_min_yaw_deg: float = REFINE_MIN_YAW_DEG,
         refiner_2d: Refiner2D | Path | None = None,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
@@ -134,6 +141,7 @@ class Predictor:
         self._detector = detector
         self.refine_crop = refine_crop
         self.refine_tolerance = refine_tolerance
+        self.refine_min_yaw_deg = refine_min_yaw_deg
         self.flip_test = flip_test
 
     @property
@@ -286,7 +294,7 @@ class Predictor:
             transforms = [first_crop(b) for b in boxes]
             result = self.run_on_transforms(image, transforms)
             if refine:
-                transforms, result = self._refine(image, transforms, result)
+                transforms, result = self._refine(image, boxes, transforms, result)
             t2 = time.perf_counter()
             faces = [
                 self.face_from_result(box, tf, result, i, image)
@@ -310,8 +318,6 @@ class Predictor:
         opposite ways: ``turned_the_other_way``) are predicted again from the detector's second
         opinion (BlazeFace in the default chain) when it finds a face near them (ADR 9
         addendum). Other detectors have no second opinion: the faces are returned as they are."""
-        from mtface.core.detection.yunet_crop import turned_the_other_way
-
         second = getattr(self.detector, "second_opinion", None)
         doubtful = [
             i for i, f in enumerate(faces) if turned_the_other_way(f.box.keypoints, f.pose.yaw)
@@ -326,12 +332,23 @@ class Predictor:
                 faces[i] = self.predict(image, [box], box_kind="detector", refine=refine).faces[0]
         return faces
 
+    def _near_frontal(self, box: FaceBox, yaw_deg: float) -> bool:
+        """Both the detector's five points (``turn_ratio`` at most ``TURN_LIMIT``) and the
+        first pass (|yaw| at most ``refine_min_yaw_deg``) see a near-frontal face; False for
+        boxes without five points (BlazeFace's, a caller's)."""
+        return abs(yaw_deg) <= self.refine_min_yaw_deg and turn_ratio(box.keypoints) <= TURN_LIMIT
+
     def _refine(
-        self, image: np.ndarray, transforms: list[CropTransform], result: CropResult
+        self,
+        image: np.ndarray,
+        boxes: list[FaceBox],
+        transforms: list[CropTransform],
+        result: CropResult,
     ) -> tuple[list[CropTransform], CropResult]:
         """The second pass: each face cropped again from its first-pass landmarks with the
-        training rule; faces whose new crop moves less than ``refine_tolerance`` (of the crop
-        side, in centre and scale) keep their first pass (the second would change little)."""
+        training rule. Faces keep their first pass when ``_near_frontal`` (the re-crop gains
+        little there, ADR 13) or when their new crop moves less than ``refine_tolerance`` (of
+        the crop side, in centre and scale)."""
         refined = [
             self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
             for i, tf in enumerate(transforms)
@@ -340,6 +357,7 @@ class Predictor:
             i
             for i, (a, b) in enumerate(zip(transforms, refined))
             if crop_change(a, b) > self.refine_tolerance
+            and not self._near_frontal(boxes[i], float(result.pose[i, -1, 1]))
         ]
         if not redo:
             return transforms, result

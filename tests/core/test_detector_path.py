@@ -141,12 +141,27 @@ def test_crop_change_numerical_values():
     assert crop_change(a, larger) == pytest.approx(0.2)
 
 
+def count_passes(predictor: Predictor) -> list[int]:
+    calls: list[int] = []
+    original = predictor.run_on_transforms
+    predictor.run_on_transforms = lambda image, tfs: calls.append(len(tfs)) or original(image, tfs)
+    return calls
+
+
+def test_near_frontal_faces_keep_their_first_pass(sample_image):
+    frontal_gate = Predictor.from_weights(refine_tolerance=0.0)  # the sample: |yaw| < 30
+    every_face = Predictor.from_weights(refine_tolerance=0.0, refine_min_yaw_deg=0.0)
+    gated, ungated = count_passes(frontal_gate), count_passes(every_face)
+    face = frontal_gate.predict(sample_image).faces[0]
+    every_face.predict(sample_image)
+    assert abs(face.pose.yaw) < 30.0
+    assert gated == [1] and ungated == [1, 1]
+
+
 def test_refine_tolerance_skips_second_passes_that_would_barely_move(sample_image):
-    always = Predictor.from_weights(refine_tolerance=0.0)
-    lenient = Predictor.from_weights(refine_tolerance=10.0)  # never worth a second pass
-    calls = []
-    original = lenient.run_on_transforms
-    lenient.run_on_transforms = lambda image, tfs: calls.append(len(tfs)) or original(image, tfs)
+    always = Predictor.from_weights(refine_tolerance=0.0, refine_min_yaw_deg=0.0)
+    lenient = Predictor.from_weights(refine_tolerance=10.0, refine_min_yaw_deg=0.0)
+    calls = count_passes(lenient)
     face = lenient.predict(sample_image).faces[0]
     assert calls == [1]
     first_only = Predictor.from_weights(refine_crop=False).predict(sample_image).faces[0]

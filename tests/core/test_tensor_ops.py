@@ -78,10 +78,18 @@ def test_patches_outside_the_image_are_zero():
     assert (f == 0).all()
 
 
-def test_incidence_product_equals_accumulation(topology):
-    from mtface.core.tensor_ops import vertex_face_incidence
+def test_visibility_from_the_plan_equals_the_whole_mesh_normals(topology):
+    from mtface.core.tensor_ops import barycentric_points, point_normal_plan
 
     tri = torch.as_tensor(topology.triangles)
-    v = torch.rand(2, 468, 3, dtype=torch.float64)
-    inc = vertex_face_incidence(tri, 468)
-    assert torch.allclose(vertex_normals(v, tri), vertex_normals(v, tri, inc))
+    points = torch.as_tensor(topology.landmark_triangles)
+    bary = torch.as_tensor(topology.landmark_barycentric)
+    v = torch.as_tensor(topology.vertices)[None] + 0.3 * torch.rand(2, 468, 3, dtype=torch.float64)
+    whole = torch.nn.functional.normalize(
+        barycentric_points(vertex_normals(v, tri), tri, points, bary), dim=-1
+    )[..., 2]
+    plan = point_normal_plan(tri, points)
+    assert len(plan[0]) < len(tri) and plan[1].shape == (plan[1].shape[0], len(plan[0]))
+    assert plan[2].shape == (68, 3)
+    assert torch.allclose(visibility_scores(v, tri, points, bary, plan), whole, atol=1e-12)
+    assert torch.allclose(visibility_scores(v, tri, points, bary), whole, atol=1e-12)

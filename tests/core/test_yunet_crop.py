@@ -267,7 +267,7 @@ def test_nearest_box_is_the_same_face_or_none():
 def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
     sample_image, monkeypatch
 ):
-    from mtface.core.detection import yunet_crop
+    from mtface.core import predictor as predictor_module
     from mtface.core.predictor import Predictor
     from mtface.core.types import FaceBox
 
@@ -289,7 +289,7 @@ def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
     predictor = Predictor.from_weights(detector=chain)
     assert predictor.predict(sample_image).faces[0].box is first.box
     assert second.calls == 0  # a consistent face: no second look
-    monkeypatch.setattr(yunet_crop, "turned_the_other_way", lambda keypoints, yaw: True)
+    monkeypatch.setattr(predictor_module, "turned_the_other_way", lambda keypoints, yaw: True)
     again = predictor.predict(sample_image).faces[0]
     assert second.calls == 1 and again.box is second.box
     predictor_without = Predictor.from_weights(detector=Boxes(first.box))
