@@ -48,7 +48,7 @@ def _add_small_faces(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--small-faces",
         action="store_true",
-        help="also find faces under about 1/14 of the image's longer side when larger ones "
+        help="also find faces under about 1/11 of the image's longer side when larger ones "
         "are present (the detector's fine search on every image: slower)",
     )
 

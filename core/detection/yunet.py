@@ -24,10 +24,10 @@ from mtface.core.types import FaceBox
 
 #: The coarse first search (longer side, pixels); faces found there stand when near-frontal
 #: (``yunet_crop.TURN_LIMIT``) and scored at least ``COARSE_MIN_SCORE``.
-FIRST_SIDE = 160
-#: The lowest score accepted from the coarse search: 99.9 % of the w300 training faces scored
-#: 0.85 or more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part
-#: of a profile, which the finer search placed right).
+FIRST_SIDE = 128
+#: The lowest score accepted from the coarse search: all 991 w300 training faces scored 0.85 or
+#: more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part of a
+#: profile, which the finer search placed right).
 COARSE_MIN_SCORE = 0.8
 
 
@@ -55,8 +55,8 @@ class YuNetDetector:
     ``score_threshold`` in [0, 1] (yuface reports percent). YuNet's cost grows with the
     pixels searched, so an image is searched coarse to fine (docs/adr/0013-still-image-cost.md):
 
-    1. at ``first_side`` on its longer side (160 px finds faces down to about 1/14 of the
-       image's longer side, 44 px in a 640x480 photo): the answer stands when every face found
+    1. at ``first_side`` on its longer side (128 px finds faces down to about 1/11 of the
+       image's longer side, 56 px in a 640x480 photo): the answer stands when every face found
        looks near-frontal (``turn_ratio`` of its five points at most ``turn_limit``) and
        scores at least ``coarse_min_score``;
     2. otherwise at ``max_side``: profile boxes are better placed at the finer scale;
@@ -165,7 +165,7 @@ class YuNetDetector:
 def default_detector(small_faces: bool = False) -> FallbackDetector | object:
     """YuNet, then BlazeFace where YuNet finds no face, then YuNet on the image enlarged twice
     (small images only); BlazeFace alone without ``yuface``. ``small_faces``: skip YuNet's
-    coarse first search, so that faces of 20-44 px in a 640x480 photo are found beside larger
+    coarse first search, so that faces of 20-56 px in a 640x480 photo are found beside larger
     ones too (YuNet then costs about 5x more)."""
     from mtface.core.detection.blazeface import BlazeFaceDetector
 

@@ -77,8 +77,9 @@ def test_import_with_model_meshes_writes_labels_and_split(tmp_path, annotated_fo
     assert labels.human_landmarks.shape == (3, 68, 2)
     np.testing.assert_allclose(labels.human_landmarks[0], points, atol=1e-3)
     definition = Landmarks2D.load()
-    for vertices in labels.vertices:
-        assert np.abs(definition.points(vertices.astype(np.float64)) - points).max() < 1.0
+    for vertices in labels.vertices:  # the pin is smoothed: the sample's outer jaw within 1.1 px
+        error = np.abs(definition.points(vertices.astype(np.float64)) - points)
+        assert error.max() < 1.5 and np.median(error) < 0.1
     assert labels.identity[0] == labels.identity[1] != labels.identity[2]
     train = (tmp_path / "labels" / "train.txt").read_text().split()
     val = (tmp_path / "labels" / "val.txt").read_text().split()

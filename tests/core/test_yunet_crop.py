@@ -191,39 +191,46 @@ def detector_with(fake: FakeYuNet, **kwargs: object):
     return detector
 
 
+COARSE = 128  # yunet.FIRST_SIDE: the searches' sides are spelled out, as the detector promises
 FRONTAL_640 = FRONTAL_POINTS * 4 + 100
 TURNED_640 = FRONTAL_640.copy()
 TURNED_640[2, 0] = FRONTAL_640[1, 0] + 10
 
 
+def test_the_coarse_side_is_the_documented_one():
+    from mtface.core.detection.yunet import FIRST_SIDE
+
+    assert FIRST_SIDE == COARSE
+
+
 def test_a_near_frontal_face_found_coarse_is_not_searched_again():
-    fake = FakeYuNet({160: [FRONTAL_640], 320: [FRONTAL_640]})
+    fake = FakeYuNet({COARSE: [FRONTAL_640], 320: [FRONTAL_640]})
     faces = detector_with(fake).detect_faces(np.zeros((480, 640, 3), np.uint8))
-    assert fake.sides == [160] and len(faces) == 1
+    assert fake.sides == [COARSE] and len(faces) == 1
     assert faces[0].x == pytest.approx(200.0) and faces[0].w == pytest.approx(160.0)
     np.testing.assert_allclose(faces[0].keypoints, FRONTAL_640)
 
 
 def test_turned_faces_and_misses_are_searched_finer():
     image = np.zeros((480, 640, 3), np.uint8)
-    turned = FakeYuNet({160: [TURNED_640], 320: [FRONTAL_640]})
+    turned = FakeYuNet({COARSE: [TURNED_640], 320: [FRONTAL_640]})
     assert detector_with(turned).detect_faces(image)[0].keypoints[2, 0] == pytest.approx(300.0)
-    assert turned.sides == [160, 320]
+    assert turned.sides == [COARSE, 320]
     missed = FakeYuNet({640: [FRONTAL_640]})
     assert len(detector_with(missed).detect_faces(image)) == 1
-    assert missed.sides == [160, 320, 640]
-    only_coarse = FakeYuNet({160: [TURNED_640]})  # the finer searches find nothing
+    assert missed.sides == [COARSE, 320, 640]
+    only_coarse = FakeYuNet({COARSE: [TURNED_640]})  # the finer searches find nothing
     assert len(detector_with(only_coarse).detect_faces(image)) == 1
 
 
 def test_a_doubtful_coarse_detection_is_searched_finer():
-    fake = FakeYuNet({160: [FRONTAL_640], 320: [FRONTAL_640]}, percent=70.0)
+    fake = FakeYuNet({COARSE: [FRONTAL_640], 320: [FRONTAL_640]}, percent=70.0)
     faces = detector_with(fake).detect_faces(np.zeros((480, 640, 3), np.uint8))
-    assert fake.sides == [160, 320] and faces[0].score == pytest.approx(0.7)
+    assert fake.sides == [COARSE, 320] and faces[0].score == pytest.approx(0.7)
 
 
 def test_small_faces_mode_skips_the_coarse_search():
-    fake = FakeYuNet({160: [FRONTAL_640], 320: [FRONTAL_640]})
+    fake = FakeYuNet({COARSE: [FRONTAL_640], 320: [FRONTAL_640]})
     detector_with(fake, first_side=None).detect_faces(np.zeros((480, 640, 3), np.uint8))
     assert fake.sides == [320]
 
