@@ -3,7 +3,9 @@
 All faces of an image go through the cascade in one batch. Without caller boxes the face
 detector gives them; with ``refine_crop`` the face is cropped a second time from the first
 pass's landmarks with the training crop rule (3DDFA: sqrt(2) x the larger side of the landmark
-box), which removes the difference between detector boxes and the crops the model learnt on.
+box), which removes the difference between detector boxes and the crops the model learnt on;
+near-frontal faces, where that gains little, keep their first pass (ADR 13). A detected face
+whose box looks wrong is predicted again from the detector's second opinion (ADR 9).
 """
 
 from __future__ import annotations
