@@ -175,10 +175,10 @@ def as_blazeface_box(
 ) -> FaceBox:
     """The square box BlazeFace would give for ``face``'s landmark box (the calibrated one for
     near-frontal faces when there is a ``calibration``)."""
-    calibrated = calibration is not None and turn_ratio(face.keypoints) <= turn_limit
-    cx, cy, landmark_side = (
-        calibration.landmark_box(face) if calibrated else plain_landmark_box(face)  # type: ignore[union-attr]
-    )
+    if calibration is not None and turn_ratio(face.keypoints) <= turn_limit:
+        cx, cy, landmark_side = calibration.landmark_box(face)
+    else:
+        cx, cy, landmark_side = plain_landmark_box(face)
     side = landmark_side / _BLAZEFACE_LANDMARK_SCALE
     cy -= _BLAZEFACE_SHIFT_Y * side
     return FaceBox(
