@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from mtface.core.detection import Detector
 from mtface.core.detection.yunet_crop import (
     TURN_LIMIT,
     CropCalibration,
@@ -185,7 +186,7 @@ class FallbackDetector:
     a detector the predictor asks again where the first answer's box looks wrong (a face whose
     five points and predicted yaw turn opposite ways; core/predictor.py)."""
 
-    def __init__(self, detectors: list, second_opinion: object | None = None) -> None:
+    def __init__(self, detectors: list[Detector], second_opinion: Detector | None = None) -> None:
         self.detectors = detectors
         self.second_opinion = second_opinion
 
