@@ -103,14 +103,21 @@ def state_checksum(config: Mapping, state_dict: Mapping[str, torch.Tensor]) -> s
     return digest.hexdigest()
 
 
+#: What resources/SHA256SUMS covers: the weights and tables (.pt, .npz) anywhere under
+#: resources/ and the detector's calibration files (detector/*.json); not the editable configs.
+CHECKSUMMED_PATTERNS = ("**/*.pt", "**/*.npz", "detector/*.json")
+
+
 def write_checksums() -> Path:
-    """(Re)write resources/SHA256SUMS (atomically) for every .pt/.npz under resources/."""
+    """(Re)write resources/SHA256SUMS (atomically) for every file ``CHECKSUMMED_PATTERNS``
+    names under resources/."""
     from mtface.core.formats.atomic import atomic_write_text
 
     root = resource_path()
+    paths = {p for pattern in CHECKSUMMED_PATTERNS for p in root.glob(pattern)}
     lines = [
         f"{sha256_of(p)}  {p.relative_to(root).as_posix()}"
-        for p in sorted(root.rglob("*"))
-        if p.suffix in (".pt", ".npz") and not p.name.startswith(".")
+        for p in sorted(paths)
+        if p.is_file() and not p.name.startswith(".")
     ]
     return atomic_write_text(root / "SHA256SUMS", "\n".join(lines) + "\n")

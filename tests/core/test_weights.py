@@ -135,3 +135,14 @@ def test_bfm_unpickler_admits_arrays_and_containers_only(tmp_path):
         path.write_bytes(payload)
         with open(path, "rb") as handle, pytest.raises(pickle.UnpicklingError, match="refusing"):
             ArraysOnlyUnpickler(handle).load()
+
+
+def test_checksums_cover_weights_tables_and_the_detector_calibration(tmp_path, monkeypatch):
+    root = tmp_path / "resources"
+    shutil.copytree(resource_path(), root)
+    monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
+    listed = {line.split()[1] for line in weights.write_checksums().read_text().splitlines()}
+    assert {"detector/yunet_crop.json", "detector/blazeface_short.pt"} <= listed
+    assert "models/mtface_default.refine2d.npz" in listed
+    assert not any(name.startswith("configs/") for name in listed)
+    weights.verify_bundled()
