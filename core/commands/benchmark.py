@@ -2,7 +2,8 @@
 
 Rows: the detector on a 640x480 image, stage 1, stage 2 alone (cascade minus stage 1), both
 stages (``cascade``), visibility + pose + mapping back to the image (``post``), and the whole
-``predict`` of a one-face image (detector, two cascade passes with the refined crop, post).
+``predict`` of a one-face image (detector, the cascade, the landmark re-crop and a second pass
+where the face is turned (ADR 13), post).
 Peak memory (max RSS) is printed at the end. The method reports 32 ms per image (on a GPU).
 """
 
@@ -94,7 +95,7 @@ def run_benchmark(
         rows.setdefault("stage 2 (MSIF + CNN)", {})[n] = max(both - s1, 0.0)
         rows.setdefault("cascade", {})[n] = both
         rows.setdefault("post (visibility, pose, to image)", {})[n] = median_ms(post, repeats)
-        rows.setdefault("predict (one face, refined crop)", {})[n] = median_ms(
+        rows.setdefault("predict (one face, as `mtface predict`)", {})[n] = median_ms(
             lambda: predictor.predict(image), repeats
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
