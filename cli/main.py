@@ -6,6 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mtface.core.detection import Detector
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
@@ -53,7 +57,7 @@ def _add_small_faces(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _detector_for(args: argparse.Namespace) -> object | None:
+def _detector_for(args: argparse.Namespace) -> Detector | None:
     """The detector the command asks for; None: the predictor's default."""
     if not args.small_faces:
         return None

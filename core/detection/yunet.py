@@ -163,7 +163,7 @@ class YuNetDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-def default_detector(small_faces: bool = False) -> FallbackDetector | object:
+def default_detector(small_faces: bool = False) -> Detector:
     """YuNet, then BlazeFace where YuNet finds no face, then YuNet on the image enlarged twice
     (small images only); BlazeFace alone without ``yuface``. ``small_faces``: skip YuNet's
     coarse first search, so that faces of 20-56 px in a 640x480 photo are found beside larger
@@ -173,10 +173,9 @@ def default_detector(small_faces: bool = False) -> FallbackDetector | object:
     first_side = None if small_faces else FIRST_SIDE
     blazeface = BlazeFaceDetector()
     try:
-        return FallbackDetector(
-            [YuNetDetector(first_side=first_side), blazeface, YuNetDetector(upscale=2.0)],
-            second_opinion=blazeface,
-        )
+        first = YuNetDetector(first_side=first_side)
+        enlarged = YuNetDetector(upscale=2.0, calibration=first.calibration)  # read once
+        return FallbackDetector([first, blazeface, enlarged], second_opinion=blazeface)
     except DetectorUnavailable:
         return BlazeFaceDetector()
 
