@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mtface.core.crop_coords import normalised_to_crop
+from mtface.core.crop_coords import normalised_to_crop, pose_to_normalised
 from mtface.core.tensor_ops import (
     modified_shape_indexed_features,
     point_normal_plan,
@@ -240,6 +240,14 @@ class CascadeMTCNN(nn.Module):
                 heads.dense.bias.zero_()
                 heads.pose.weight.mul_(0.01)
                 heads.pose.bias.zero_()
+
+    def offset_pose(self, pitch_deg: float) -> None:
+        """Add ``pitch_deg`` degrees to the pitch every stage outputs (stage 2 adds updates to
+        stage 1's pose, so stage 1's bias carries it to both): a calibration of the pose frame
+        (docs/adr/0014-pose-frame-calibration.md). Pitch only, because a mirrored crop keeps
+        the pitch and negates yaw and roll (``--flip-test``)."""
+        with torch.no_grad():
+            self.heads1.pose.bias[0] += float(pose_to_normalised(pitch_deg))
 
     def visibility(self, vertices: torch.Tensor) -> torch.Tensor:
         """Visibility scores (B, 68) of the embedded landmarks of meshes (B, V, 3)."""

@@ -12,8 +12,8 @@ from mtface.core.commands.evaluate_pts import (
     box_normalised_regions,
     evaluate_pts,
     print_pts_report,
-    read_subset,
 )
+from mtface.core.data.human_labels import read_subset
 from mtface.core.evaluation import (
     BINS,
     PAPER_AFLW,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtface.core.data.human_labels import find_annotated_images
+from mtface.core.data.human_labels import find_annotated_images, in_subset
 from mtface.core.evaluation import (
     REGIONS,
     box_size,
@@ -66,26 +66,6 @@ class PtsReport:
         }
 
 
-def _in_subset(path: Path, subset: set[str] | None) -> bool:
-    if subset is None:
-        return True
-    parts = Path(path).resolve().parts
-    return any(tuple(Path(entry).parts) == parts[-len(Path(entry).parts) :] for entry in subset)
-
-
-def read_subset(path: Path | None) -> set[str] | None:
-    """The annotation files a ``--subset`` list names (one relative path per line)."""
-    if path is None:
-        return None
-    try:
-        entries = {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read the subset list {path}: {exc}") from exc
-    if not entries:
-        raise ValueError(f"the subset list {path} is empty")
-    return entries
-
-
 def _nearest_face(prediction, gt: np.ndarray) -> np.ndarray | None:
     if not prediction.faces:
         return None
@@ -105,7 +85,7 @@ def evaluate_pts(
     out: Path | None = None,
 ) -> PtsReport:
     """Score ``predictor`` on every annotated face under ``folders`` (see the module doc)."""
-    items = [i for i in find_annotated_images(folders) if _in_subset(i.annotation, subset)]
+    items = [i for i in find_annotated_images(folders) if in_subset(i.annotation, subset)]
     if not items:
         raise FileNotFoundError(
             f"no annotated images under {', '.join(map(str, folders))}"

@@ -77,6 +77,27 @@ def find_annotated_images(folders: list[Path]) -> list[AnnotatedImage]:
     return found
 
 
+def in_subset(path: Path, subset: set[str] | None) -> bool:
+    """True when ``subset`` is None or one of its relative paths ends ``path``."""
+    if subset is None:
+        return True
+    parts = Path(path).resolve().parts
+    return any(tuple(Path(entry).parts) == parts[-len(Path(entry).parts) :] for entry in subset)
+
+
+def read_subset(path: Path | None) -> set[str] | None:
+    """The annotation files a ``--subset`` list names (one relative path per line)."""
+    if path is None:
+        return None
+    try:
+        entries = {line.strip() for line in Path(path).read_text().splitlines() if line.strip()}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read the subset list {path}: {exc}") from exc
+    if not entries:
+        raise ValueError(f"the subset list {path} is empty")
+    return entries
+
+
 def photo_identity(image: Path, root: Path) -> str:
     """The photo a face comes from: its path under ``root`` without the 300-W face suffix
     (``photo_1.jpg`` and ``photo_2.jpg`` are two faces of one photo)."""
