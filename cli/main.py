@@ -227,8 +227,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--landmarks",
         choices=("3d", "2d"),
-        help="landmark definition (default: 3d for AFLW2000-3D, whose labels are 3D "
-        "fits; 2d for AFLW and --pts, whose labels are people's clicks on the photo)",
+        help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose labels are "
+        "3D fits or the clicks they were fitted to (ADR 15); 2d for --pts, 300-W-style clicks)",
     )
     p.add_argument("--weights", type=Path)
     p.add_argument(

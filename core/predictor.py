@@ -29,6 +29,7 @@ from mtface.core.geometry import (
     protocol_crop,
 )
 from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
+from mtface.core.landmarks3d import Landmark3DOffsets, offsets_path
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
@@ -61,6 +62,17 @@ def refiner_path(weights: Path | None = None) -> Path:
     """Where the 2D refiner of ``weights`` (default: the shipped model) lies."""
     weights = Path(weights) if weights is not None else default_weights_path()
     return weights.with_name(weights.name.rsplit(".", 1)[0] + REFINER_SUFFIX)
+
+
+def load_offsets_3d(path: Path) -> Landmark3DOffsets:
+    """The 3d offsets at ``path``, checksum checked when bundled; WeightsError when unusable."""
+    from mtface.core.weights import WeightsError, verify_checksum
+
+    verify_checksum(path)
+    try:
+        return Landmark3DOffsets.load(path)
+    except ValueError as exc:
+        raise WeightsError(str(exc)) from exc
 
 
 def load_refiner(path: Path) -> Refiner2D:
@@ -129,14 +141,18 @@ class Predictor:
         refine_tolerance: float = REFINE_TOLERANCE,
         refine_min_yaw_deg: float = REFINE_MIN_YAW_DEG,
         refiner_2d: Refiner2D | Path | None = None,
+        offsets_3d: Landmark3DOffsets | None = None,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
-        one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only."""
+        one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
+        ``offsets_3d``: the 3d definition's offsets (core/landmarks3d.py); None: the keypoint
+        head's points as they are."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
         self.topology = topology or Topology.load()
         self._refiner_2d = refiner_2d
+        self.offsets_3d = offsets_3d
         self.landmarks = landmarks  # checked by the property; reads the refiner for '2d'
         self.model = fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
         self.crop_size = model.config.crop_size
@@ -170,14 +186,17 @@ class Predictor:
 
     @classmethod
     def from_weights(cls, weights: Path | None = None, **kwargs: object) -> Predictor:
-        """Load weights (default: the shipped model) and the 2D refiner beside them, when there
-        is one (``refiner_path``; pass ``refiner_2d=None`` for none). Raises WeightsError when
-        unusable."""
+        """Load weights (default: the shipped model) and the 2D refiner and 3d offsets beside
+        them, when there are (``refiner_path``, ``offsets_path``; pass ``refiner_2d=None`` or
+        ``offsets_3d=None`` for none). Raises WeightsError when unusable."""
         topology = Topology.load()
         model, _ = load_cascade(weights, topology)
         if "refiner_2d" not in kwargs:
             path = refiner_path(weights)
             kwargs["refiner_2d"] = path if path.is_file() else None
+        if "offsets_3d" not in kwargs:
+            path = offsets_path(weights)
+            kwargs["offsets_3d"] = load_offsets_3d(path) if path.is_file() else None
         return cls(model, topology, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -458,6 +477,12 @@ class Predictor:
                 landmarks[:, :2] = refiner.refine(
                     image, landmarks[:, :2].astype(np.float64), yaw_deg=last.pose.yaw
                 )
+        elif self.offsets_3d is not None:
+            landmarks = self.offsets_3d.apply(
+                landmarks.astype(np.float64),
+                last.vertices.astype(np.float64),
+                self.topology.vertices.astype(np.float64),
+            ).astype(np.float32)
         return Face(
             box=box,
             vertices=last.vertices,

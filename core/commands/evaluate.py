@@ -305,8 +305,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             evaluate_aflw2000(
                 predictor_for("3d"), args.aflw2000, args.aflw2000_protocol, args.crop, args.out
             )
-        if args.aflw_val:  # AFLW's 21 points are people's clicks on the photo: 2d (ADR 11)
-            evaluate_aflw_val(predictor_for("2d"), args.aflw_val, args.out, args.crop)
+        if args.aflw_val:  # 3d with its offsets beats 2d + refiner on AFLW too (ADR 15)
+            evaluate_aflw_val(predictor_for("3d"), args.aflw_val, args.out, args.crop)
         if args.pts:
             predictor = predictor_for("2d")
             report = evaluate_pts(

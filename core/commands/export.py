@@ -4,6 +4,8 @@ Input ``image`` (N, 3, S, S) float RGB in [0, 1] (S = the crop size, 120 by defa
 normalised crop coordinates (core.model): ``keypoints`` (N, 68, 3), ``vertices`` (N, V, 3),
 ``pose`` (N, 3) degrees / 90, ``visibility`` (N, 68) scores (visible where > 0), all of the last
 stage. With onnxruntime installed the export is checked against PyTorch on random crops.
+The graph is the network alone: the 3d offsets (core/landmarks3d.py), the 2d definition and its
+refiner are post-processing in the predictor, beside the weights, and not part of it.
 """
 
 from __future__ import annotations

@@ -1,0 +1,117 @@
+"""The 3d definition's offsets (core/landmarks3d.py) and their use by the predictor."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from mtface.core.geometry import rotation_from_angles
+from mtface.core.landmarks3d import (
+    Landmark3DOffsets,
+    face_frame_offsets,
+    fit_offsets,
+    leave_one_out,
+    offsets_path,
+)
+from mtface.core.predictor import Predictor
+from mtface.core.types import FaceBox
+from mtface.core.weights import WeightsError
+
+
+def posed(template: np.ndarray, angles, scale: float, shift) -> np.ndarray:
+    """The template (V, 3) turned, scaled and moved: a face's vertices in image pixels."""
+    return scale * template @ rotation_from_angles(*angles).T + np.asarray(shift, float)
+
+
+@pytest.fixture(scope="module")
+def template(topology) -> np.ndarray:
+    return topology.vertices.astype(np.float64)
+
+
+# --- numerical values -----------------------------------------------------------------------
+
+
+def test_offsets_turn_and_scale_with_the_face(template):
+    offsets = Landmark3DOffsets(np.tile([0.0, 1.0, 0.0], (68, 1)), 1)
+    keypoints = np.zeros((68, 3))
+    frontal = offsets.apply(keypoints, posed(template, (0, 0, 0), 10.0, (50, 60, 0)), template)
+    np.testing.assert_allclose(frontal, np.tile([0.0, 10.0, 0.0], (68, 1)), atol=1e-9)
+    rolled = offsets.apply(keypoints, posed(template, (0, 0, 90), 10.0, (0, 0, 0)), template)
+    # a 90 degree roll carries "down the face" to the image's horizontal axis
+    assert np.allclose(np.abs(rolled[0, :2]), [10.0, 0.0], atol=1e-6)
+
+
+def test_fit_then_apply_reproduces_the_labels_of_one_face(template):
+    rng = np.random.default_rng(1)
+    vertices = posed(template, (5, -30, 10), 12.0, (100, 90, 0))
+    keypoints = rng.normal(100, 20, (68, 3))
+    labels = keypoints[:, :2] + rng.normal(0, 3, (68, 2))
+    offsets = fit_offsets(keypoints[None], vertices[None], labels[None], template)
+    assert offsets.faces == 1
+    # the label has no depth: a turned face's offset is only right in the image plane
+    np.testing.assert_allclose(offsets.apply(keypoints, vertices, template)[:, :2], labels)
+    np.testing.assert_allclose(
+        face_frame_offsets(keypoints, vertices, labels, template), offsets.offsets
+    )
+
+
+def test_leave_one_out_leaves_each_face_out(template):
+    vertices = np.stack([posed(template, (0, y, 0), 10.0, (0, 0, 0)) for y in (0, 10, 20)])
+    keypoints = np.zeros((3, 68, 3))
+    labels = np.zeros((3, 68, 2))
+    labels[0] += 30.0  # only the first face is displaced
+    out = leave_one_out(keypoints, vertices, labels, template)
+    assert out.shape == (3, 68, 2)
+    np.testing.assert_allclose(out[0], 0.0, atol=1e-9)  # the others carry no offset
+    assert np.abs(out[1]).max() > 10.0
+
+
+# --- exceptions -----------------------------------------------------------------------------
+
+
+def test_save_load_and_bad_files(tmp_path):
+    offsets = Landmark3DOffsets(np.arange(204, dtype=float).reshape(68, 3), 17)
+    offsets.save(tmp_path / "a.offsets3d.npz")
+    again = Landmark3DOffsets.load(tmp_path / "a.offsets3d.npz")
+    np.testing.assert_array_equal(again.offsets, offsets.offsets)
+    assert again.faces == 17
+    (tmp_path / "bad.npz").write_bytes(b"\x00" * 50)
+    with pytest.raises(ValueError, match="not a usable 3d landmark offsets file"):
+        Landmark3DOffsets.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "short.npz", format="mtface-offsets3d-1", offsets=np.zeros((5, 3)), faces=1)
+    with pytest.raises(ValueError, match="68 finite"):
+        Landmark3DOffsets.load(tmp_path / "short.npz")
+    with pytest.raises(ValueError, match="no face"):
+        fit_offsets(np.zeros((0, 68, 3)), np.zeros((0, 468, 3)), np.zeros((0, 68, 2)), None)
+
+
+# --- the predictor --------------------------------------------------------------------------
+
+
+def test_predictor_applies_offsets_beside_its_weights_to_3d_only(
+    tmp_path, tiny_weights, sample_image
+):
+    weights = tmp_path / "m.pt"
+    shutil.copy(tiny_weights, weights)
+    box = [FaceBox(150, 60, 330, 260)]
+    plain = Predictor.from_weights(weights).predict(sample_image, box, refine=False).faces[0]
+    Landmark3DOffsets(np.tile([0.0, 0.05, 0.0], (68, 1)), 1).save(offsets_path(weights))
+    moved_3d = Predictor.from_weights(weights).predict(sample_image, box, refine=False).faces[0]
+    shift = moved_3d.landmarks[:, :2] - plain.landmarks[:, :2]
+    assert np.abs(shift).max() > 0 and np.allclose(shift, shift[0], atol=1e-3)
+    predictor_2d = Predictor.from_weights(weights, landmarks="2d", refiner_2d=None)
+    plain_2d = Predictor.from_weights(
+        weights, landmarks="2d", refiner_2d=None, offsets_3d=None
+    ).predict(sample_image, box, refine=False)
+    moved_2d = predictor_2d.predict(sample_image, box, refine=False)
+    np.testing.assert_allclose(moved_2d.faces[0].landmarks, plain_2d.faces[0].landmarks)
+    offsets_path(weights).write_bytes(b"corrupt")
+    with pytest.raises(WeightsError, match="offsets"):
+        Predictor.from_weights(weights)
+
+
+def test_the_shipped_model_has_offsets():
+    offsets = Landmark3DOffsets.load(offsets_path())
+    assert offsets.faces >= 16 and np.isfinite(offsets.offsets).all()
