@@ -32,6 +32,13 @@ def default_weights_path() -> Path:
     return resource_path(*DEFAULT_WEIGHTS)
 
 
+def companion_path(weights: Path | None, suffix: str) -> Path:
+    """A file fitted for ``weights`` (default: the shipped model) that lies beside them:
+    ``mtface_default.pt`` with ``.refine2d.npz`` -> ``mtface_default.refine2d.npz``."""
+    weights = Path(weights) if weights is not None else default_weights_path()
+    return weights.with_name(weights.name.rsplit(".", 1)[0] + suffix)
+
+
 def save_cascade(
     model: CascadeMTCNN,
     path: Path,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtface.core.checkpoint import default_weights_path
+from mtface.core.checkpoint import companion_path
 from mtface.core.geometry import similarity_fit
 
 #: Suffix of a model's offsets beside its weights.
@@ -36,8 +36,7 @@ FORMAT = "mtface-offsets3d-1"
 
 def offsets_path(weights: Path | None = None) -> Path:
     """Where the 3d offsets of ``weights`` (default: the shipped model) lie."""
-    weights = Path(weights) if weights is not None else default_weights_path()
-    return weights.with_name(weights.name.rsplit(".", 1)[0] + OFFSETS_SUFFIX)
+    return companion_path(weights, OFFSETS_SUFFIX)
 
 
 def face_similarity(vertices: np.ndarray, template: np.ndarray) -> tuple[float, np.ndarray]:

@@ -11,14 +11,16 @@ whose box looks wrong is predicted again from the detector's second opinion (ADR
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 import torch
 
-from mtface.core.checkpoint import default_weights_path, load_cascade
+from mtface.core.checkpoint import companion_path, load_cascade
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
@@ -60,29 +62,21 @@ REFINER_SUFFIX = ".refine2d.npz"
 
 def refiner_path(weights: Path | None = None) -> Path:
     """Where the 2D refiner of ``weights`` (default: the shipped model) lies."""
-    weights = Path(weights) if weights is not None else default_weights_path()
-    return weights.with_name(weights.name.rsplit(".", 1)[0] + REFINER_SUFFIX)
+    return companion_path(weights, REFINER_SUFFIX)
 
 
-def load_offsets_3d(path: Path) -> Landmark3DOffsets:
-    """The 3d offsets at ``path``, checksum checked when bundled; WeightsError when unusable."""
+Companion = TypeVar("Companion")
+
+
+def load_companion(path: Path, read: Callable[[Path], Companion]) -> Companion:
+    """A file fitted for some weights (2D refiner, 3d offsets) read with ``read``, its checksum
+    checked when bundled; WeightsError when unusable."""
     from mtface.core.weights import WeightsError, verify_checksum
 
     verify_checksum(path)
     try:
-        return Landmark3DOffsets.load(path)
-    except ValueError as exc:
-        raise WeightsError(str(exc)) from exc
-
-
-def load_refiner(path: Path) -> Refiner2D:
-    """The refiner at ``path``, its checksum checked when bundled; WeightsError when unusable."""
-    from mtface.core.weights import WeightsError, verify_checksum
-
-    verify_checksum(path)
-    try:
-        return Refiner2D.load(path)
-    except RuntimeError as exc:
+        return read(path)
+    except (RuntimeError, ValueError) as exc:
         raise WeightsError(str(exc)) from exc
 
 
@@ -166,7 +160,7 @@ class Predictor:
     def refiner_2d(self) -> Refiner2D | None:
         """The 2D refiner used with ``landmarks='2d'`` (None: none)."""
         if isinstance(self._refiner_2d, Path):
-            self._refiner_2d = load_refiner(self._refiner_2d)
+            self._refiner_2d = load_companion(self._refiner_2d, Refiner2D.load)
         return self._refiner_2d
 
     @property
@@ -196,7 +190,9 @@ class Predictor:
             kwargs["refiner_2d"] = path if path.is_file() else None
         if "offsets_3d" not in kwargs:
             path = offsets_path(weights)
-            kwargs["offsets_3d"] = load_offsets_3d(path) if path.is_file() else None
+            kwargs["offsets_3d"] = (
+                load_companion(path, Landmark3DOffsets.load) if path.is_file() else None
+            )
         return cls(model, topology, **kwargs)  # type: ignore[arg-type]
 
     @property

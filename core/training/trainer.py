@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from mtface.core.checkpoint import load_cascade, load_payload, save_cascade
 from mtface.core.formats.atomic import atomic_write_text
+from mtface.core.landmarks3d import offsets_path
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
 from mtface.core.predictor import refiner_path
 from mtface.core.topology import Topology
@@ -265,7 +266,8 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
             if score < best:
                 best = score
                 save_cascade(model, out_dir / "best.pt", meta)
-                refiner_path(out_dir / "best.pt").unlink(missing_ok=True)  # now stale
+                for stale in (refiner_path(out_dir / "best.pt"), offsets_path(out_dir / "best.pt")):
+                    stale.unlink(missing_ok=True)  # fitted for the previous best.pt
             save_cascade(
                 model,
                 state_path,

@@ -40,10 +40,12 @@ def test_tiny_run_checkpoints_and_resumes(synthetic_set, tmp_path):  # noqa: F81
     assert [h["stage"] for h in history] == [1, 2]
     model, meta = load_cascade(out / "best.pt")
     assert meta["epoch"] in (1, 2)
-    # a new best.pt drops the refiner fitted for the old one (ADR 11)
+    # a new best.pt drops the refiner and 3d offsets fitted for the old one (ADR 11, ADR 15)
     (out / "best.refine2d.npz").write_bytes(b"stale")
+    (out / "best.offsets3d.npz").write_bytes(b"stale")
     train(_config(root, out), log=False)
     assert not (out / "best.refine2d.npz").exists()
+    assert not (out / "best.offsets3d.npz").exists()
     # resume: one more epoch continues from last.pt
     cfg = _config(root, out)
     cfg.epochs = 3
