@@ -43,7 +43,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "--landmarks",
         choices=("3d", "2d"),
         default="3d",
-        help="3d: fixed surface points, the method's (default); 2d: as people "
+        help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
         "annotate photos, the jaw on the visible outline",
     )
 
@@ -77,7 +77,7 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
         "--landmarks",
         choices=("3d", "2d"),
         default="3d",
-        help="3d: fixed surface points, the method's (default); 2d: as people "
+        help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
         "annotate photos (300-W style), the jaw on the visible outline",
     )
     p.add_argument("--weights", type=Path)

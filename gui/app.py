@@ -125,7 +125,8 @@ def create_window(
 ) -> MainWindow:
     """Build the studio window (a QApplication must exist) and open ``paths`` (default: the
     bundled sample). The 3D view needs a real or virtual X display; without one it is off.
-    ``landmarks``: the landmark definition shown first ('3d' surface points, '2d' outline)."""
+    ``landmarks``: the landmark definition shown first ('3d' points fixed to the head, '2d'
+    outline)."""
     topology = Topology.load()
     predict = refine = live_predictor = score = switch = None
     error = None

@@ -374,7 +374,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         return min(values) if values else None
 
     def toggle_landmarks(self) -> None:
-        """Switch the landmark definition (3d surface points / 2d outline) and predict the
+        """Switch the landmark definition (3d points fixed to the head / 2d outline) and predict the
         image again; edits and loaded annotations are kept (the prediction is then only the
         reference beside them)."""
         if self._set_landmarks is None:
