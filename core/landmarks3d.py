@@ -99,31 +99,47 @@ def face_frame_offsets(
     return displacement @ rotation / scale
 
 
+def mirror_symmetric(offsets: np.ndarray, flip_permutation: np.ndarray) -> np.ndarray:
+    """Offsets (68, 3) averaged with their mirror image (landmark k with its mirror partner,
+    x negated; the canonical mesh is symmetric about x = 0): a face's systematic error has no
+    side, and a mirrored crop (``--flip-test``) then gets the mirrored correction."""
+    mirrored = offsets[np.asarray(flip_permutation)] * np.array([-1.0, 1.0, 1.0])
+    return (offsets + mirrored) / 2.0
+
+
 def fit_offsets(
-    keypoints: np.ndarray, vertices: np.ndarray, targets: np.ndarray, template: np.ndarray
+    keypoints: np.ndarray,
+    vertices: np.ndarray,
+    targets: np.ndarray,
+    template: np.ndarray,
+    flip_permutation: np.ndarray,
 ) -> Landmark3DOffsets:
-    """Mean face-frame offsets over N faces: keypoints (N, 68, 3), vertices (N, V, 3), targets
-    (N, 68, 2), the network's raw outputs and 3D-convention labels in the same image pixels."""
+    """Mirror-symmetric mean face-frame offsets over N faces: keypoints (N, 68, 3), vertices
+    (N, V, 3), targets (N, 68, 2), the network's raw outputs and 3D-convention labels in the same
+    image pixels; ``flip_permutation`` (68,) pairs each landmark with its mirror."""
     if len(keypoints) == 0:
         raise ValueError("no face to fit the 3d offsets on")
     per_face = np.stack(
         [face_frame_offsets(k, v, t, template) for k, v, t in zip(keypoints, vertices, targets)]
     )
-    return Landmark3DOffsets(per_face.mean(axis=0), len(per_face))
+    return Landmark3DOffsets(
+        mirror_symmetric(per_face.mean(axis=0), flip_permutation), len(per_face)
+    )
 
 
 def leave_one_out(
-    keypoints: np.ndarray, vertices: np.ndarray, targets: np.ndarray, template: np.ndarray
+    keypoints: np.ndarray,
+    vertices: np.ndarray,
+    targets: np.ndarray,
+    template: np.ndarray,
+    flip_permutation: np.ndarray,
 ) -> np.ndarray:
-    """Each face's corrected landmarks (N, 68, 2) with offsets fitted on the other N - 1 faces:
-    an estimate of the correction's effect on faces it was not fitted on."""
-    per_face = np.stack(
-        [face_frame_offsets(k, v, t, template) for k, v, t in zip(keypoints, vertices, targets)]
-    )
-    out = np.empty((len(per_face), 68, 2))
-    for i in range(len(per_face)):
-        others = np.delete(per_face, i, axis=0).mean(axis=0)
-        out[i] = Landmark3DOffsets(others, len(per_face) - 1).apply(
-            keypoints[i], vertices[i], template
-        )[:, :2]
+    """Each face's corrected landmarks (N, 68, 2) with offsets fitted on the other N - 1 faces
+    (as :func:`fit_offsets`): an estimate of the correction's effect on faces it was not fitted
+    on."""
+    out = np.empty((len(keypoints), 68, 2))
+    for i in range(len(keypoints)):
+        others = [np.delete(a, i, axis=0) for a in (keypoints, vertices, targets)]
+        offsets = fit_offsets(*others, template, flip_permutation)
+        out[i] = offsets.apply(keypoints[i], vertices[i], template)[:, :2]
     return out

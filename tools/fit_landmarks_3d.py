@@ -4,9 +4,9 @@ Each folder holds photos with a Basel Face Model fit beside them (``.jpg`` + ``.
 AFLW2000-3D subset, 300W-LP). The label of a photo is its ``pt3d_68`` when the ``.mat`` has one,
 else the fit's own 68 keypoints (``--bfm`` gives the bases). The model predicts each photo from
 the tight box of its label (the evaluation protocol's crop, one pass, no offsets); the offsets
-are the mean face-frame displacement to the labels (ADR 15). Prints the box NME per |yaw| bin
-before, leave-one-out (each face corrected by offsets fitted on the others) and in-sample, and
-writes the offsets beside the weights (or ``--out``).
+are the mean face-frame displacement to the labels, made mirror-symmetric (ADR 15). Prints the
+box NME per |yaw| bin before, leave-one-out (each face corrected by offsets fitted on the
+others) and in-sample, and writes the offsets beside the weights (or ``--out``).
 
     python tools/fit_landmarks_3d.py --fits ../shared/data/aflw2000_3d_subset/images \
         ../shared/data/w300lp_sample --bfm ../shared/data/bfm_subset
@@ -82,9 +82,10 @@ def main() -> None:
     print(f"{len(labels)} faces, per |yaw| bin {' / '.join(map(str, counts))}")
     print("box NME %          " + "  ".join(f"{b:>5}" for b in BINS))
     print("before            ", binned_means(nme_box(keypoints[:, :, :2], labels), yaws))
-    held_out = leave_one_out(keypoints, vertices, labels, template)
+    flip = predictor.topology.landmark_flip_permutation
+    held_out = leave_one_out(keypoints, vertices, labels, template, flip)
     print("leave-one-out     ", binned_means(nme_box(held_out, labels), yaws))
-    offsets = fit_offsets(keypoints, vertices, labels, template)
+    offsets = fit_offsets(keypoints, vertices, labels, template, flip)
     fitted = np.stack([offsets.apply(k, v, template)[:, :2] for k, v in zip(keypoints, vertices)])
     print("in-sample         ", binned_means(nme_box(fitted, labels), yaws))
     out = args.out or offsets_path(weights)

@@ -13,6 +13,7 @@ from mtface.core.landmarks3d import (
     face_frame_offsets,
     fit_offsets,
     leave_one_out,
+    mirror_symmetric,
     offsets_path,
 )
 from mtface.core.predictor import Predictor
@@ -43,26 +44,38 @@ def test_offsets_turn_and_scale_with_the_face(template):
     assert np.allclose(np.abs(rolled[0, :2]), [10.0, 0.0], atol=1e-6)
 
 
-def test_fit_then_apply_reproduces_the_labels_of_one_face(template):
+def test_fit_then_apply_reproduces_symmetric_labels(template, topology):
     rng = np.random.default_rng(1)
-    vertices = posed(template, (5, -30, 10), 12.0, (100, 90, 0))
+    flip = topology.landmark_flip_permutation
+    # rolled only: the image plane is the face's own, so 2D labels determine the offsets
+    vertices = posed(template, (0, 0, 10), 12.0, (100, 90, 0))
     keypoints = rng.normal(100, 20, (68, 3))
-    labels = keypoints[:, :2] + rng.normal(0, 3, (68, 2))
-    offsets = fit_offsets(keypoints[None], vertices[None], labels[None], template)
+    symmetric = mirror_symmetric(rng.normal(0, 0.3, (68, 3)) * [1, 1, 0], flip)
+    labels = Landmark3DOffsets(symmetric, 1).apply(keypoints, vertices, template)[:, :2]
+    offsets = fit_offsets(keypoints[None], vertices[None], labels[None], template, flip)
     assert offsets.faces == 1
-    # the label has no depth: a turned face's offset is only right in the image plane
     np.testing.assert_allclose(offsets.apply(keypoints, vertices, template)[:, :2], labels)
-    np.testing.assert_allclose(
-        face_frame_offsets(keypoints, vertices, labels, template), offsets.offsets
-    )
+    # the label has no depth: the fitted offsets reproduce the image displacement only
+    per_face = face_frame_offsets(keypoints, vertices, labels, template)
+    np.testing.assert_allclose(mirror_symmetric(per_face, flip), offsets.offsets, atol=1e-9)
 
 
-def test_leave_one_out_leaves_each_face_out(template):
+def test_mirror_symmetric_offsets(topology):
+    flip = topology.landmark_flip_permutation
+    offsets = np.zeros((68, 3))
+    offsets[0] = [1.0, 2.0, 3.0]  # jaw point 0; its mirror is 16
+    out = mirror_symmetric(offsets, flip)
+    np.testing.assert_allclose(out[0], [0.5, 1.0, 1.5])
+    np.testing.assert_allclose(out[16], [-0.5, 1.0, 1.5])
+    np.testing.assert_allclose(mirror_symmetric(out, flip), out)
+
+
+def test_leave_one_out_leaves_each_face_out(template, topology):
     vertices = np.stack([posed(template, (0, y, 0), 10.0, (0, 0, 0)) for y in (0, 10, 20)])
     keypoints = np.zeros((3, 68, 3))
     labels = np.zeros((3, 68, 2))
-    labels[0] += 30.0  # only the first face is displaced
-    out = leave_one_out(keypoints, vertices, labels, template)
+    labels[0, :, 1] += 30.0  # only the first face is displaced (down: symmetric)
+    out = leave_one_out(keypoints, vertices, labels, template, topology.landmark_flip_permutation)
     assert out.shape == (3, 68, 2)
     np.testing.assert_allclose(out[0], 0.0, atol=1e-9)  # the others carry no offset
     assert np.abs(out[1]).max() > 10.0
@@ -84,7 +97,9 @@ def test_save_load_and_bad_files(tmp_path):
     with pytest.raises(ValueError, match="68 finite"):
         Landmark3DOffsets.load(tmp_path / "short.npz")
     with pytest.raises(ValueError, match="no face"):
-        fit_offsets(np.zeros((0, 68, 3)), np.zeros((0, 468, 3)), np.zeros((0, 68, 2)), None)
+        fit_offsets(
+            np.zeros((0, 68, 3)), np.zeros((0, 468, 3)), np.zeros((0, 68, 2)), None, np.arange(68)
+        )
 
 
 # --- the predictor --------------------------------------------------------------------------
