@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,8 +46,9 @@ SHAPE_FEATURE_SCALE = 3.0
 MAX_STEP_FRACTION = 0.12
 #: Version of the saved file: 1 (no ``format_version`` key) holds global stages of one cell
 #: side; 2 adds a cell side per stage (``cell_k``), local stages (``kind_k``) and the yaw range
-#: of the local stages (``local_max_yaw_deg``; absent: no limit).
-FORMAT_VERSION = 2
+#: of the local stages (``local_max_yaw_deg``; absent: no limit); 3 adds ``label_shift``
+#: (absent: none).
+FORMAT_VERSION = 3
 #: Histogram values of one point (3 x 3 cells x 9 bins).
 POINT_FEATURES = CELL_GRID.size**2 * ORIENTATION_BINS
 
@@ -96,7 +97,9 @@ class Refiner2D:
     histogram cell side of stages that name none) and its stages; ``source`` says what it was
     fitted on. ``local_max_yaw_deg``: the largest |yaw| (degrees) among the faces the local
     stages were fitted on; on faces turned further only the global stages run (inf: always
-    all stages)."""
+    all stages). ``label_shift`` (2,): the labels' mean offset from the refined points in the
+    canonical frame (pixels; x along the eye line), added last: a convention of the annotation
+    that the mirror-symmetric stages cannot learn (ADR 11 addendum 2)."""
 
     face_size: float
     canvas: int
@@ -104,6 +107,7 @@ class Refiner2D:
     stages: tuple[RefineStage | LocalRefineStage, ...]
     source: str
     local_max_yaw_deg: float = math.inf
+    label_shift: np.ndarray = field(default_factory=lambda: np.zeros(2))
 
     def stage_cell(self, stage: RefineStage | LocalRefineStage) -> int:
         """The histogram cell side (px) ``stage`` uses."""
@@ -131,6 +135,7 @@ class Refiner2D:
                 maps_of_cell[cell] = cell_sums(planes, cell)
             step = stage.step(maps_of_cell[cell], current, cell, self.face_size)
             current = current + clip_steps(step, MAX_STEP_FRACTION * self.face_size)
+        current = current + self.label_shift
         return apply_affine(cv2.invertAffineTransform(to_canvas), current)
 
     def save(self, path: Path) -> None:
@@ -144,6 +149,7 @@ class Refiner2D:
             "source": np.array(self.source),
             "stages": np.array(len(self.stages)),
             "local_max_yaw_deg": np.array(self.local_max_yaw_deg),
+            "label_shift": np.asarray(self.label_shift, np.float64),
         }
         for k, stage in enumerate(self.stages):
             local = isinstance(stage, LocalRefineStage)
@@ -211,9 +217,14 @@ def _load_cached(path: str) -> Refiner2D:
                 stages,
                 str(data["source"]),
                 float(data["local_max_yaw_deg"]) if "local_max_yaw_deg" in data.files else math.inf,
+                np.asarray(data["label_shift"], np.float64).reshape(2)
+                if "label_shift" in data.files
+                else np.zeros(2),
             )
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RuntimeError(f"cannot read the 2D landmark refiner {path}: {exc}") from exc
+    if not np.isfinite(refiner.label_shift).all():
+        raise RuntimeError(f"cannot read the 2D landmark refiner {path}: non-finite label shift")
     for stage in refiner.stages:
         if not _stage_shapes_ok(stage) or refiner.stage_cell(stage) < 1:
             raise RuntimeError(f"cannot read the 2D landmark refiner {path}: bad stage shapes")

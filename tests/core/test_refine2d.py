@@ -145,6 +145,49 @@ def test_fit_learns_to_put_the_jaw_on_the_edge(topology) -> None:
     assert _jaw_error(after, truth) < 0.5 * _jaw_error(before, truth)
 
 
+def test_the_label_shift_moves_every_point_along_the_eye_line() -> None:
+    grey, _, predicted = _face(np.random.default_rng(1))
+    features = 68 * 81 + 136
+    zero = RefineStage(
+        np.zeros(features, np.float32), np.zeros((features, 136), np.float32), np.zeros(136)
+    )
+    refiner = Refiner2D(160.0, 256, 8, (zero,), "test", label_shift=np.array([4.0, 0.0]))
+    moved = refiner.refine(grey, predicted)
+    scale = np.linalg.norm(canonical_frame(predicted, 160.0, 256)[0, :2])
+    np.testing.assert_allclose(moved - predicted, np.tile([4.0 / scale, 0.0], (68, 1)), atol=1e-9)
+
+
+def test_fit_keeps_a_one_sided_label_habit_as_its_shift(topology) -> None:
+    """Labels drawn 1.5 px right of a symmetric face: the mirrored copies see the habit on the
+    other side, so the stages cannot learn it; the label shift does."""
+    perm = topology.landmark_flip_permutation
+    template = _template()
+    symmetric = (template + template[perm] * [-1.0, 1.0]) / 2.0
+    rng = np.random.default_rng(3)
+    faces = []
+    for _ in range(41):
+        centre, radius = rng.uniform(80, 120, 2), rng.uniform(45, 60)
+        grey = np.full((SIZE, SIZE), 40, np.uint8)
+        cv2.circle(grey, tuple(int(v) for v in np.round(centre)), int(round(radius)), 210, -1)
+        faces.append((grey, centre + radius * symmetric))
+    (test_grey, test_truth), train = faces[0], faces[1:]
+    args = (
+        [g for g, _ in train],
+        np.stack([t for _, t in train]),  # the starts lie on the content
+        np.stack([t + [1.5, 0.0] for _, t in train]),
+        perm,
+    )
+    errors = {}
+    for keep in (True, False):
+        config = RefinerFitConfig(
+            stages=1, ridge=100.0, perturbations=2, local_cells=(), label_shift=keep
+        )
+        refiner = fit_refiner(*args, config, source="discs")
+        moved = refiner.refine(test_grey, test_truth) - test_truth
+        errors[keep] = abs(moved[:, 0].mean() - 1.5)
+    assert errors[True] < 0.3 and errors[False] > 1.0
+
+
 # --- files and exceptions -------------------------------------------------------------------
 
 
@@ -172,6 +215,9 @@ def test_save_and_load_round_trip(tmp_path) -> None:
     np.testing.assert_allclose(
         loaded.refine(grey, predicted), refiner.refine(grey, predicted), atol=1e-2
     )
+    shifted = Refiner2D(160.0, 256, 8, refiner.stages, "shifted", label_shift=np.array([0.4, -0.1]))
+    shifted.save(tmp_path / "s.refine2d.npz")
+    np.testing.assert_allclose(Refiner2D.load(tmp_path / "s.refine2d.npz").label_shift, [0.4, -0.1])
 
 
 def _local_refiner() -> Refiner2D:
