@@ -246,6 +246,20 @@ def test_cli_small_faces_option_builds_the_fine_detector():
     assert chain.detectors[0].first_side is None
 
 
+def test_the_default_chain_enlarges_before_it_asks_blazeface():
+    """YuNet, YuNet on the enlarged image, then BlazeFace (ADR 9, addendum on the order);
+    BlazeFace also gives the second opinion."""
+    pytest.importorskip("yuface")
+    from mtface.core.detection.blazeface import BlazeFaceDetector
+    from mtface.core.detection.yunet import YuNetDetector, default_detector
+
+    chain = default_detector()
+    first, enlarged, last = chain.detectors
+    assert isinstance(first, YuNetDetector) and first.upscale == 1.0
+    assert isinstance(enlarged, YuNetDetector) and enlarged.upscale == 2.0
+    assert isinstance(last, BlazeFaceDetector) and chain.second_opinion is last
+
+
 def test_cli_predict_with_small_faces_finds_the_sample_face(tmp_path):
     pytest.importorskip("yuface")
     from mtface.cli.main import main
