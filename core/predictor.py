@@ -417,12 +417,20 @@ class Predictor:
         self, image: np.ndarray, landmarks_2d: np.ndarray, visible: np.ndarray, box: FaceBox
     ) -> Face:
         """Re-run stage 2 with its MSIF around given 2D landmarks (68, 2) and visibility (68,)
-        (a person's corrections); depth comes from a stage-1 pass on the same crop."""
+        (a person's corrections); depth comes from a stage-1 pass on the same crop. Given 3d
+        landmarks carry the 3d offsets; stage 2 takes the network's own keypoints, so the
+        offsets (carried by the stage-1 mesh) come off first and go on again at the end."""
         tf = self.crop_from_landmarks(landmarks_2d)
         crop = self._crop(image, tf)
         first = self.predict_crops(crop[None])
         kp = first.keypoints[0, 0].copy()
-        kp[:, :2] = tf.to_crop(landmarks_2d)
+        given = np.asarray(landmarks_2d, dtype=np.float64)
+        if self._definition_2d is None and self.offsets_3d is not None:
+            stage1 = tf.to_image(first.keypoints[0, 0]).astype(np.float64)
+            mesh = tf.to_image(first.vertices[0, 0]).astype(np.float64)
+            template = self.topology.vertices.astype(np.float64)
+            given = given - (self.offsets_3d.apply(stage1, mesh, template) - stage1)[:, :2]
+        kp[:, :2] = tf.to_crop(given)
         kp_n = torch.as_tensor(
             crop_to_normalised(kp.astype(np.float64), self.crop_size), dtype=torch.float32
         )[None]
