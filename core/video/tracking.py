@@ -232,7 +232,9 @@ class FaceTracker:
                 Timings(detect_ms, (cascade_ms,), 0.0, (time.perf_counter() - start) * 1e3),
             )
         smoothed = self.smoother(face, t)
-        self.state.landmarks = face.landmarks  # track from the raw result (no lag build-up)
+        # track from the raw result (no lag build-up) and from the network's own keypoints,
+        # whose box the training crop rule was made for (not the 2d or offset 3d reading)
+        self.state.landmarks = face.stages[-1].landmarks if face.stages else face.landmarks
         self.state.box = box_of_points(face.landmarks)
         self.state.patch = face_patch(image, self.state.box)
         total = (time.perf_counter() - start) * 1e3

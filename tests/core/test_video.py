@@ -147,3 +147,19 @@ def test_a_moving_face_is_not_taken_for_a_new_one(tmp_path):
         while (frame := source.read()) is not None:
             assert len(tracker.process(frame.image, frame.timestamp).faces) == 1
     assert tracker.changes == 0 and tracker.detections == 1
+
+
+def test_tracking_crops_follow_the_networks_own_keypoints():
+    """The next frame's crop comes from the keypoints the training crop rule was made for, not
+    from the 3d offsets' (or the 2d definition's) reading of them."""
+    from mtface.core.imageio import load_image
+    from mtface.core.landmarks3d import Landmark3DOffsets
+    from mtface.core.resources import resource_path
+
+    offsets = Landmark3DOffsets(np.tile([0.0, 1.5, 0.0], (68, 1)), 1)
+    tracker = FaceTracker(Predictor.from_weights(offsets_3d=offsets), FaceSmoother(enabled=False))
+    frame = cv2.resize(load_image(resource_path("samples", "astronaut.jpg")), (320, 240))
+    tracker.process(frame, 0.0)
+    (face,) = tracker.process(frame, 0.033).faces
+    np.testing.assert_array_equal(tracker.state.landmarks, face.stages[-1].landmarks)
+    assert np.abs(face.landmarks[:, 1] - face.stages[-1].landmarks[:, 1]).mean() > 2.0
