@@ -77,7 +77,7 @@ class Face:
     pose: Pose
     stages: tuple[StageOutput, ...] = field(default_factory=tuple)
     convention: str = "3d"
-    """'3d': landmarks are fixed surface points (may be hidden); '2d': the jaw follows the
+    """'3d': landmarks are points fixed to the 3D head (may be hidden); '2d': the jaw follows the
     visible outline, as people annotate photos (core/landmarks2d.py)."""
 
     @property

@@ -14,8 +14,9 @@ SCHEMA = "mtface-prediction/1"
 CONVENTIONS = {
     "coordinates": "image pixels, 0-based pixel centres; x right, y down, z toward the viewer "
     "in the same pixel scale (origin of z: the face's centroid)",
-    "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = fixed surface "
-    "points (AFLW2000-3D pt3d_68 convention, jaw may be hidden), '2d' = as people "
+    "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = points fixed "
+    "to the 3D head (AFLW2000-3D pt3d_68 convention: the network's keypoints plus the "
+    "model's 3d offsets; jaw may be hidden), '2d' = as people "
     "annotate photos (300-W: jaw on the visible outline; refined on the photo when the "
     "model has a 2D refiner); 2D = (x, y)",
     "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
