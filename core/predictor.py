@@ -425,11 +425,11 @@ class Predictor:
         first = self.predict_crops(crop[None])
         kp = first.keypoints[0, 0].copy()
         given = np.asarray(landmarks_2d, dtype=np.float64)
-        if self._definition_2d is None and self.offsets_3d is not None:
-            stage1 = tf.to_image(first.keypoints[0, 0]).astype(np.float64)
-            mesh = tf.to_image(first.vertices[0, 0]).astype(np.float64)
-            template = self.topology.vertices.astype(np.float64)
-            given = given - (self.offsets_3d.apply(stage1, mesh, template) - stage1)[:, :2]
+        if self._definition_2d is None:
+            offsets = self._offsets_3d_shift(
+                tf.to_image(first.keypoints[0, 0]), tf.to_image(first.vertices[0, 0])
+            )
+            given = given - offsets[:, :2]
         kp[:, :2] = tf.to_crop(given)
         kp_n = torch.as_tensor(
             crop_to_normalised(kp.astype(np.float64), self.crop_size), dtype=torch.float32
@@ -444,6 +444,16 @@ class Predictor:
             torch.stack(out.keypoints, 1), torch.stack(out.vertices, 1), torch.stack(out.pose, 1)
         )
         return self.face_from_result(box, tf, result, 0)
+
+    def _offsets_3d_shift(self, keypoints: np.ndarray, vertices: np.ndarray) -> np.ndarray:
+        """What the 3d offsets add to one face's keypoints (68, 3), image pixels, given its
+        keypoints (68, 3) and mesh (V, 3) in image pixels; zeros without offsets."""
+        if self.offsets_3d is None:
+            return np.zeros((len(keypoints), 3))
+        keypoints = np.asarray(keypoints, dtype=np.float64)
+        template = self.topology.vertices.astype(np.float64)
+        moved = self.offsets_3d.apply(keypoints, np.asarray(vertices, np.float64), template)
+        return moved - keypoints
 
     def face_from_result(
         self,
@@ -481,12 +491,10 @@ class Predictor:
                 landmarks[:, :2] = refiner.refine(
                     image, landmarks[:, :2].astype(np.float64), yaw_deg=last.pose.yaw
                 )
-        elif self.offsets_3d is not None:
-            landmarks = self.offsets_3d.apply(
-                landmarks.astype(np.float64),
-                last.vertices.astype(np.float64),
-                self.topology.vertices.astype(np.float64),
-            ).astype(np.float32)
+        else:
+            landmarks = (landmarks + self._offsets_3d_shift(last.landmarks, last.vertices)).astype(
+                np.float32
+            )
         return Face(
             box=box,
             vertices=last.vertices,
