@@ -33,6 +33,7 @@ from mtface.core.data.threedmm import (
     BfmModel,
     ThreeDmmError,
     ThreeDmmFit,
+    project_fit,
 )
 from mtface.core.geometry import angles_from_rotation
 
@@ -144,6 +145,12 @@ class KeypointFitter:
         size = float(np.sqrt(max(np.prod(np.ptp(target, axis=0)), 1e-9)))
         sigma = POINT_SIGMA * size
         point_weights = np.ones(68) if weights is None else np.asarray(weights, np.float64)
+        if (
+            point_weights.shape != (68,)
+            or not (point_weights >= 0).all()
+            or point_weights.sum() == 0
+        ):
+            raise ValueError("weights must be 68 non-negative numbers, not all zero")
         shape = self.prior.shape_mean.copy()
         expression = self.prior.expression_mean.copy()
         rows = np.arange(68)  # point i <- keypoint i until the contour marches
@@ -180,16 +187,7 @@ class KeypointFitter:
         pitch, yaw, roll = angles_from_rotation(rotation)
         pose = np.array([*np.deg2rad([pitch, yaw, roll]), shift[0], shift[1], 0.0, scale])
         fit = ThreeDmmFit(pose, shape, expression)
-        keypoints_model = self.bfm.keypoints(shape, expression)
-        projected = scale * keypoints_model @ rotation.T
-        keypoints = np.stack(
-            [
-                projected[:, 0] + shift[0] - 1.0,
-                image_height - (projected[:, 1] + shift[1]),
-                projected[:, 2],
-            ],
-            axis=1,
-        )
+        keypoints = project_fit(self.bfm.keypoints(shape, expression), fit, image_height)
         return KeypointFit(fit, keypoints, residual)
 
     # --- steps ----------------------------------------------------------------------------

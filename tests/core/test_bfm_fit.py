@@ -110,6 +110,8 @@ def test_bad_points_and_bad_statistics_are_clear_errors(fitter, tmp_path):
         fitter.fit(np.zeros((21, 2)), 100)
     with pytest.raises(ValueError, match="68 finite"):
         fitter.fit(np.full((68, 2), np.nan), 100)
+    with pytest.raises(ValueError, match="weights"):
+        fitter.fit(np.zeros((68, 2)), 100, weights=-np.ones(68))
     with pytest.raises(ThreeDmmError, match="param_whitening"):
         ParameterPrior.load(tmp_path)
     (tmp_path / "param_whitening.pkl").write_bytes(b"not a pickle")
