@@ -185,6 +185,23 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     )
     fit.add_argument("--stages", type=int, default=2, help="descent steps")
     fit.add_argument("--ridge", type=float, default=1000.0, help="ridge penalty")
+    off = dsub.add_parser(
+        "fit-offsets",
+        help="fit a model's 3d landmark offsets on 3DMM-fitted photos (.jpg + .mat; ADR 15)",
+    )
+    off.add_argument("--fits", type=Path, nargs="+", required=True, help="folders of photos")
+    off.add_argument(
+        "--bfm", type=Path, help="BFM bases (3DDFA layout), for .mat files without pt3d_68"
+    )
+    off.add_argument("--weights", type=Path, help="default: the shipped model")
+    off.add_argument(
+        "--out", type=Path, help="default: beside the weights (W.pt -> W.offsets3d.npz)"
+    )
+    off.add_argument(
+        "--replace-bundled",
+        action="store_true",
+        help="write the shipped model's offsets into resources/ and refresh SHA256SUMS",
+    )
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)

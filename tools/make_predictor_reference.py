@@ -4,7 +4,7 @@ The reference pins the predictor's output on the bundled sample (a landmark-box 
 from its landmarks, a flip-tested pass, a pass from given corrected landmarks) so that a
 refactoring that changes a number is caught (tests/core/test_crop_coords.py). Run it once after
 shipping new weights (tools/export_default_model.py) or new files fitted for them (the 3d offsets
-of tools/fit_landmarks_3d.py, the pose calibration), never to make a failing test pass
+of `mtface data fit-offsets`, the pose calibration), never to make a failing test pass
 otherwise.
 
     python tools/make_predictor_reference.py

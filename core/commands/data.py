@@ -1,4 +1,5 @@
-"""``mtface data label | synthesize | import-3dmm | import-annotations | fit-refiner | preview``."""
+"""``mtface data label | synthesize | import-3dmm | import-annotations | fit-refiner | fit-offsets
+| preview``."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def run_data(args: argparse.Namespace) -> int:
         return 0 if report.faces else 1
     if args.data_command == "fit-refiner":
         return _fit_refiner(args)
+    if args.data_command == "fit-offsets":
+        return _fit_offsets(args)
     if args.data_command == "preview":
         from mtface.core.formats.atomic import atomic_write_bytes
 
@@ -101,6 +104,65 @@ def run_data(args: argparse.Namespace) -> int:
     return 2
 
 
+def _refuses_bundled(out: Path, replace_bundled: bool, what: str) -> bool:
+    """True (and says why) when ``out`` is a bundled file and replacing it was not asked for."""
+    from mtface.core.weights import bundled_name
+
+    if bundled_name(out) is None or replace_bundled:
+        return False
+    print(
+        f"error: {out} is a bundled file; give --weights (your model) or --out, or "
+        f"--replace-bundled to replace the shipped {what} (SHA256SUMS is refreshed)",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _fit_offsets(args: argparse.Namespace) -> int:
+    """``data fit-offsets``: the 3d landmark offsets of a model on 3DMM-fitted photos (ADR 15)."""
+    from mtface.core.data.threedmm import ThreeDmmError, is_test_benchmark
+    from mtface.core.formats.atomic import SaveError
+    from mtface.core.landmarks3d import offsets_path
+    from mtface.core.training.offsets3d_fit import fit_on_fitted_folders
+    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+
+    out = args.out or offsets_path(args.weights)
+    if _refuses_bundled(out, args.replace_bundled, "3d offsets"):
+        return 2
+    if any(is_test_benchmark(f) for f in args.fits):
+        print(
+            "note: AFLW2000-3D is a test benchmark; its faces are in this fit, so trust the "
+            "leave-one-out figures below, not `mtface evaluate` on the same images",
+            file=sys.stderr,
+        )
+    try:
+        report = fit_on_fitted_folders(args.fits, args.weights, args.bfm)
+    except (ValueError, OSError, ThreeDmmError, WeightsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for problem in report.skipped:
+        print(f"skipped {problem}", file=sys.stderr)
+    bins = list(report.faces)
+    print("box NME % per |yaw| bin  " + "  ".join(f"{b:>8}" for b in bins) + "      mean")
+    for name, figures in (
+        ("before", report.before),
+        ("leave-one-out", report.leave_one_out),
+        ("in-sample", report.in_sample),
+    ):
+        cells = [f"{figures[b]:8.2f}" if b in figures else f"{'-':>8}" for b in bins]
+        print(f"{name:>23}  " + "  ".join(cells) + f"  {np.mean(list(figures.values())):8.2f}")
+    print(f"{'faces':>23}  " + "  ".join(f"{report.faces[b]:8d}" for b in bins))
+    try:
+        report.offsets.save(out)
+        if bundled_name(out) is not None:
+            write_checksums()
+    except (SaveError, OSError) as exc:
+        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
+        return 2
+    print(f"fitted on {report.offsets.faces} faces -> {out}")
+    return 0
+
+
 def _fit_refiner(args: argparse.Namespace) -> int:
     """``data fit-refiner``: the 2D refiner of a model on a label folder (ADR 11)."""
     from mtface.core.formats.atomic import SaveError
@@ -110,12 +172,7 @@ def _fit_refiner(args: argparse.Namespace) -> int:
 
     out = args.out or refiner_path(args.weights)
     bundled = bundled_name(out) is not None
-    if bundled and not args.replace_bundled:
-        print(
-            f"error: {out} is a bundled file; give --weights (your model) or --out, or "
-            "--replace-bundled to replace the shipped refiner (SHA256SUMS is refreshed)",
-            file=sys.stderr,
-        )
+    if _refuses_bundled(out, args.replace_bundled, "refiner"):
         return 2
     if args.stages < 1 or not args.ridge > 0:
         print("error: --stages must be at least 1 and --ridge above 0", file=sys.stderr)

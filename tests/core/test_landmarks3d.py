@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from mtface.core.data.threedmm import find_fitted_images
 from mtface.core.geometry import rotation_from_angles
 from mtface.core.landmarks3d import (
     Landmark3DOffsets,
@@ -19,6 +20,7 @@ from mtface.core.landmarks3d import (
 from mtface.core.predictor import Predictor
 from mtface.core.types import FaceBox
 from mtface.core.weights import WeightsError
+from tests.conftest import shared_path
 
 
 def posed(template: np.ndarray, angles, scale: float, shift) -> np.ndarray:
@@ -149,3 +151,39 @@ def test_refining_from_3d_landmarks_takes_the_offsets_off_first(tmp_path, sample
         moves[name] = np.linalg.norm(again.landmarks[:, :2] - face.landmarks[:, :2], axis=1)
     # 1.5 canonical units are 9 px here: applied twice, the points would move 2.6 px (median)
     assert np.median(moves["with"]) < np.median(moves["without"]) + 0.5
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_cli_fit_offsets_writes_them_beside_the_weights(tmp_path, tiny_weights, capsys):
+    from mtface.cli.main import main
+
+    folder = tmp_path / "fits"
+    folder.mkdir()
+    pairs = find_fitted_images(shared_path("aflw2000_3d_subset", "images"))[:3]
+    for image, mat in pairs:
+        shutil.copy(image, folder)
+        shutil.copy(mat, folder)
+    weights = tmp_path / "m.pt"
+    shutil.copy(tiny_weights, weights)
+    assert main(["data", "fit-offsets", "--fits", str(folder), "--weights", str(weights)]) == 0
+    out = capsys.readouterr()
+    assert "leave-one-out" in out.out and "fitted on 3 faces" in out.out
+    assert "test benchmark" not in out.err  # the copy is not named like AFLW2000-3D
+    assert Landmark3DOffsets.load(offsets_path(weights)).faces == 3
+    # the bundled file is not replaced unless asked
+    assert main(["data", "fit-offsets", "--fits", str(folder)]) == 2
+    assert "--replace-bundled" in capsys.readouterr().err
+    # a folder without fitted photos, and a fit without pt3d_68 and without BFM bases
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["data", "fit-offsets", "--fits", str(empty), "--out", str(tmp_path / "o")]) == 2
+    assert "no usable .jpg + .mat pair" in capsys.readouterr().err
+    ((image, mat),) = find_fitted_images(shared_path("w300lp_sample"))
+    lp = tmp_path / "lp"
+    lp.mkdir()
+    shutil.copy(image, lp)
+    shutil.copy(mat, lp)
+    assert main(["data", "fit-offsets", "--fits", str(lp), "--out", str(tmp_path / "o")]) == 2
+    assert "no pt3d_68" in capsys.readouterr().err
