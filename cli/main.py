@@ -174,15 +174,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     fit.add_argument(
         "--labels", type=Path, required=True, help="from `mtface data import-annotations`"
     )
-    fit.add_argument("--weights", type=Path, help="default: the shipped model")
-    fit.add_argument(
-        "--out", type=Path, help="default: beside the weights (W.pt -> W.refine2d.npz)"
-    )
-    fit.add_argument(
-        "--replace-bundled",
-        action="store_true",
-        help="write the shipped model's refiner into resources/ and refresh SHA256SUMS",
-    )
+    _add_fitted_for_weights(fit, "refiner", ".refine2d.npz")
     fit.add_argument("--stages", type=int, default=2, help="descent steps")
     fit.add_argument("--ridge", type=float, default=1000.0, help="ridge penalty")
     off = dsub.add_parser(
@@ -193,20 +185,23 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     off.add_argument(
         "--bfm", type=Path, help="BFM bases (3DDFA layout), for .mat files without pt3d_68"
     )
-    off.add_argument("--weights", type=Path, help="default: the shipped model")
-    off.add_argument(
-        "--out", type=Path, help="default: beside the weights (W.pt -> W.offsets3d.npz)"
-    )
-    off.add_argument(
-        "--replace-bundled",
-        action="store_true",
-        help="write the shipped model's offsets into resources/ and refresh SHA256SUMS",
-    )
+    _add_fitted_for_weights(off, "offsets", ".offsets3d.npz")
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)
     grid.add_argument("--count", type=int, default=24)
     grid.add_argument("--seed", type=int, default=0, help="which samples are drawn")
+
+
+def _add_fitted_for_weights(p: argparse.ArgumentParser, what: str, suffix: str) -> None:
+    """--weights / --out / --replace-bundled of a file fitted for some weights (beside them)."""
+    p.add_argument("--weights", type=Path, help="default: the shipped model")
+    p.add_argument("--out", type=Path, help=f"default: beside the weights (W.pt -> W{suffix})")
+    p.add_argument(
+        "--replace-bundled",
+        action="store_true",
+        help=f"write the shipped model's {what} into resources/ and refresh SHA256SUMS",
+    )
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
