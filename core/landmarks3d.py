@@ -47,10 +47,12 @@ def face_similarity(vertices: np.ndarray, template: np.ndarray) -> tuple[float, 
 
 @dataclass(frozen=True)
 class Landmark3DOffsets:
-    """offsets (68, 3) in canonical-mesh units; faces: how many labelled faces they came from."""
+    """offsets (68, 3) in canonical-mesh units; faces: how many labelled faces they came from;
+    images: those photos' file names (so an evaluation on them can say it is in-sample)."""
 
     offsets: np.ndarray
     faces: int
+    images: tuple[str, ...] = ()
 
     def apply(
         self, keypoints: np.ndarray, vertices: np.ndarray, template: np.ndarray
@@ -68,6 +70,7 @@ class Landmark3DOffsets:
             format=np.array(FORMAT),
             offsets=self.offsets.astype(np.float64),
             faces=np.array(self.faces),
+            images=np.array(self.images, dtype=str),
         )
         atomic_write_bytes(Path(path), buffer.getvalue())
 
@@ -80,11 +83,12 @@ class Landmark3DOffsets:
                     raise ValueError(f"format {data['format']!s}, expected {FORMAT}")
                 offsets = np.asarray(data["offsets"], np.float64)
                 faces = int(data["faces"])
+                images = tuple(str(n) for n in data["images"]) if "images" in data.files else ()
         except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path}: not a usable 3d landmark offsets file ({exc})") from exc
         if offsets.shape != (68, 3) or not np.isfinite(offsets).all():
             raise ValueError(f"{path}: offsets must be 68 finite (x, y, z), got {offsets.shape}")
-        return Landmark3DOffsets(offsets, faces)
+        return Landmark3DOffsets(offsets, faces, images)
 
 
 def face_frame_offsets(
@@ -113,17 +117,19 @@ def fit_offsets(
     targets: np.ndarray,
     template: np.ndarray,
     flip_permutation: np.ndarray,
+    images: tuple[str, ...] = (),
 ) -> Landmark3DOffsets:
     """Mirror-symmetric mean face-frame offsets over N faces: keypoints (N, 68, 3), vertices
     (N, V, 3), targets (N, 68, 2), the network's raw outputs and 3D-convention labels in the same
-    image pixels; ``flip_permutation`` (68,) pairs each landmark with its mirror."""
+    image pixels; ``flip_permutation`` (68,) pairs each landmark with its mirror; ``images``
+    the N photos' file names, recorded with the offsets."""
     if len(keypoints) == 0:
         raise ValueError("no face to fit the 3d offsets on")
     per_face = np.stack(
         [face_frame_offsets(k, v, t, template) for k, v, t in zip(keypoints, vertices, targets)]
     )
     return Landmark3DOffsets(
-        mirror_symmetric(per_face.mean(axis=0), flip_permutation), len(per_face)
+        mirror_symmetric(per_face.mean(axis=0), flip_permutation), len(per_face), tuple(images)
     )
 
 

@@ -93,6 +93,14 @@ def evaluate_aflw2000(
     samples = load_aflw2000_folder(folder)
     if not samples:
         raise FileNotFoundError(f"{folder}: no AFLW2000-3D image/.mat pairs")
+    if predictor.landmarks == "3d" and predictor.offsets_3d is not None:
+        fitted_on = set(predictor.offsets_3d.images)
+        inside = sum(s.image_path.name in fitted_on for s in samples)
+        if inside:
+            print(
+                f"note: {inside} of these {len(samples)} images were used to fit the model's 3d "
+                "offsets (ADR 15): on them the figures are in-sample, so optimistic"
+            )
     preds, poses, found = _predict_aflw2000(predictor, samples, crop)
     gt = np.array([s.gt68 for s in samples])
     gt_pose = np.array([s.pose for s in samples])

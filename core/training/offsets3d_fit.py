@@ -57,7 +57,7 @@ def fit_on_fitted_folders(
     unusable weights."""
     raw = Predictor.from_weights(weights, refiner_2d=None, offsets_3d=None)
     labeller: ThreeDmmLabeller | None = None
-    keypoints, vertices, labels, yaws, skipped = [], [], [], [], []
+    keypoints, vertices, labels, yaws, names, skipped = [], [], [], [], [], []
     for folder in folders:
         for image_path, mat_path in find_fitted_images(folder):
             try:
@@ -82,6 +82,7 @@ def fit_on_fitted_folders(
             vertices.append(face.vertices.astype(np.float64))
             labels.append(label)
             yaws.append(fit.angles_degrees[1])
+            names.append(image_path.name)
     if not labels:
         raise ValueError(
             f"no usable .jpg + .mat pair under {', '.join(map(str, folders))}"
@@ -90,7 +91,7 @@ def fit_on_fitted_folders(
     k, v, t, y = np.stack(keypoints), np.stack(vertices), np.stack(labels), np.array(yaws)
     template = raw.topology.vertices.astype(np.float64)
     flip = raw.topology.landmark_flip_permutation
-    offsets = fit_offsets(k, v, t, template, flip)
+    offsets = fit_offsets(k, v, t, template, flip, tuple(names))
     fitted = np.stack([offsets.apply(ki, vi, template)[:, :2] for ki, vi in zip(k, v)])
     held_out = leave_one_out(k, v, t, template, flip) if len(k) > 1 else fitted
     bins = [yaw_bin(a) for a in y]

@@ -87,14 +87,16 @@ def test_leave_one_out_leaves_each_face_out(template, topology):
 
 
 def test_save_load_and_bad_files(tmp_path):
-    offsets = Landmark3DOffsets(np.arange(204, dtype=float).reshape(68, 3), 17)
+    offsets = Landmark3DOffsets(np.arange(204, dtype=float).reshape(68, 3), 17, ("a.jpg", "b.jpg"))
     offsets.save(tmp_path / "a.offsets3d.npz")
     again = Landmark3DOffsets.load(tmp_path / "a.offsets3d.npz")
     np.testing.assert_array_equal(again.offsets, offsets.offsets)
-    assert again.faces == 17
+    assert again.faces == 17 and again.images == ("a.jpg", "b.jpg")
     (tmp_path / "bad.npz").write_bytes(b"\x00" * 50)
     with pytest.raises(ValueError, match="not a usable 3d landmark offsets file"):
         Landmark3DOffsets.load(tmp_path / "bad.npz")
+    np.savez(tmp_path / "old.npz", format="mtface-offsets3d-1", offsets=np.zeros((68, 3)), faces=1)
+    assert Landmark3DOffsets.load(tmp_path / "old.npz").images == ()  # written before the names
     np.savez(tmp_path / "short.npz", format="mtface-offsets3d-1", offsets=np.zeros((5, 3)), faces=1)
     with pytest.raises(ValueError, match="68 finite"):
         Landmark3DOffsets.load(tmp_path / "short.npz")
@@ -171,7 +173,11 @@ def test_cli_fit_offsets_writes_them_beside_the_weights(tmp_path, tiny_weights, 
     out = capsys.readouterr()
     assert "leave-one-out" in out.out and "fitted on 3 faces" in out.out
     assert "test benchmark" not in out.err  # the copy is not named like AFLW2000-3D
-    assert Landmark3DOffsets.load(offsets_path(weights)).faces == 3
+    fitted = Landmark3DOffsets.load(offsets_path(weights))
+    assert fitted.faces == 3 and set(fitted.images) == {image.name for image, _ in pairs}
+    # an evaluation on the same photos says its figures are in-sample
+    assert main(["evaluate", "--aflw2000", str(folder), "--weights", str(weights)]) == 0
+    assert "3 of these 3 images were used to fit" in capsys.readouterr().out
     # the bundled file is not replaced unless asked
     assert main(["data", "fit-offsets", "--fits", str(folder)]) == 2
     assert "--replace-bundled" in capsys.readouterr().err
