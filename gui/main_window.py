@@ -450,6 +450,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             self.status.showMessage("no face predicted in that box", 6000)
             return
         face = FaceAnnotation.from_face(prediction.faces[0], source="box")
+        face.drawn_by_person = True
         if scores:
             face.confidence = scores[0]
         doc.session.add_face(face)

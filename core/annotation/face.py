@@ -29,6 +29,10 @@ class FaceAnnotation:
     pose: Pose | None = None
     source: str = "prediction"
     confidence: float | None = None
+    #: True when a person drew the face's box (A + box in the studio: a face the detector
+    #: missed); the model then predicted the points inside that box. The annotation files keep
+    #: it (``source`` only says where the object was last read from).
+    drawn_by_person: bool = False
 
     @staticmethod
     def from_face(face: Face, source: str = "prediction") -> FaceAnnotation:
