@@ -338,3 +338,54 @@ class AnnotationSession:
             self.selected = min(old_selected, len(faces) - 1) if faces else 0
 
         self.execute(Command(f"add face {len(faces) + 1}", apply, revert))
+
+    def set_points(
+        self,
+        points: tuple[int, ...],
+        xy: np.ndarray,
+        text: str,
+        face_index: int | None = None,
+        merge: str | None = None,
+    ) -> None:
+        """Move the landmarks ``points`` of a face to ``xy`` (K, 2) image pixels at once (a
+        group move, nudge, scale or rotation; core/annotation/group_edit.py): one undo step,
+        every point clamped into the image and marked edited. Successive calls with the same
+        ``merge`` name on the same points merge into one step until :meth:`end_merge` (one
+        drag, one held key)."""
+        index, face = self._face(face_index)
+        idx = np.asarray(points, dtype=np.intp)
+        new_xy = self.clamp(np.asarray(xy, dtype=np.float64).reshape(len(idx), 2))
+        old_xy, old_edited = face.landmarks[idx].copy(), face.edited[idx].copy()
+
+        def apply() -> None:
+            face.landmarks[idx] = new_xy
+            face.edited[idx] = True
+
+        def revert() -> None:
+            face.landmarks[idx] = old_xy
+            face.edited[idx] = old_edited
+
+        self.execute(
+            Command(
+                text,
+                apply,
+                revert,
+                (merge, index, tuple(points)) if merge is not None else None,
+                event=SessionEvent("points", index, tuple(int(i) for i in points)),
+            )
+        )
+
+    def delete_face(self, face_index: int | None = None) -> None:
+        """Remove a face (a false detection); undo puts it back at its place."""
+        index, face = self._face(face_index)
+        faces, old_selected = self.faces, self.selected
+
+        def apply() -> None:
+            del faces[next(i for i, f in enumerate(faces) if f is face)]
+            self.selected = min(index, len(faces) - 1) if faces else 0
+
+        def revert() -> None:
+            faces.insert(index, face)
+            self.selected = old_selected
+
+        self.execute(Command(f"delete face {index + 1}", apply, revert))
