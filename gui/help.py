@@ -10,11 +10,16 @@ from mtface.gui.image_view import INVISIBLE, VISIBLE
 
 MOUSE = (
     ("Drag a landmark", "move it (one undo step per drag; it stays inside the image)"),
+    ("Drag a selected landmark", "move the whole selection (one undo step)"),
+    ("Click a landmark", "select it alone (V, R and Tab act on it)"),
+    ("Shift + click a landmark", "add it to the selection, or take it out"),
+    ("Drag the background", "select the points inside the band (Shift + drag: add them)"),
     ("Ctrl + click a landmark", "toggle its visibility (blue ↔ red)"),
-    ("Click a face's points", "select that face"),
+    ("Right-click a landmark", "menu: delete the face, select all, reset the point"),
+    ("Click another face's points", "select that face"),
     ("Hover a landmark", "its number and iBUG-68 name"),
     ("Wheel / right-drag", "zoom the image"),
-    ("Drag the background", "pan the image (F fits it again)"),
+    ("Ctrl + drag or middle drag", "pan the image (F fits it again)"),
     ("A, then drag a box", "add a face the detector missed (the model predicts it)"),
     ("3D view: left drag", "turn the mesh (Shift + left or middle drag pans)"),
     ("3D view: wheel / right drag", "zoom the mesh (double click or R fits it again)"),
@@ -58,12 +63,18 @@ class Legend(QtWidgets.QGroupBox):
 
 
 def shortcut_rows(window: QtWidgets.QWidget) -> list[tuple[str, str]]:
-    """(shortcut, action text) of every action of ``window`` that has a shortcut."""
+    """(shortcut, action text) of every action of ``window`` that has a shortcut, then those
+    of its image view (keys that work while the image has the focus: arrows, Tab)."""
     rows = []
-    for action in window.actions():
-        keys = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
+    view = getattr(window, "image_view", None)
+    view_actions = view.actions() if view is not None else []
+    for action in window.actions() + view_actions:
+        keys = ", ".join(
+            k.toString(QtGui.QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts()
+        )
         if keys:
-            rows.append((keys, action.text().replace("&", "").rstrip("…")))
+            text = action.text().replace("&", "").rstrip("…")
+            rows.append((keys, text + (" (image focused)" if action in view_actions else "")))
     return rows
 
 

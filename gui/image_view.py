@@ -1,8 +1,10 @@
 """The 2D view: the image (pyqtgraph, row-major) with the landmarks of every face.
 
 Visible landmarks are blue and invisible ones red (the method's figures); edited points get a
-white ring; the selected face is drawn bold with the iBUG-68 lines. The view only shows and
-forwards: drags, clicks and hovers become signals that the window turns into session commands.
+white ring, selected points a yellow one; the selected face is drawn bold with the iBUG-68
+lines. The view only shows and forwards: drags, clicks, hovers and the rubber band become
+signals that the window turns into session commands (gui/group_edit.py). Brightness and
+contrast change only the display levels, never the image or the saved data.
 """
 
 from __future__ import annotations
@@ -12,19 +14,24 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.group_edit import PointSelection
 from mtface.core.topology import ibug68_edges, ibug68_name
+from mtface.gui.overlays import PointNumbersItem
 
 VISIBLE = (40, 90, 255)
 INVISIBLE = (235, 40, 40)
+SELECTED = (255, 220, 0)
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True)
 
 
 class LandmarkItem(pg.ScatterPlotItem):
     """Scatter of one face's landmarks that can be dragged, clicked and hovered."""
 
+    dragStarted = QtCore.Signal(int, float, float)  # index, x, y where the drag began
     pointDragged = QtCore.Signal(int, float, float)  # index, x, y (image pixels)
     dragFinished = QtCore.Signal(int)
     pointClicked = QtCore.Signal(int, object)  # index, keyboard modifiers
+    pointMenu = QtCore.Signal(int, object)  # index, screen position (QPoint): right click
     pointHovered = QtCore.Signal(int)  # -1 when leaving
 
     def __init__(self) -> None:
@@ -48,6 +55,8 @@ class LandmarkItem(pg.ScatterPlotItem):
             if self._drag_index is None:
                 ev.ignore()
                 return
+            start = ev.buttonDownPos()
+            self.dragStarted.emit(self._drag_index, float(start.x()), float(start.y()))
         if self._drag_index is None:
             ev.ignore()
             return
@@ -60,45 +69,66 @@ class LandmarkItem(pg.ScatterPlotItem):
 
     def mouseClickEvent(self, ev: pg.GraphicsScene.mouseEvents.MouseClickEvent) -> None:
         index = self._index_at(ev.pos())
-        if index is None or ev.button() != QtCore.Qt.MouseButton.LeftButton:
+        if index is None or ev.button() not in (
+            QtCore.Qt.MouseButton.LeftButton,
+            QtCore.Qt.MouseButton.RightButton,
+        ):
             ev.ignore()
             return
         ev.accept()
-        self.pointClicked.emit(index, ev.modifiers())
+        if ev.button() == QtCore.Qt.MouseButton.RightButton:
+            self.pointMenu.emit(index, ev.screenPos().toPoint())
+        else:
+            self.pointClicked.emit(index, ev.modifiers())
 
     def _on_hover(self, _item: object, points: list, _ev: object) -> None:
         self.pointHovered.emit(int(points[0].index()) if len(points) else -1)
 
 
 class BoxViewBox(pg.ViewBox):
-    """The image's view box; while ``drawing`` a left drag draws a box (image pixels) instead
-    of panning, and ``boxDrawn(x0, y0, x1, y1)`` reports it."""
+    """The image's view box. A left drag on the background draws a rubber band: while
+    ``drawing`` it is a face's box (``boxDrawn(x0, y0, x1, y1)``, image pixels), otherwise a
+    selection (``bandDrawn(x0, y0, x1, y1, modifiers)``). Ctrl + left drag and middle drag
+    pan, right drag and the wheel zoom."""
 
     boxDrawn = QtCore.Signal(float, float, float, float)
+    bandDrawn = QtCore.Signal(float, float, float, float, object)
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.drawing = False
         self.rubber = QtWidgets.QGraphicsRectItem()
-        self.rubber.setPen(pg.mkPen(255, 220, 0, width=2, style=QtCore.Qt.PenStyle.DashLine))
         self.rubber.setVisible(False)
         self.rubber.setZValue(20)
         self.addItem(self.rubber, ignoreBounds=True)
+        self._box_pen = pg.mkPen(255, 220, 0, width=2, style=QtCore.Qt.PenStyle.DashLine)
+        self._band_pen = pg.mkPen(120, 220, 255, width=1.5, style=QtCore.Qt.PenStyle.DashLine)
 
     def mouseDragEvent(self, ev: object, axis: int | None = None) -> None:
-        if not self.drawing or ev.button() != QtCore.Qt.MouseButton.LeftButton:  # type: ignore
+        pan = ev.modifiers() & QtCore.Qt.KeyboardModifier.ControlModifier  # type: ignore
+        if ev.button() != QtCore.Qt.MouseButton.LeftButton or (pan and not self.drawing):  # type: ignore
             super().mouseDragEvent(ev, axis)
             return
         ev.accept()  # type: ignore[attr-defined]
         p0 = self.mapSceneToView(ev.buttonDownScenePos())  # type: ignore[attr-defined]
         p1 = self.mapSceneToView(ev.scenePos())  # type: ignore[attr-defined]
         rect = QtCore.QRectF(p0, p1).normalized()
+        self.rubber.setPen(self._box_pen if self.drawing else self._band_pen)
         self.rubber.setRect(rect)
         self.rubber.setVisible(True)
         if ev.isFinish():  # type: ignore[attr-defined]
             self.rubber.setVisible(False)
-            self.drawing = False
-            self.boxDrawn.emit(rect.left(), rect.top(), rect.right(), rect.bottom())
+            if self.drawing:
+                self.drawing = False
+                self.boxDrawn.emit(rect.left(), rect.top(), rect.right(), rect.bottom())
+            else:
+                self.bandDrawn.emit(
+                    rect.left(),
+                    rect.top(),
+                    rect.right(),
+                    rect.bottom(),
+                    ev.modifiers(),  # type: ignore
+                )
 
 
 class ImageView(pg.GraphicsLayoutWidget):
@@ -135,6 +165,9 @@ class ImageView(pg.GraphicsLayoutWidget):
         ):
             self.view.addItem(item)
         self.landmarks.setZValue(10)
+        self.numbers = PointNumbersItem()
+        self.numbers.setZValue(11)
+        self.view.addItem(self.numbers, ignoreBounds=True)
         self.options = {
             "dense": False,
             "box": True,
@@ -142,14 +175,54 @@ class ImageView(pg.GraphicsLayoutWidget):
             "lines": True,
             "reference": True,
         }
-        self.selected_point: int | None = None
+        self.selection = PointSelection()
+        self.marker_size = 8.0
+        self.brightness, self.contrast = 0.0, 1.0
         self._edges = np.array(ibug68_edges())
         self._brushes = np.array([pg.mkBrush(*INVISIBLE), pg.mkBrush(*VISIBLE)], dtype=object)
         self._faint_brushes = np.array(
             [pg.mkBrush(*INVISIBLE, 110), pg.mkBrush(*VISIBLE, 110)], dtype=object
         )
-        self._pens = np.array([pg.mkPen(None), pg.mkPen("w", width=2)], dtype=object)
+        self._pens = np.array(
+            [pg.mkPen(None), pg.mkPen("w", width=2), pg.mkPen(*SELECTED, width=2.5)], dtype=object
+        )
         self.landmarks.pointHovered.connect(self._show_hover)
+
+    @property
+    def selected_point(self) -> int | None:
+        """The current point (V and R act on it); setting it selects that point alone."""
+        return self.selection.current
+
+    @selected_point.setter
+    def selected_point(self, index: int | None) -> None:
+        if index is None:
+            self.selection.clear()
+        else:
+            self.selection.set([index], index)
+
+    # --- display settings (never the data) --------------------------------------------------
+
+    def set_display(self, brightness: float, contrast: float) -> None:
+        """Brightness (added grey levels, -128 .. 128) and contrast (a factor, > 0) as the
+        image item's display levels; the image array itself is untouched."""
+        self.brightness, self.contrast = float(brightness), float(contrast)
+        self.image_item.setLevels(self.display_levels())
+
+    def display_levels(self) -> tuple[float, float]:
+        """(black, white) input levels: a grey value v is shown as 255 (v - black) /
+        (white - black)."""
+        half = 127.5 / max(self.contrast, 1e-3)
+        return 127.5 - half - self.brightness, 127.5 + half - self.brightness
+
+    def show_numbers(self, on: bool) -> None:
+        """Every landmark of the selected face with its 1-based number (or none)."""
+        self.numbers.setVisible(on)
+        x, y = self.landmarks.getData()
+        self.numbers.set_points(np.column_stack([x, y]) if on and len(x) else None)
+
+    def set_marker_size(self, size: float) -> None:
+        """The selected face's landmark diameter in screen pixels (selected ones +2)."""
+        self.marker_size = float(size)
 
     # --- content ----------------------------------------------------------------------------
 
@@ -159,7 +232,7 @@ class ImageView(pg.GraphicsLayoutWidget):
         if image is None:
             self.image_item.clear()
             return
-        self.image_item.setImage(image, autoLevels=False, levels=(0, 255))
+        self.image_item.setImage(image, autoLevels=False, levels=self.display_levels())
         self.fit()
 
     def fit(self) -> None:
@@ -202,10 +275,16 @@ class ImageView(pg.GraphicsLayoutWidget):
         # the same brush and pen objects every time: pyqtgraph then reuses its rendered
         # symbols instead of drawing new ones per point and frame (live mode)
         brushes = self._brushes[np.asarray(face.visible, bool).astype(int)]
-        pens = self._pens[np.asarray(face.edited, bool).astype(int)]
-        sizes = np.full(len(face.landmarks), 8.0)
-        if self.selected_point is not None and 0 <= self.selected_point < len(sizes):
-            sizes[self.selected_point] = 11.0
+        pen_kind = np.asarray(face.edited, bool).astype(int)
+        sizes = np.full(len(face.landmarks), self.marker_size)
+        chosen = [i for i in self.selection.indices if i < len(sizes)]
+        if chosen:
+            pen_kind[chosen] = 2
+            sizes[chosen] += 2.0
+        current = self.selection.current
+        if current is not None and 0 <= current < len(sizes):
+            sizes[current] = self.marker_size + 3.0
+        pens = self._pens[pen_kind]
         self.landmarks.setData(
             pos=face.landmarks,
             brush=brushes,
@@ -218,6 +297,7 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.lines_item.setData(seg[:, 0], seg[:, 1])
         else:
             self.lines_item.setData([], [])
+        self.numbers.set_points(face.landmarks if self.numbers.isVisible() else None)
 
     def set_faces(
         self, faces: list[FaceAnnotation], selected: int, reference: np.ndarray | None = None
@@ -263,6 +343,7 @@ class ImageView(pg.GraphicsLayoutWidget):
                 self.reference_item,
             ):
                 item.setData([], []) if isinstance(item, pg.PlotDataItem) else item.clear()
+            self.numbers.set_points(None)
             return
         self._draw_selected_landmarks(face)
         if self.options["dense"] and face.face is not None:

@@ -24,6 +24,7 @@ from mtface.core.formats.annotations import FORMATS
 from mtface.core.imageio import ImageLoadError, list_images
 from mtface.core.topology import Topology
 from mtface.core.types import FaceBox, Prediction
+from mtface.gui.group_edit import GroupEditor
 from mtface.gui.help import Legend, show_help
 from mtface.gui.image_view import ImageView
 from mtface.gui.live_menu import LiveMode
@@ -117,9 +118,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, dock)
         self.status = self.statusBar()
 
-        self.image_view.landmarks.pointDragged.connect(self._on_drag)
-        self.image_view.landmarks.dragFinished.connect(self._on_drag_end)
-        self.image_view.landmarks.pointClicked.connect(self._on_point_clicked)
+        self.editing = GroupEditor(self)  # point drags, clicks, selection, group edits
         self.image_view.faceClicked.connect(self._on_face_clicked)
         self.image_view.boxDrawn.connect(self._on_box_drawn)
         self._build_actions()
@@ -177,13 +176,14 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.add_face_action = self.add_action(
             edit, "Add a missed face (draw its box)", self.start_add_face, "A"
         )
+        self.editing.build_menu(edit)
 
         view = bar.addMenu("&View")
         for key, text, shortcut in (
             ("lines", "iBUG-68 lines", "L"),
             ("box", "Face box", "B"),
             ("dense", "Dense vertices", "D"),
-            ("stage1", "Stage-1 landmarks", "1"),
+            ("stage1", "Stage-1 landmarks", "S"),
             ("reference", "Model prediction beside a loaded file", "G"),
         ):
             self.add_action(
@@ -250,8 +250,8 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         return show_help(self)
 
     def escape(self) -> None:
-        """Esc: cancel drawing a box, otherwise stop live mode."""
-        if not self.image_view.cancel_box_drawing():
+        """Esc: cancel drawing a box, else clear the point selection, else stop live mode."""
+        if not self.image_view.cancel_box_drawing() and not self.editing.clear_selection():
             self.live.stop()
 
     # --- opening ----------------------------------------------------------------------------
@@ -525,26 +525,6 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.autosave = self.autosave_action.isChecked()
 
     # --- editing ----------------------------------------------------------------------------
-
-    def _on_drag(self, index: int, x: float, y: float) -> None:
-        if self.doc is not None and self.doc.session.current() is not None:
-            self.image_view.selected_point = index
-            self.doc.session.move_point(index, (x, y))
-
-    def _on_drag_end(self, _index: int) -> None:
-        if self.doc is not None:
-            self.doc.session.end_merge()
-            self._maybe_autosave()
-
-    def _on_point_clicked(self, index: int, modifiers: QtCore.Qt.KeyboardModifier) -> None:
-        if self.doc is None:
-            return
-        self.image_view.selected_point = index
-        if modifiers & QtCore.Qt.KeyboardModifier.ControlModifier:
-            self.doc.session.toggle_visibility(index)
-            self._maybe_autosave()
-        else:
-            self._refresh()
 
     def _on_face_clicked(self, face_index: int) -> None:
         if self.doc is not None:
