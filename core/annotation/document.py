@@ -11,8 +11,16 @@ from pathlib import Path
 import numpy as np
 
 from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.record import ReviewState
+from mtface.core.annotation.record_edits import DefinitionChange, adopt_definition, replace_record
 from mtface.core.annotation.session import AnnotationSession
-from mtface.core.formats.annotations import annotation_path, read_annotation, write_annotation
+from mtface.core.formats.annotations import (
+    FORMATS,
+    annotation_path,
+    find_annotation,
+    read_annotation_record,
+    write_annotation,
+)
 from mtface.core.formats.pts import AnnotationFormatError
 from mtface.core.imageio import load_image
 from mtface.core.types import Prediction
@@ -57,49 +65,74 @@ class ImageDocument:
     @property
     def has_saved_annotation(self) -> bool:
         """A readable annotation file beside the image (never true for a malformed one)."""
-        saved = annotation_path(self.path)
-        return saved.exists() and saved != self.unreadable
+        saved = find_annotation(self.path)
+        return saved is not None and saved != self.unreadable
 
     @property
     def annotation_state(self) -> str:
         """ "saved", "unreadable" or "none" (the review queue's ImageStatus.annotation)."""
         if self.has_saved_annotation:
             return "saved"
-        saved = annotation_path(self.path)
-        return "unreadable" if saved.exists() and saved == self.unreadable else "none"
+        saved = find_annotation(self.path)
+        return "unreadable" if saved is not None and saved == self.unreadable else "none"
+
+    @property
+    def review(self) -> ReviewState:
+        """The image's review state (reviewed, flags, note): part of the undoable session."""
+        return self.session.review
 
     @staticmethod
     def open(path: Path) -> ImageDocument:
-        """Read the image (ImageLoadError when unusable) and its labelme annotation if any."""
+        """Read the image (ImageLoadError when unusable) and its annotation if any: labelme
+        first, else a COCO, CSV or .pts file beside it (core/formats/annotations.py)."""
         doc = ImageDocument(Path(path), load_image(path))
-        saved = annotation_path(doc.path)
-        if saved.exists():
+        saved = find_annotation(doc.path)
+        if saved is not None:
             doc.load_annotation(saved)
         return doc
 
     def load_annotation(self, path: Path) -> None:
-        """Replace the faces by an annotation file's; on failure record the error (and keep
-        the faces)."""
+        """Replace the faces and review state by an annotation file's (a fresh history: the
+        file as opened); on failure record the error (and keep the faces)."""
         try:
-            faces = read_annotation(path, self.path.name)
+            record = read_annotation_record(path, self.path.name)
         except AnnotationFormatError as exc:
             self.annotation_error = str(exc)
             self.unreadable = Path(path)
             return
-        self.session.set_faces(faces)
+        self.session.review = record.review or ReviewState()
+        self.session.set_faces(record.faces)
         self.loaded_from = Path(path)
         self.annotation_error = None
         self.unreadable = None
 
+    def load_annotation_as_edit(self, path: Path) -> bool:
+        """Ctrl+L: an annotation file's faces (and review state, when it has one) replace the
+        current ones as one undoable, unsaved change. False (and ``annotation_error`` set) when
+        the file cannot be read; nothing changes then."""
+        try:
+            record = read_annotation_record(path, self.path.name)
+        except AnnotationFormatError as exc:
+            self.annotation_error = str(exc)
+            return False
+        self.annotation_error = None
+        replace_record(self.session, record.faces, record.review, f"load {Path(path).name}")
+        self.loaded_from = Path(path)
+        return True
+
     def apply_prediction(
-        self, prediction: Prediction, confidences: list[float] | None = None
+        self,
+        prediction: Prediction,
+        confidences: list[float] | None = None,
+        model: dict | None = None,
     ) -> None:
         """Take the model's result: as the faces when nothing was loaded from a file,
         otherwise only as the reference shown beside the loaded annotation. ``confidences``
-        (one per face, core/confidence.py's image-vs-mirror) replace the stage-based ones."""
+        (one per face, core/confidence.py's image-vs-mirror) replace the stage-based ones;
+        ``model`` (name, hash) is recorded on each face."""
         self.prediction = prediction
         if self.loaded_from is None and not self.session.dirty:
-            faces = [FaceAnnotation.from_face(f) for f in prediction.faces]
+            faces = [FaceAnnotation.from_face(f, model=model) for f in prediction.faces]
             for face, value in zip(faces, confidences or []):
                 face.confidence = value
             self.session.set_faces(faces)
@@ -119,6 +152,27 @@ class ImageDocument:
                     if ann.confidence is None:
                         ann.confidence = FaceAnnotation.from_face(best).confidence
 
+    def match_faces(self, prediction: Prediction) -> list[tuple[int, object]]:
+        """(index of an annotated face, the predicted face nearest to it), for each annotated
+        face that the model found too (each predicted face used once)."""
+        pairs, free = [], list(prediction.faces)
+        for index, ann in enumerate(self.session.faces):
+            if not free or len(ann.landmarks) != 68:
+                continue
+            centre = ann.landmarks.mean(0)
+            best = min(free, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+            size = max(float(np.ptp(ann.landmarks, axis=0).max()), 1.0)
+            if np.linalg.norm(best.landmarks_2d.mean(0) - centre) < 0.5 * size:
+                pairs.append((index, best))
+                free.remove(best)
+        return pairs
+
+    def adopt_definition(self, prediction: Prediction, definition: str) -> list[DefinitionChange]:
+        """J: the annotated faces take the model's points in ``definition`` except those a
+        person edited (core/annotation/record_edits.py); the prediction becomes the reference."""
+        self.prediction = prediction
+        return adopt_definition(self.session, self.match_faces(prediction), definition)
+
     def reference_landmarks(self) -> np.ndarray | None:
         """The model's landmarks of the selected face when a file annotation is shown."""
         if self.loaded_from is None:
@@ -131,10 +185,31 @@ class ImageDocument:
         values = [f.confidence for f in self.session.faces if f.confidence is not None]
         return min(values) if values else None
 
-    def save(self, fmt: str = "labelme", target: Path | None = None) -> list[Path]:
-        """Write the faces (atomically), every point inside the image. An unreadable
-        annotation file at the target is first moved aside (``set_aside``), never
-        overwritten and never left to shadow the new file."""
+    def formats_to_save(self, chosen: tuple[str, ...] = ("labelme",)) -> tuple[str, ...]:
+        """``chosen`` plus every format whose file is already beside the image (an earlier
+        export): a save keeps them all current."""
+        present = {f for f in FORMATS if find_annotation(self.path, (f,)) is not None}
+        return tuple(f for f in FORMATS if f in chosen or f in present)
+
+    def save_all(self, chosen: tuple[str, ...] = ("labelme",)) -> list[Path]:
+        """Save in every format of ``formats_to_save(chosen)``, labelme first; returns every
+        file written. A failure stops at that format (the files written before it are current,
+        the session stays unsaved)."""
+        written: list[Path] = []
+        aside = None
+        for fmt in self.formats_to_save(chosen):
+            written += self.save(fmt, mark_saved=False)
+            aside = aside or self.set_aside
+        self.set_aside = aside
+        self.session.mark_saved()
+        return written
+
+    def save(
+        self, fmt: str = "labelme", target: Path | None = None, mark_saved: bool = True
+    ) -> list[Path]:
+        """Write the faces and the review state (atomically), every point inside the image.
+        An unreadable annotation file at the target is first moved aside (``set_aside``),
+        never overwritten and never left to shadow the new file."""
         path = Path(target) if target is not None else annotation_path(self.path, fmt)
         self.set_aside = None
         if self.unreadable is not None and path == self.unreadable and path.exists():
@@ -143,9 +218,12 @@ class ImageDocument:
             self.set_aside = aside
         clamp = self.session.clamp
         faces = [replace(f, landmarks=clamp(f.landmarks)) for f in self.session.faces]
-        written = write_annotation(path, fmt, faces, self.path.name, self.image_size)
+        written = write_annotation(
+            path, fmt, faces, self.path.name, self.image_size, self.session.review
+        )
         if path == self.unreadable:
             self.unreadable = None
             self.annotation_error = None
-        self.session.mark_saved()
+        if mark_saved:
+            self.session.mark_saved()
         return written

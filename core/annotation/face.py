@@ -17,7 +17,11 @@ from mtface.core.types import Face, FaceBox, Pose
 @dataclass
 class FaceAnnotation:
     """One face being annotated. landmarks (68, 2) image pixels; visible (68,) bool; edited
-    (68,) bool. ``face`` is the model's full result (mesh, pose) when there is one."""
+    (68,) bool: the points a person placed. ``face`` is the model's full result (mesh, pose)
+    when there is one. ``definition``: the landmark definition of ``landmarks`` ("3d", "2d",
+    "mixed" when a person's points of one were kept beside the other's; None: unknown, a file
+    from another tool); ``predicted_definition`` that of ``predicted_landmarks``; ``model`` the
+    proposing model's identity (name, hash) when known (files: docs/formats.md)."""
 
     landmarks: np.ndarray
     visible: np.ndarray
@@ -33,21 +37,33 @@ class FaceAnnotation:
     #: missed); the model then predicted the points inside that box. The annotation files keep
     #: it (``source`` only says where the object was last read from).
     drawn_by_person: bool = False
+    definition: str | None = None
+    predicted_definition: str | None = None
+    model: dict | None = None
 
     @staticmethod
-    def from_face(face: Face, source: str = "prediction") -> FaceAnnotation:
+    def from_face(
+        face: Face, source: str = "prediction", model: dict | None = None
+    ) -> FaceAnnotation:
+        """The model's face as an annotation. ``source`` "box": a person drew its box, so the
+        face is theirs (``drawn_by_person``, every point edited)."""
         lm = face.landmarks[:, :2].astype(np.float64)
+        by_person = source == "box"
         return FaceAnnotation(
             lm.copy(),
             face.visible.copy(),
             lm.copy(),
             face.visible.copy(),
-            np.zeros(len(lm), bool),
+            np.full(len(lm), by_person),
             face.box,
             face,
             face.pose,
             source,
             face_confidence(face),
+            by_person,
+            face.convention,
+            face.convention,
+            dict(model) if model else None,
         )
 
     @staticmethod

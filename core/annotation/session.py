@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.annotation.record import ReviewState
 from mtface.core.types import Face
 
 
@@ -63,6 +64,8 @@ class AnnotationSession:
     _open_merge: bool = False
     bounds: tuple[int, int] | None = None  # (height, width) of the image: points stay inside
     listeners: list[Callable[[SessionEvent], None]] = field(default_factory=list)
+    #: The image's review state (core/annotation/record.py); changed by record_edits' commands.
+    review: ReviewState = field(default_factory=ReviewState)
 
     # --- state ------------------------------------------------------------------------------
 

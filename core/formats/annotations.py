@@ -1,16 +1,23 @@
 """Landmark annotation formats people use: labelme JSON, COCO keypoints, CSV, iBUG .pts, and
 the 300W-LP / AFLW2000-3D ``.mat`` files (read only).
 
-All readers return ``list[FaceAnnotation]`` and raise AnnotationFormatError for malformed files;
-all writers are atomic. Coordinates in files are image pixels; in memory 0-based pixel centres
-(labelme, COCO and CSV files use the same 0-based values; .pts is 1-based, .mat is 1-based).
+Readers return an AnnotationRecord (faces and the image's review state; ``read_annotation``
+the faces alone) and raise AnnotationFormatError for malformed files; all writers are atomic.
+Coordinates in files are image pixels; in memory 0-based pixel centres (labelme, COCO and CSV
+files use the same 0-based values; .pts is 1-based, .mat is 1-based).
 
 * labelme: one point shape per landmark; ``label`` is the 1-based index, ``group_id`` the face,
-  ``description`` the landmark name, ``flags`` {"visible": bool, "edited": bool}. labelme opens
-  these files (flags are free-form there).
-* COCO: ``v`` = 2 visible, 1 labelled but occluded (never collapsed into 2), 0 not labelled.
-* The model's confidence in each face (core/confidence.py; None for faces a person made):
-  labelme ``"mtface": {"confidence": [per face]}``, COCO ``mtface_confidence`` per annotation.
+  ``description`` the landmark name, shape ``flags`` {"visible": bool, "edited": bool}. The
+  image's ``flags`` hold "reviewed" and the review flags (labelme shows them as check boxes);
+  ``"mtface"`` holds the note and per face its definition, origin, model and confidence.
+* COCO: ``v`` = 2 visible, 1 labelled but occluded (never collapsed into 2), 0 not labelled;
+  ``mtface_*`` fields per annotation, ``mtface_review`` on the image.
+* CSV: one row per point; the face's and the image's fields repeated on each row.
+* .pts: the points only; a sidecar ``<stem>.pts.json`` (core/formats/pts_set.py) holds the rest.
+
+Fields of an existing file that mtface does not know (other labelme shapes and flags, extra COCO
+keys, extra CSV columns) are kept when the file is written again (core/formats/keep_extras.py).
+docs/formats.md documents every field.
 """
 
 from __future__ import annotations
@@ -23,13 +30,22 @@ from pathlib import Path
 import numpy as np
 
 from mtface.core.annotation.face import FaceAnnotation
-from mtface.core.formats.atomic import (
-    atomic_write_json,
-    atomic_write_set,
-    atomic_write_text,
-    text_writer,
+from mtface.core.annotation.record import (
+    REVIEW_FLAGS,
+    AnnotationRecord,
+    ReviewState,
+    apply_face_meta,
+    face_meta,
 )
-from mtface.core.formats.pts import AnnotationFormatError, format_pts, read_pts
+from mtface.core.formats.atomic import atomic_write_json, atomic_write_text
+from mtface.core.formats.keep_extras import (
+    keep_coco_extras,
+    keep_csv_extras,
+    keep_labelme_extras,
+    read_previous,
+)
+from mtface.core.formats.pts import AnnotationFormatError
+from mtface.core.formats.pts_set import SIDECAR_SCHEMA, read_pts_record, write_pts_set
 from mtface.core.topology import ibug68_edges, ibug68_name
 from mtface.core.types import Pose
 
@@ -37,16 +53,27 @@ FORMATS = ("labelme", "coco", "csv", "pts")
 #: More landmarks than this in one face is not an annotation (and would exhaust memory).
 MAX_POINTS = 10_000
 SUFFIX = {"labelme": ".json", "coco": ".coco.json", "csv": ".csv", "pts": ".pts"}
+#: The version of mtface's fields in labelme and COCO files (``mtface.schema``).
+SCHEMA = "mtface-annotation/2"
 
 
 def _name(i: int, count: int) -> str:
     return ibug68_name(i) if count == 68 else f"point {i + 1}"
 
 
-# --- labelme --------------------------------------------------------------------------------
+# --- labelme -------------------------------------------------------------------------------
 
 
-def to_labelme(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]) -> dict:
+def to_labelme(
+    faces: list[FaceAnnotation],
+    image_name: str,
+    image_size: tuple[int, int],
+    review: ReviewState | None = None,
+    previous: object = None,
+) -> dict:
+    """The labelme dict; ``previous`` (the file being replaced, parsed) gives the fields to
+    keep."""
+    review = review or ReviewState()
     shapes = []
     for f_idx, face in enumerate(faces):
         for i, (x, y) in enumerate(face.landmarks):
@@ -61,21 +88,25 @@ def to_labelme(faces: list[FaceAnnotation], image_name: str, image_size: tuple[i
                     "mask": None,
                 }
             )
-    return {
+    flags = {"reviewed": review.reviewed}
+    flags.update({f: f in review.flags for f in REVIEW_FLAGS})
+    flags.update({f: True for f in review.flags if f not in REVIEW_FLAGS})
+    data = {
         "version": "5.5.0",
-        "flags": {},
+        "flags": flags,
         "shapes": shapes,
         "imagePath": image_name,
         "imageData": None,
         "imageHeight": int(image_size[0]),
         "imageWidth": int(image_size[1]),
-        "mtface": {"confidence": [_confidence(f) for f in faces]},
+        "mtface": {
+            "schema": SCHEMA,
+            "note": review.note,
+            "confidence": [face_meta(f)["confidence"] for f in faces],
+            "faces": [face_meta(f) for f in faces],
+        },
     }
-
-
-def _confidence(face: FaceAnnotation) -> float | None:
-    """The model's confidence in a face (core/confidence.py), rounded, or None."""
-    return None if face.confidence is None else round(float(face.confidence), 4)
+    return keep_labelme_extras(data, previous, len(faces))
 
 
 def _read_confidence(values: object, k: int) -> float | None:
@@ -86,7 +117,24 @@ def _read_confidence(values: object, k: int) -> float | None:
         return None
 
 
+def _labelme_review(data: dict) -> ReviewState | None:
+    flags = data.get("flags")
+    if not isinstance(flags, dict) or not isinstance(flags.get("reviewed"), bool):
+        return None
+    extra = data.get("mtface")
+    note = extra.get("note") if isinstance(extra, dict) else None
+    return ReviewState(
+        flags["reviewed"],
+        tuple(f for f in REVIEW_FLAGS if flags.get(f) is True),
+        note if isinstance(note, str) else "",
+    )
+
+
 def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
+    return labelme_record(data, source).faces
+
+
+def labelme_record(data: dict, source: str) -> AnnotationRecord:
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise AnnotationFormatError(f"{source}: not a labelme file (no 'shapes' list)")
     groups: dict[int, dict[int, tuple[float, float, bool, bool]]] = {}
@@ -110,6 +158,8 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise AnnotationFormatError(f"{source}: malformed point shape {shape!r:.80}") from exc
+    extra = data.get("mtface") if isinstance(data.get("mtface"), dict) else {}
+    metas = extra.get("faces") if isinstance(extra.get("faces"), list) else []
     faces = []
     for group in sorted(groups):
         points = groups[group]
@@ -122,20 +172,27 @@ def from_labelme(data: dict, source: str) -> list[FaceAnnotation]:
         vis = np.array([points[i][2] for i in range(count)])
         ann = FaceAnnotation.from_points(arr, vis, source="labelme")
         ann.edited[:] = [points[i][3] for i in range(count)]
-        extra = data.get("mtface")
-        ann.confidence = _read_confidence(
-            extra.get("confidence") if isinstance(extra, dict) else None, len(faces)
-        )
+        ann.confidence = _read_confidence(extra.get("confidence"), len(faces))
+        if len(faces) < len(metas):
+            apply_face_meta(ann, metas[len(faces)])
         faces.append(ann)
-    if not faces:
+    review = _labelme_review(data)
+    if not faces and review is None:
         raise AnnotationFormatError(f"{source}: no landmark points in the file")
-    return faces
+    return AnnotationRecord(faces, review)
 
 
 # --- COCO -----------------------------------------------------------------------------------
 
 
-def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]) -> dict:
+def to_coco(
+    faces: list[FaceAnnotation],
+    image_name: str,
+    image_size: tuple[int, int],
+    review: ReviewState | None = None,
+    previous: object = None,
+) -> dict:
+    review = review or ReviewState()
     count = len(faces[0].landmarks) if faces else 68
     annotations = []
     for k, face in enumerate(faces):
@@ -144,6 +201,7 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
             kps += [round(float(x), 3), round(float(y), 3), 2 if vis else 1]
         x0, y0 = face.landmarks.min(0)
         x1, y1 = face.landmarks.max(0)
+        meta = face_meta(face)
         annotations.append(
             {
                 "id": k + 1,
@@ -155,10 +213,13 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
                 "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
                 "area": float((x1 - x0) * (y1 - y0)),
                 "mtface_edited": [bool(e) for e in face.edited],
-                "mtface_confidence": _confidence(face),
+                "mtface_confidence": meta["confidence"],
+                "mtface_definition": meta["definition"],
+                "mtface_origin": meta["origin"],
+                "mtface_model": meta["model"],
             }
         )
-    return {
+    data = {
         "info": {"description": "mtface landmarks; v: 2 visible, 1 labelled but occluded"},
         "images": [
             {
@@ -166,6 +227,8 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
                 "file_name": image_name,
                 "height": int(image_size[0]),
                 "width": int(image_size[1]),
+                "mtface_review": review.to_dict(),
+                "mtface_schema": SCHEMA,
             }
         ],
         "annotations": annotations,
@@ -179,11 +242,21 @@ def to_coco(faces: list[FaceAnnotation], image_name: str, image_size: tuple[int,
             }
         ],
     }
+    return keep_coco_extras(data, previous)
 
 
 def from_coco(data: dict, source: str, image_name: str | None = None) -> list[FaceAnnotation]:
+    return coco_record(data, source, image_name).faces
+
+
+def coco_record(data: dict, source: str, image_name: str | None = None) -> AnnotationRecord:
+    review = None
     try:
         images = {im["id"]: im["file_name"] for im in data["images"]}
+        for im in data["images"]:
+            if image_name is None or Path(im["file_name"]).name == image_name:
+                review = ReviewState.from_dict(im.get("mtface_review"))
+                break
         faces = []
         for ann in data["annotations"]:
             if image_name is not None and Path(images[ann["image_id"]]).name != image_name:
@@ -194,41 +267,98 @@ def from_coco(data: dict, source: str, image_name: str | None = None) -> list[Fa
             if edited is not None:
                 face.edited[:] = edited
             face.confidence = _read_confidence([ann.get("mtface_confidence")], 0)
+            apply_face_meta(
+                face,
+                {
+                    "definition": ann.get("mtface_definition"),
+                    "origin": ann.get("mtface_origin"),
+                    "model": ann.get("mtface_model"),
+                },
+            )
             faces.append(face)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise AnnotationFormatError(f"{source}: not a COCO keypoints file ({exc})") from exc
-    if not faces:
+    if not faces and review is None:
         raise AnnotationFormatError(
             f"{source}: no keypoint annotations" + (f" for {image_name}" if image_name else "")
         )
-    return faces
+    return AnnotationRecord(faces, review)
 
 
 # --- CSV ------------------------------------------------------------------------------------
 
-CSV_HEADER = ["face", "point", "name", "x", "y", "visible", "edited"]
+CSV_HEADER = [
+    "face",
+    "point",
+    "name",
+    "x",
+    "y",
+    "visible",
+    "edited",
+    "definition",
+    "origin",
+    "model",
+    "confidence",
+    "review",
+    "flags",
+    "note",
+]
+#: The columns every CSV file must have (files from before the review fields lack the others).
+CSV_REQUIRED = CSV_HEADER[:5]
 
 
-def to_csv(faces: list[FaceAnnotation]) -> str:
+def to_csv(
+    faces: list[FaceAnnotation], review: ReviewState | None = None, previous: object = None
+) -> str:
+    """One row per point; the face's fields (definition, origin, model as compact JSON,
+    confidence) and the image's (review, flags joined by ``;``, note) on every row; an image
+    without faces is one row with ``face`` and ``point`` empty."""
+    review = review or ReviewState()
+    image = [review.state, ";".join(review.flags), review.note]
+    rows: list[list[object]] = []
+    for k, face in enumerate(faces):
+        meta = face_meta(face)
+        model = json.dumps(meta["model"], separators=(",", ":")) if meta["model"] else ""
+        confidence = "" if meta["confidence"] is None else f"{meta['confidence']:.4f}"
+        fields = [meta["definition"] or "", meta["origin"] or "", model, confidence]
+        for i, ((x, y), vis, ed) in enumerate(zip(face.landmarks, face.visible, face.edited)):
+            rows.append(
+                [k, i + 1, _name(i, len(face.landmarks)), f"{x:.3f}", f"{y:.3f}", int(vis), int(ed)]
+                + fields
+                + image
+            )
+    if not faces:
+        rows.append([""] * (len(CSV_HEADER) - len(image)) + image)
+    header, rows = keep_csv_extras(CSV_HEADER, rows, previous)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for k, face in enumerate(faces):
-        for i, ((x, y), vis, ed) in enumerate(zip(face.landmarks, face.visible, face.edited)):
-            writer.writerow(
-                [k, i + 1, _name(i, len(face.landmarks)), f"{x:.3f}", f"{y:.3f}", int(vis), int(ed)]
-            )
+    writer.writerow(header)
+    writer.writerows(rows)
     return buffer.getvalue()
 
 
 def from_csv(text: str, source: str) -> list[FaceAnnotation]:
+    return csv_record(text, source).faces
+
+
+def csv_record(text: str, source: str) -> AnnotationRecord:
     rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or set(CSV_HEADER[:5]) - set(rows[0]):
+    if not rows or set(CSV_REQUIRED) - set(rows[0]):
         raise AnnotationFormatError(f"{source}: expected the columns {', '.join(CSV_HEADER)}")
     groups: dict[int, list[tuple[int, float, float, bool, bool]]] = {}
+    metas: dict[int, dict] = {}
+    review = None
     try:
         for row in rows:
-            groups.setdefault(int(row["face"]), []).append(
+            if row.get("review") in ("reviewed", "unreviewed") and review is None:
+                flags = (row.get("flags") or "").split(";")
+                review = ReviewState(
+                    row["review"] == "reviewed", tuple(f for f in flags if f), row.get("note") or ""
+                )
+            if (row.get("face") or "") == "":
+                continue  # the row of an image without faces
+            face = int(row["face"])
+            groups.setdefault(face, []).append(
                 (
                     int(row["point"]),
                     float(row["x"]),
@@ -237,6 +367,14 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
                     row.get("edited", "0") in ("1", "true", "True"),
                 )
             )
+            if face not in metas:
+                model = row.get("model") or ""
+                metas[face] = {
+                    "definition": row.get("definition"),
+                    "origin": row.get("origin"),
+                    "model": json.loads(model) if model.startswith("{") else None,
+                    "confidence": float(row["confidence"]) if row.get("confidence") else None,
+                }
     except (ValueError, TypeError) as exc:
         raise AnnotationFormatError(f"{source}: malformed row ({exc})") from exc
     faces = []
@@ -248,8 +386,11 @@ def from_csv(text: str, source: str) -> list[FaceAnnotation]:
             np.array([p[1:3] for p in pts]), np.array([p[3] for p in pts]), source="csv"
         )
         face.edited[:] = [p[4] for p in pts]
+        apply_face_meta(face, metas.get(k))
         faces.append(face)
-    return faces
+    if not faces and review is None:
+        raise AnnotationFormatError(f"{source}: no points in the file")
+    return AnnotationRecord(faces, review)
 
 
 # --- .mat (300W-LP / AFLW2000-3D) -----------------------------------------------------------
@@ -323,55 +464,85 @@ def _check_image_path(data: dict, image_name: str | None, source: str) -> None:
 
 
 def write_annotation(
-    path: Path, fmt: str, faces: list[FaceAnnotation], image_name: str, image_size: tuple[int, int]
+    path: Path,
+    fmt: str,
+    faces: list[FaceAnnotation],
+    image_name: str,
+    image_size: tuple[int, int],
+    review: ReviewState | None = None,
 ) -> list[Path]:
-    """Write ``faces`` in ``fmt``; .pts writes one file per face (``_faceK`` when several, as
-    one set: all or none). Raises ValueError for NaN / infinite points (nothing written)."""
+    """Write ``faces`` and the image's ``review`` state (default: unreviewed) in ``fmt``; .pts
+    writes one file per face (``_faceK`` when several) and the sidecar, as one set (all or
+    none). Fields of the file being replaced that mtface does not know are kept. Raises
+    ValueError for NaN / infinite points (nothing written)."""
     if not all(np.isfinite(f.landmarks).all() for f in faces):
         raise ValueError(f"refusing to write {path}: NaN or infinite landmark coordinates")
+    review = review or ReviewState()
+    path = Path(path)
     if fmt == "labelme":
-        return [atomic_write_json(path, to_labelme(faces, image_name, image_size))]
+        data = to_labelme(faces, image_name, image_size, review, read_previous(path, "json"))
+        return [atomic_write_json(path, data)]
     if fmt == "coco":
-        return [atomic_write_json(path, to_coco(faces, image_name, image_size))]
+        data = to_coco(faces, image_name, image_size, review, read_previous(path, "json"))
+        return [atomic_write_json(path, data)]
     if fmt == "csv":
-        return [atomic_write_text(path, to_csv(faces))]
+        return [atomic_write_text(path, to_csv(faces, review, read_previous(path, "csv")))]
     if fmt == "pts":
-        if len(faces) == 1:
-            return [atomic_write_text(path, format_pts(faces[0].landmarks))]
-        return atomic_write_set(
-            [
-                (path.with_name(f"{path.stem}_face{k}.pts"), text_writer(format_pts(f.landmarks)))
-                for k, f in enumerate(faces)
-            ]
-        )
+        return write_pts_set(path, faces, image_name, review)
     raise ValueError(f"unknown annotation format {fmt!r}; use one of {FORMATS}")
 
 
 def read_annotation(path: Path, image_name: str | None = None) -> list[FaceAnnotation]:
-    """Read any supported annotation file (format by suffix and content). With
+    """Read any supported annotation file's faces (format by suffix and content). With
     ``image_name``, a labelme file made for another image is refused. Raises
     AnnotationFormatError for anything malformed, NaN or infinite coordinates included."""
-    faces = _read_any(Path(path), image_name)
-    for k, face in enumerate(faces):
+    return read_annotation_record(path, image_name).faces
+
+
+def read_annotation_record(path: Path, image_name: str | None = None) -> AnnotationRecord:
+    """``read_annotation`` with the image's review state (None when the file has none). A file
+    may hold no face when it records a review state (an image a person marked as having
+    none)."""
+    record = _read_any(Path(path), image_name)
+    for k, face in enumerate(record.faces):
         if len(face.landmarks) == 0 or not np.isfinite(face.landmarks).all():
             raise AnnotationFormatError(
                 f"{path}: face {k} has no points, or NaN or infinite coordinates"
             )
-    return faces
+    return record
 
 
-def _read_any(path: Path, image_name: str | None) -> list[FaceAnnotation]:
+def find_annotation(image_path: Path, formats: tuple[str, ...] = FORMATS) -> Path | None:
+    """The annotation file of an image that the studio opens: the first of ``formats`` found
+    beside it (labelme first by default; for .pts the sidecar, else ``<stem>.pts``, else
+    ``<stem>_face0.pts``)."""
+    for fmt in formats:
+        path = annotation_path(image_path, fmt)
+        candidates = [path]
+        if fmt == "pts":
+            candidates = [
+                path.with_name(path.name + ".json"),
+                path,
+                annotation_path(image_path, fmt, 0),
+            ]
+        for candidate in candidates:
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def _read_any(path: Path, image_name: str | None) -> AnnotationRecord:
     suffix = path.suffix.lower()
     if suffix == ".pts":
-        return [FaceAnnotation.from_points(read_pts(path), source="pts")]
+        return read_pts_record(path, image_name)
     if suffix == ".mat":
-        return from_mat(path)
+        return AnnotationRecord(from_mat(path))
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise AnnotationFormatError(f"{path}: cannot read ({exc})") from exc
     if suffix == ".csv":
-        return from_csv(text, str(path))
+        return csv_record(text, str(path))
     if suffix == ".json":
         try:
             data = json.loads(text)
@@ -379,8 +550,10 @@ def _read_any(path: Path, image_name: str | None) -> list[FaceAnnotation]:
             raise AnnotationFormatError(f"{path}: invalid JSON ({exc})") from exc
         if isinstance(data, dict) and "shapes" in data:
             _check_image_path(data, image_name, str(path))
-            return from_labelme(data, str(path))
+            return labelme_record(data, str(path))
         if isinstance(data, dict) and "annotations" in data and "images" in data:
-            return from_coco(data, str(path), image_name)
+            return coco_record(data, str(path), image_name)
+        if isinstance(data, dict) and data.get("schema") == SIDECAR_SCHEMA:
+            return read_pts_record(path, image_name)
         raise AnnotationFormatError(f"{path}: JSON that is neither labelme nor COCO")
     raise AnnotationFormatError(f"{path}: unknown annotation format {suffix!r}")

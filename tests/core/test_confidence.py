@@ -107,6 +107,6 @@ def test_scan_annotation_tells_saved_from_unreadable(tmp_path):
     face = FaceAnnotation.from_points(np.full((68, 2), 5.0))
     face.confidence = 0.33
     write_annotation(tmp_path / "a.json", "labelme", [face], "a.jpg", (64, 64))
-    assert scan_annotation(image) == ImageStatus("saved", False, pytest.approx(0.33))
+    assert scan_annotation(image) == ImageStatus("saved", False, pytest.approx(0.33), faces=1)
     (tmp_path / "a.json").write_text("[]")
     assert scan_annotation(image).annotation == "unreadable"
