@@ -22,9 +22,19 @@ from mtface.core.formats.atomic import atomic_write
 from mtface.core.model import CascadeConfig, CascadeMTCNN
 from mtface.core.resources import resource_path
 from mtface.core.topology import Topology
-from mtface.core.weights import WeightsError, bundled_name, state_checksum, verify_checksum
+from mtface.core.weights import (
+    WeightsError,
+    bundled_name,
+    payload_checksum,
+    state_checksum,
+    verify_checksum,
+)
 
 FORMAT = "mtface-cascade/1"
+#: The one-file model (weights, 2D refiner, 3d offsets, metadata; core/model_file.py): its
+#: payload holds the same ``config`` and ``state_dict`` entries, so the cascade loads from
+#: either format here.
+MODEL_FORMAT = "mtface-model/2"
 DEFAULT_WEIGHTS = ("models", "mtface_default.pt")
 
 
@@ -74,14 +84,20 @@ def load_payload(path: Path) -> dict:
             f"cannot read weights {path}: the file is corrupt, truncated or not "
             f"an mtface weights file ({type(exc).__name__})"
         ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise WeightsError(f"{path} is not an mtface cascade weights file")
+    if not isinstance(payload, dict) or payload.get("format") not in (FORMAT, MODEL_FORMAT):
+        raise WeightsError(f"{path} is not an mtface model file (.pt)")
     stored = payload.get("checksum")
+    if stored is None and payload["format"] == MODEL_FORMAT:
+        raise WeightsError(f"model file {path} has no checksum inside; it is damaged")
     if stored is not None:
         expected = stored.get("sha256") if isinstance(stored, dict) else None
         try:
-            actual = state_checksum(payload.get("config", {}), payload.get("state_dict", {}))
-        except (AttributeError, TypeError, RuntimeError) as exc:
+            actual = (
+                payload_checksum(payload)
+                if payload["format"] == MODEL_FORMAT
+                else state_checksum(payload.get("config", {}), payload.get("state_dict", {}))
+            )
+        except (AttributeError, TypeError, RuntimeError, ValueError) as exc:
             raise WeightsError(f"{path}: malformed state dict ({exc})") from exc
         if actual != expected:
             raise WeightsError(
@@ -119,7 +135,7 @@ def load_cascade(
     path = Path(path) if path is not None else default_weights_path()
     if not path.exists():
         raise WeightsError(
-            f"weights file not found: {path}"
+            f"model file not found: {path}"
             + (
                 " (the default model ships in resources/models; reinstall mtface)"
                 if path == default_weights_path()
@@ -127,6 +143,13 @@ def load_cascade(
             )
         )
     payload = load_payload(path)
+    return cascade_from_payload(payload, path, topology), payload.get("meta", {})
+
+
+def cascade_from_payload(
+    payload: dict, path: Path, topology: Topology | None = None
+) -> CascadeMTCNN:
+    """The checked cascade (eval mode, fp32) of a payload read by :func:`load_payload`."""
     topology = topology or Topology.load()
     try:
         config = CascadeConfig.from_dict(payload["config"])
@@ -139,4 +162,4 @@ def load_cascade(
         raise WeightsError(f"weights {path} do not fit the model: {exc}") from exc
     model.eval()
     check_finite_outputs(model, path)
-    return model, payload.get("meta", {})
+    return model

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 import torch
 
-from mtface.core.checkpoint import companion_path, load_cascade
+from mtface.core.checkpoint import companion_path
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
@@ -31,8 +31,9 @@ from mtface.core.geometry import (
     protocol_crop,
 )
 from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
-from mtface.core.landmarks3d import Landmark3DOffsets, offsets_path
+from mtface.core.landmarks3d import Landmark3DOffsets
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
+from mtface.core.model_file import ModelIdentity, load_model, parts_of
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
@@ -136,17 +137,20 @@ class Predictor:
         refine_min_yaw_deg: float = REFINE_MIN_YAW_DEG,
         refiner_2d: Refiner2D | Path | None = None,
         offsets_3d: Landmark3DOffsets | None = None,
+        identity: ModelIdentity | None = None,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
         one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
         ``offsets_3d``: the 3d definition's offsets (core/landmarks3d.py); None: the keypoint
-        head's points as they are."""
+        head's points as they are. ``identity``: the model file's (core/model_file.py); None:
+        a model that was never saved."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
         self.topology = topology or Topology.load()
         self._refiner_2d = refiner_2d
         self.offsets_3d = offsets_3d
+        self._identity = identity or ModelIdentity("unsaved model", "", ("cascade",))
         self.landmarks = landmarks  # checked by the property; reads the refiner for '2d'
         self.model = fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
         self.crop_size = model.config.crop_size
@@ -162,6 +166,23 @@ class Predictor:
         if isinstance(self._refiner_2d, Path):
             self._refiner_2d = load_companion(self._refiner_2d, Refiner2D.load)
         return self._refiner_2d
+
+    @property
+    def model_identity(self) -> ModelIdentity:
+        """Which model this is (name, file SHA-256) and the parts it holds and can apply: a
+        part turned off at construction (``refiner_2d=None``) is not listed."""
+        calibrated = ("pose_calibration",) if "pose_calibration" in self._identity.parts else ()
+        return self._identity.with_parts(
+            parts_of(self._refiner_2d, self.offsets_3d, None) + calibrated
+        )
+
+    def applied_parts(self, convention: str | None = None) -> tuple[str, ...]:
+        """The model's parts that shape a face of ``convention`` ('3d' / '2d'; default: the
+        predictor's) from a photo: the cascade and its pose calibration always, the 3d offsets
+        for '3d' only, the 2D refiner for '2d' only."""
+        convention = convention or self.landmarks
+        skip = "refiner2d" if convention == "3d" else "offsets3d"
+        return tuple(p for p in self.model_identity.parts if p != skip)
 
     @property
     def landmarks(self) -> str:
@@ -180,20 +201,15 @@ class Predictor:
 
     @classmethod
     def from_weights(cls, weights: Path | None = None, **kwargs: object) -> Predictor:
-        """Load weights (default: the shipped model) and the 2D refiner and 3d offsets beside
-        them, when there are (``refiner_path``, ``offsets_path``; pass ``refiner_2d=None`` or
-        ``offsets_3d=None`` for none). Raises WeightsError when unusable."""
+        """Load a model file (default: the shipped model; core/model_file.py) with its 2D
+        refiner and 3d offsets (an old-format file: those beside it); pass ``refiner_2d=None``
+        or ``offsets_3d=None`` for none. Raises WeightsError when unusable."""
         topology = Topology.load()
-        model, _ = load_cascade(weights, topology)
-        if "refiner_2d" not in kwargs:
-            path = refiner_path(weights)
-            kwargs["refiner_2d"] = path if path.is_file() else None
-        if "offsets_3d" not in kwargs:
-            path = offsets_path(weights)
-            kwargs["offsets_3d"] = (
-                load_companion(path, Landmark3DOffsets.load) if path.is_file() else None
-            )
-        return cls(model, topology, **kwargs)  # type: ignore[arg-type]
+        loaded = load_model(weights, topology)
+        kwargs.setdefault("refiner_2d", loaded.refiner)
+        kwargs.setdefault("offsets_3d", loaded.offsets)
+        kwargs.setdefault("identity", loaded.identity)
+        return cls(loaded.cascade, topology, **kwargs)  # type: ignore[arg-type]
 
     @property
     def detector(self) -> Detector:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import math
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -139,8 +140,16 @@ class Refiner2D:
         return apply_affine(cv2.invertAffineTransform(to_canvas), current)
 
     def save(self, path: Path) -> None:
+        """Write the refiner as a compressed .npz of :meth:`to_arrays` (atomically)."""
         from mtface.core.formats.atomic import atomic_write_bytes
 
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **self.to_arrays())
+        atomic_write_bytes(Path(path), buffer.getvalue())
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The refiner as named arrays (the .npz's entries; a model file holds the same:
+        core/model_file.py), weights in float16."""
         arrays: dict[str, np.ndarray] = {
             "format_version": np.array(FORMAT_VERSION),
             "face_size": np.array(self.face_size),
@@ -160,9 +169,7 @@ class Refiner2D:
             arrays[f"mean_{k}"] = stage.mean.astype(np.float32)
             arrays[f"weights_{k}"] = stage.weights.astype(np.float16)
             arrays[f"bias_{k}"] = stage.bias.astype(np.float32)
-        buffer = io.BytesIO()
-        np.savez_compressed(buffer, **arrays)
-        atomic_write_bytes(Path(path), buffer.getvalue())
+        return arrays
 
     @staticmethod
     def load(path: Path) -> Refiner2D:
@@ -170,8 +177,19 @@ class Refiner2D:
         RuntimeError when unreadable."""
         return _load_cached(str(path))
 
+    @staticmethod
+    def from_arrays(arrays: Mapping[str, np.ndarray], origin: str) -> Refiner2D:
+        """A refiner from the arrays of :meth:`to_arrays` (or of an older version's file);
+        RuntimeError naming ``origin`` (a file, a model's part) when they are not one."""
+        try:
+            return _checked(_from_arrays(arrays), origin)
+        except (KeyError, ValueError, TypeError, IndexError) as exc:
+            raise RuntimeError(f"cannot read the 2D landmark refiner {origin}: {exc}") from exc
 
-def _load_stage(data: np.lib.npyio.NpzFile, k: int, version: int) -> RefineStage | LocalRefineStage:
+
+def _load_stage(
+    data: Mapping[str, np.ndarray], k: int, version: int
+) -> RefineStage | LocalRefineStage:
     mean = data[f"mean_{k}"].astype(np.float32)
     weights = data[f"weights_{k}"].astype(np.float32)
     bias = data[f"bias_{k}"].astype(np.float32)
@@ -200,29 +218,39 @@ def _stage_shapes_ok(stage: RefineStage | LocalRefineStage) -> bool:
     )
 
 
+def _from_arrays(data: Mapping[str, np.ndarray]) -> Refiner2D:
+    version = int(data["format_version"]) if "format_version" in data else 1
+    if version > FORMAT_VERSION:
+        raise ValueError(
+            f"format version {version} is newer than this mtface reads ({FORMAT_VERSION})"
+        )
+    stages = tuple(_load_stage(data, k, version) for k in range(int(data["stages"])))
+    return Refiner2D(
+        float(data["face_size"]),
+        int(data["canvas"]),
+        int(data["cell"]),
+        stages,
+        str(data["source"]),
+        float(data["local_max_yaw_deg"]) if "local_max_yaw_deg" in data else math.inf,
+        np.asarray(data["label_shift"], np.float64).reshape(2)
+        if "label_shift" in data
+        else np.zeros(2),
+    )
+
+
 @lru_cache(maxsize=4)
 def _load_cached(path: str) -> Refiner2D:
     try:
         with np.load(path) as data:
-            version = int(data["format_version"]) if "format_version" in data.files else 1
-            if version > FORMAT_VERSION:
-                raise ValueError(
-                    f"format version {version} is newer than this mtface reads ({FORMAT_VERSION})"
-                )
-            stages = tuple(_load_stage(data, k, version) for k in range(int(data["stages"])))
-            refiner = Refiner2D(
-                float(data["face_size"]),
-                int(data["canvas"]),
-                int(data["cell"]),
-                stages,
-                str(data["source"]),
-                float(data["local_max_yaw_deg"]) if "local_max_yaw_deg" in data.files else math.inf,
-                np.asarray(data["label_shift"], np.float64).reshape(2)
-                if "label_shift" in data.files
-                else np.zeros(2),
-            )
+            arrays = {name: data[name] for name in data.files}
+        refiner = _from_arrays(arrays)
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RuntimeError(f"cannot read the 2D landmark refiner {path}: {exc}") from exc
+    return _checked(refiner, path)
+
+
+def _checked(refiner: Refiner2D, path: str) -> Refiner2D:
+    """``refiner`` when its arrays have the right shapes and are finite; else RuntimeError."""
     if not np.isfinite(refiner.label_shift).all():
         raise RuntimeError(f"cannot read the 2D landmark refiner {path}: non-finite label shift")
     for stage in refiner.stages:

@@ -56,8 +56,10 @@ def verify_checksum(path: Path) -> bool:
     SHA256SUMS. Files outside resources/ (a user's own checkpoints) are only checked for
     existence here; their loader checks the embedded checksum and the content."""
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path} is a folder, expected a model file (.pt)")
     if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+        raise WeightsError(f"model file not found: {path}")
     relative = bundled_name(path)
     if relative is None:
         return False
@@ -101,6 +103,33 @@ def state_checksum(config: Mapping, state_dict: Mapping[str, torch.Tensor]) -> s
         digest.update(f"{name}|{flat.dtype}|{tuple(tensor.shape)}|".encode())
         digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return digest.hexdigest()
+
+
+def payload_checksum(payload: Mapping) -> str:
+    """SHA-256 of everything in a model file's payload except its ``checksum`` entry: every
+    nested dict (keys sorted), list, tensor (name, dtype, shape, bytes) and plain value (JSON),
+    so metadata, the 2D refiner and the 3d offsets are covered as well as the weights
+    (``mtface-model/2``, core/model_file.py). Independent of how torch lays out the file."""
+    digest = hashlib.sha256()
+    _feed(digest, "", {k: v for k, v in payload.items() if k != "checksum"})
+    return digest.hexdigest()
+
+
+def _feed(digest: hashlib._Hash, key: str, value: object) -> None:
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{key}|tensor|{flat.dtype}|{tuple(value.shape)}|".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
+    elif isinstance(value, Mapping):
+        digest.update(f"{key}|dict|{len(value)}|".encode())
+        for name in sorted(value, key=str):
+            _feed(digest, f"{key}/{name}", value[name])
+    elif isinstance(value, (list, tuple)):
+        digest.update(f"{key}|list|{len(value)}|".encode())
+        for i, item in enumerate(value):
+            _feed(digest, f"{key}[{i}]", item)
+    else:
+        digest.update(f"{key}|{json.dumps(value, default=str)}|".encode())
 
 
 #: What resources/SHA256SUMS covers: the weights and tables (.pt, .npz) anywhere under
