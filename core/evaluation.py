@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mtface.core.geometry import box_of_points, yaw_bin
-from mtface.core.topology import aflw21_from_68
+from mtface.core.topology import AFLW21_FROM_68, aflw21_from_68
 
 BINS = ("[0,30]", "(30,60]", "(60,90]")
 PAPER_AFLW2000 = {"[0,30]": 3.24, "(30,60]": 5.85, "(60,90]": 9.24, "mean": 6.11}
@@ -158,3 +158,70 @@ def ced_curve(
     """Cumulative error distribution: thresholds (steps,) and fraction of images below each."""
     thresholds = np.linspace(0, max_error, steps)
     return thresholds, (errors[None, :] <= thresholds[:, None]).mean(axis=1)
+
+
+@dataclass(frozen=True)
+class VisibilityAgreement:
+    """Agreement of predicted visibility with labels over a set of points: recall of the
+    labelled-visible and of the labelled-hidden points (NaN when there are none) and their mean,
+    the balanced accuracy (NaN unless both exist); ``points`` and ``hidden`` count the labels."""
+
+    balanced_accuracy: float
+    visible_recall: float
+    hidden_recall: float
+    points: int
+    hidden: int
+
+
+def visibility_agreement(
+    predicted: np.ndarray, labelled: np.ndarray, mask: np.ndarray | None = None
+) -> VisibilityAgreement:
+    """predicted, labelled (N, K) bool (True: visible); mask (N, K) bool of the points to
+    score (default all)."""
+    predicted, labelled = np.asarray(predicted, bool), np.asarray(labelled, bool)
+    mask = np.ones(labelled.shape, bool) if mask is None else np.asarray(mask, bool)
+    seen, hidden = labelled & mask, ~labelled & mask
+    visible_recall = float(predicted[seen].mean()) if seen.any() else float("nan")
+    hidden_recall = float((~predicted[hidden]).mean()) if hidden.any() else float("nan")
+    return VisibilityAgreement(
+        (visible_recall + hidden_recall) / 2.0,
+        visible_recall,
+        hidden_recall,
+        int(mask.sum()),
+        int(hidden.sum()),
+    )
+
+
+def binned_visibility(
+    predicted: np.ndarray, labelled: np.ndarray, yaws: np.ndarray, mask: np.ndarray | None = None
+) -> dict[str, VisibilityAgreement]:
+    """``visibility_agreement`` per |yaw| bin of ``BINS`` (bins without faces left out)."""
+    labels = np.array([yaw_bin(y) for y in yaws])
+    mask = np.ones(np.shape(labelled), bool) if mask is None else np.asarray(mask, bool)
+    return {
+        b: visibility_agreement(predicted[labels == b], labelled[labels == b], mask[labels == b])
+        for b in BINS
+        if (labels == b).any()
+    }
+
+
+def aflw21_visibility(visible68: np.ndarray) -> np.ndarray:
+    """Visibility (N, 68) bool -> the AFLW 21-point scheme (N, 21): a point that is a group of
+    the 68 (eye and mouth centres) is visible when at least half of the group is."""
+    v = np.asarray(visible68, dtype=np.float64)
+    return np.stack([v[:, list(group)].mean(1) >= 0.5 for group in AFLW21_FROM_68], axis=1)
+
+
+def auroc(scores: np.ndarray, positives: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` (higher = more likely positive) for telling the
+    ``positives`` (bool) from the rest: the Mann-Whitney probability that a random positive
+    scores above a random negative (ties count half); NaN without both classes."""
+    scores = np.asarray(scores, dtype=np.float64)
+    positives = np.asarray(positives, bool)
+    n_pos, n_neg = int(positives.sum()), int((~positives).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    end = np.cumsum(counts)
+    ranks = ((end - counts + 1 + end) / 2.0)[inverse]  # 1-based average ranks
+    return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))

@@ -62,23 +62,40 @@ def landmark_visibility(
 
 
 def surface_depth_at(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Largest z (nearest to the viewer) of the mesh at each 2D query point; -inf outside.
+    """Largest z (nearest to the viewer) of the mesh at each 2D query point; -inf outside: the
+    z-buffer of the mesh read at those points, without rendering it. Only the triangles whose
+    (x, y) box holds a point are solved (a few per point), so 68 points on the 898-triangle
+    mesh cost well under a millisecond.
 
     vertices (V, 3), triangles (T, 3), xy (K, 2) -> (K,).
     """
-    a, b, c = (vertices[triangles[:, k]] for k in range(3))
-    p = xy[:, None, :]
-    v0, v1 = (b - a)[None, :, :2], (c - a)[None, :, :2]
-    v2 = p - a[None, :, :2]
-    den = v0[..., 0] * v1[..., 1] - v1[..., 0] * v0[..., 1]
-    den = np.where(np.abs(den) < 1e-12, np.nan, den)
-    w1 = (v2[..., 0] * v1[..., 1] - v1[..., 0] * v2[..., 1]) / den
-    w2 = (v0[..., 0] * v2[..., 1] - v2[..., 0] * v0[..., 1]) / den
+    vertices = np.asarray(vertices, dtype=np.float64)
+    xy = np.asarray(xy, dtype=np.float64)
+    corners = vertices[np.asarray(triangles)]  # (T, 3, 3)
+    low, high = corners[:, :, :2].min(1), corners[:, :, :2].max(1)
+    eps = 1e-6
+    holds = (
+        (xy[:, None, 0] >= low[None, :, 0] - eps)
+        & (xy[:, None, 0] <= high[None, :, 0] + eps)
+        & (xy[:, None, 1] >= low[None, :, 1] - eps)
+        & (xy[:, None, 1] <= high[None, :, 1] + eps)
+    )
+    k, t = np.nonzero(holds)
+    out = np.full(len(xy), -np.inf)
+    if len(k) == 0:
+        return out
+    a, b, c = corners[t, 0], corners[t, 1], corners[t, 2]
+    v0, v1, v2 = (b - a)[:, :2], (c - a)[:, :2], xy[k] - a[:, :2]
+    den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
+    ok = np.abs(den) >= 1e-12
+    den = np.where(ok, den, 1.0)
+    w1 = (v2[:, 0] * v1[:, 1] - v1[:, 0] * v2[:, 1]) / den
+    w2 = (v0[:, 0] * v2[:, 1] - v2[:, 0] * v0[:, 1]) / den
     w0 = 1.0 - w1 - w2
-    inside = (w0 >= -1e-6) & (w1 >= -1e-6) & (w2 >= -1e-6)
-    z = w0 * a[None, :, 2] + w1 * b[None, :, 2] + w2 * c[None, :, 2]
-    z = np.where(inside, z, -np.inf)
-    return np.nanmax(np.where(np.isnan(z), -np.inf, z), axis=1)
+    inside = ok & (w0 >= -eps) & (w1 >= -eps) & (w2 >= -eps)
+    z = w0 * a[:, 2] + w1 * b[:, 2] + w2 * c[:, 2]
+    np.maximum.at(out, k[inside], z[inside])
+    return out
 
 
 # --- pose -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import companion_path
+from mtface.core.confidence import ConfidenceEvidence, confidence_from_evidence, crop_evidence
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
@@ -37,6 +38,7 @@ from mtface.core.model_file import ModelIdentity, load_model, parts_of
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
+from mtface.core.visibility import reported_visibility
 
 #: Detector box -> landmark box: medians over 255 teacher-labelled LFW training faces of
 #: max side(landmark box) / max side(BlazeFace box) = 0.881 and of the vertical centre offset
@@ -325,12 +327,17 @@ class Predictor:
                 self.crop_from_box if box_kind == "detector" else self.crop_from_landmark_box
             )
             transforms = [first_crop(b) for b in boxes]
+            first_transforms = list(transforms)
             result = self.run_on_transforms(image, transforms)
             if refine:
                 transforms, result = self._refine(image, boxes, transforms, result)
             t2 = time.perf_counter()
+            evidence = self.confidence_evidence(image, first_transforms, transforms, result)
             faces = [
-                self.face_from_result(box, tf, result, i, image)
+                replace(
+                    self.face_from_result(box, tf, result, i, image),
+                    confidence=confidence_from_evidence(evidence[i]),
+                )
                 for i, (box, tf) in enumerate(zip(boxes, transforms))
             ]
             if detected:
@@ -345,6 +352,34 @@ class Predictor:
             total_ms=(t3 - t0) * 1e3,
         )
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
+
+    def confidence_evidence(
+        self,
+        image: np.ndarray,
+        first: list[CropTransform],
+        final: list[CropTransform],
+        result: CropResult,
+    ) -> list[ConfidenceEvidence]:
+        """The confidence evidence of each face (core/confidence.py): its final crop mirrored
+        goes through the cascade (one batch, one extra crop per face) and is compared with
+        ``result``; ``first`` are the crops made from the boxes."""
+        mirrored = self.predict_crops(np.stack([self._crop(image, tf)[:, ::-1] for tf in final]))
+        perm = self.topology.landmark_flip_permutation
+        out = []
+        for i, (a, b) in enumerate(zip(first, final)):
+            fit = self.crop_from_landmarks(b.to_image(result.keypoints[i, -1])[:, :2])
+            out.append(
+                crop_evidence(
+                    result.keypoints[i],
+                    mirrored.keypoints[i, -1],
+                    float(result.pose[i, -1, 1]),
+                    float(mirrored.pose[i, -1, 1]),
+                    self.crop_size,
+                    perm,
+                    crop_change(a, fit),
+                )
+            )
+        return out
 
     def _second_opinion(self, image: np.ndarray, faces: list[Face], refine: bool) -> list[Face]:
         """Faces whose detector box looks wrong (its five points and the predicted yaw turn
@@ -493,15 +528,14 @@ class Predictor:
                 )
             )
         last = stages[-1]
-        landmarks, visible = last.landmarks, last.visible
+        landmarks = last.landmarks
         if self._definition_2d is not None:
-            landmarks, visible = landmarks.copy(), visible.copy()
+            landmarks = landmarks.copy()
             landmarks[:, :2] = self._definition_2d.points_for_cascade(
                 last.vertices,
                 last.landmarks,
                 self.topology.landmarks_from_vertices(last.vertices.astype(np.float64)),
             )
-            visible[list(CONTOUR_POINTS)] = True  # on the outline, seen by definition
             refiner = self.refiner_2d if image is not None else None
             if refiner is not None:
                 landmarks[:, :2] = refiner.refine(
@@ -511,6 +545,15 @@ class Predictor:
             landmarks = (landmarks + self._offsets_3d_shift(last.landmarks, last.vertices)).astype(
                 np.float32
             )
+        # what a person sees: occlusion by the mesh (core/visibility.py); the stages keep the
+        # cascade's own normal-based visibility, which its MSIF was trained with
+        visible = reported_visibility(
+            landmarks,
+            last.vertices,
+            self.topology.triangles,
+            CONTOUR_POINTS,
+            contour_on_outline=self._definition_2d is not None,  # 2d: seen by definition
+        )
         return Face(
             box=box,
             vertices=last.vertices,

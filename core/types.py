@@ -66,8 +66,9 @@ class Face:
 
     box: the crop's source box and score; vertices (V, 3) dense shape; landmarks (68, 3) the
     iBUG-68 points in 3D (their orthographic projection is ``landmarks[:, :2]``); visible (68,)
-    bool from the surface normal (v_i = N_c . N_i > 0); pose in degrees; stages: per-stage
-    outputs for inspection (the last equals the final result).
+    bool, what a person sees: not occluded by the mesh (core/visibility.py); pose in degrees;
+    stages: per-stage outputs for inspection (the last equals the final result; their
+    ``visible`` is the cascade's own normal test).
     """
 
     box: FaceBox
@@ -79,6 +80,10 @@ class Face:
     convention: str = "3d"
     """'3d': landmarks are points fixed to the 3D head (may be hidden); '2d': the jaw follows the
     visible outline, as people annotate photos (core/landmarks2d.py)."""
+    confidence: float | None = None
+    """How much to trust the face, in (0, 1] (core/confidence.py; low = likely wrong): the one
+    value predict, annotate and the studio report. None where it was not computed (live video
+    frames, faces rebuilt from a person's corrections)."""
 
     @property
     def landmarks_2d(self) -> np.ndarray:

@@ -81,22 +81,6 @@ def _landmark_switch(predictor: object) -> Callable[[str], None] | None:
     return switch
 
 
-def _mirror_score(predictor: object) -> Callable[..., list[float]] | None:
-    """The review queue's confidence (image vs mirror, core/confidence.py) when the predictor
-    can run crops; otherwise the faces keep their stage-1 / stage-2 confidence."""
-    if not all(
-        hasattr(predictor, a)
-        for a in ("predict_crops", "crop_from_landmarks", "crop_size", "topology")
-    ):
-        return None
-    from mtface.core.confidence import mirror_confidences
-
-    def score(image: object, prediction: object) -> list[float]:
-        return mirror_confidences(predictor, image, prediction.faces)  # type: ignore
-
-    return score
-
-
 def configure_threads() -> str:
     """Thread counts for the studio on few cores: torch gets cores - 1 (1 on a 2-core
     machine), OpenCV 1, so the GUI thread keeps a core for drawing. On a busy 2-core machine
@@ -136,7 +120,7 @@ def create_window(
             predict = predictor.predict  # type: ignore[attr-defined]
             refine = getattr(predictor, "refine_from_landmarks", None)
             live_predictor = predictor if hasattr(predictor, "crop_from_landmarks") else None
-            score = _mirror_score(predictor)
+            score = None  # faces carry the predictor's confidence (Face.confidence)
             switch = _landmark_switch(predictor)
             if switch is not None:
                 switch(landmarks)

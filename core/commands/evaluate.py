@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,10 @@ from mtface.core.evaluation import (
     PAPER_AFLW2000,
     BinnedReport,
     aflw21_nme,
+    aflw21_visibility,
+    auroc,
     binned,
+    binned_visibility,
     ced_curve,
     load_aflw2000_folder,
     load_aflw_val,
@@ -32,7 +36,8 @@ from mtface.core.formats.atomic import atomic_write_csv as write_csv
 from mtface.core.geometry import CropTransform, box_of_points, yaw_bin
 from mtface.core.imageio import load_image
 from mtface.core.predictor import Predictor
-from mtface.core.types import FaceBox
+from mtface.core.topology import AFLW21_EAR_POINTS
+from mtface.core.types import Face, FaceBox
 from mtface.core.weights import WeightsError
 
 # sorted-name rows of the 16 images of ../shared/data are found by name in the protocol files
@@ -57,34 +62,136 @@ def _print_table(title: str, reports: dict[str, BinnedReport], paper: dict[str, 
     print(f"{'the method (paper)':34s}{cells}{paper['mean']:9.2f}")
 
 
-def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> tuple[np.ndarray, ...]:
+#: A predicted face is on the labelled person when its landmarks' centre lies within this
+#: fraction of the person's face size (sqrt(w h) of the labelled box) of the labels' centre.
+ON_PERSON = 0.5
+#: Gross failure: box NME (%) above this.
+GROSS_NME = 20.0
+#: The confidence must tell faces above this NME (%) from the rest (AUROC).
+FAILURE_NME = 10.0
+#: Faces within this |yaw| (degrees, labels) are frontal: a person sees all their points.
+FRONTAL_YAW = 10.0
+
+
+@dataclass
+class FacePredictions:
+    """What one evaluation pass predicted for N labelled faces (NaN / False where no face lay
+    on the person): landmarks (N, 68, 2), poses (N, 3) degrees, found (N,), visible (N, 68) the
+    reported visibility (core/visibility.py), normal_visible (N, 68) the cascade's own normal
+    test, confidence (N,) (NaN where none)."""
+
+    landmarks: np.ndarray
+    poses: np.ndarray
+    found: np.ndarray
+    visible: np.ndarray
+    normal_visible: np.ndarray
+    confidence: np.ndarray
+
+    @staticmethod
+    def collect(faces: list[Face | None]) -> FacePredictions:
+        nan68 = np.full((68, 2), np.nan)
+        return FacePredictions(
+            np.array([nan68 if f is None else f.landmarks_2d for f in faces]),
+            np.array(
+                [[np.nan] * 3 if f is None else list(f.pose.as_dict().values()) for f in faces]
+            ),
+            np.array([f is not None for f in faces]),
+            np.array([np.zeros(68, bool) if f is None else f.visible for f in faces]),
+            np.array([np.zeros(68, bool) if f is None else f.stages[-1].visible for f in faces]),
+            np.array(
+                [np.nan if f is None or f.confidence is None else f.confidence for f in faces]
+            ),
+        )
+
+
+def face_on_person(faces: list[Face], gt: np.ndarray) -> Face | None:
+    """The predicted face nearest the labelled points gt (K, 2), when it lies on that person
+    (``ON_PERSON``); None otherwise."""
+    centre = np.nanmean(gt, axis=0)
+    x0, y0, x1, y1 = box_of_points(gt[np.isfinite(gt).all(1)])
+    reach = ON_PERSON * np.sqrt(max((x1 - x0) * (y1 - y0), 1e-9))
+    best = min(faces, default=None, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+    if best is None or np.linalg.norm(best.landmarks_2d.mean(0) - centre) > reach:
+        return None
+    return best
+
+
+def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> FacePredictions:
     """With ``crop='gt'`` the predictor runs exactly as ``mtface predict --boxes B --box-kind
-    landmarks --no-refine`` with B the ground-truth landmark boxes: the protocol crop."""
-    preds, poses, found = [], [], []
+    landmarks --no-refine`` with B the ground-truth landmark boxes: the protocol crop; with
+    'detector' as ``mtface predict`` (a face counts when it lies on the person)."""
+    faces: list[Face | None] = []
     for s in samples:
         image = load_image(s.image_path)
         if crop == "gt":
-            face = predictor.predict(
-                image, [FaceBox(*box_of_points(s.gt68))], box_kind="landmarks", refine=False
-            ).faces[0]
-            preds.append(face.landmarks_2d)
-            poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
-            found.append(True)
+            faces.append(
+                predictor.predict(
+                    image, [FaceBox(*box_of_points(s.gt68))], box_kind="landmarks", refine=False
+                ).faces[0]
+            )
         else:
-            prediction = predictor.predict(image)
-            if prediction.faces:
-                centre = s.gt68.mean(0)
-                face = min(
-                    prediction.faces, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre)
-                )
-                preds.append(face.landmarks_2d)
-                poses.append([face.pose.pitch, face.pose.yaw, face.pose.roll])
-                found.append(True)
-            else:
-                preds.append(np.full((68, 2), np.nan))
-                poses.append([np.nan] * 3)
-                found.append(False)
-    return np.array(preds), np.array(poses), np.array(found)
+            faces.append(face_on_person(predictor.predict(image).faces, s.gt68))
+    return FacePredictions.collect(faces)
+
+
+def print_bin_report(
+    nme: np.ndarray, yaws: np.ndarray, found: np.ndarray, confidence: np.ndarray
+) -> dict:
+    """Per |yaw| bin: faces on the person and misses, gross failures (> ``GROSS_NME``), and the
+    confidence's AUROC for NME > ``FAILURE_NME`` (nme (N,) with NaN where not found)."""
+    labels = np.array([yaw_bin(y) for y in yaws])
+    out: dict = {}
+    print(f"{'per |yaw| bin (labels)':34s}" + "".join(f"{b:>16s}" for b in BINS) + f"{'all':>16s}")
+    groups = [(b, labels == b) for b in BINS] + [("all", np.ones(len(labels), bool))]
+    cells = {"found": "", "gross": "", "auroc": ""}
+    for name, m in groups:
+        f = m & found
+        gross = int((nme[f] > GROSS_NME).sum())
+        fail = nme[f] > FAILURE_NME
+        score = auroc(-confidence[f], fail)
+        out[name] = {
+            "faces": int(m.sum()),
+            "found": int(f.sum()),
+            "missed": int((m & ~found).sum()),
+            "gross": gross,
+            "failures": int(fail.sum()),
+            "confidence_auroc": score,
+        }
+        cells["found"] += (
+            f"{f'{int(f.sum())}/{int(m.sum())} ({int((m & ~found).sum())} miss)':>16s}"
+        )
+        cells["gross"] += f"{f'{gross} ({100 * gross / max(int(f.sum()), 1):.1f} %)':>16s}"
+        cells["auroc"] += f"{f'{score:.3f} ({int(fail.sum())})':>16s}"
+    print(f"{'faces on the person (misses)':34s}{cells['found']}")
+    print(f"{f'gross failures (NME > {GROSS_NME:.0f} %)':34s}{cells['gross']}")
+    print(f"{f'confidence AUROC, NME > {FAILURE_NME:.0f} % (n)':34s}{cells['auroc']}")
+    return out
+
+
+def print_hidden_share(
+    visible: dict[str, np.ndarray], yaws: np.ndarray, found: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Share (%) of points flagged hidden per |yaw| bin and on frontal faces (|yaw| <=
+    ``FRONTAL_YAW``, where a person sees all points), for each visibility in ``visible``
+    (name -> (N, 68) bool)."""
+    labels = np.array([yaw_bin(y) for y in yaws])
+    frontal = (np.abs(yaws) <= FRONTAL_YAW) & found
+    out = {}
+    for name, vis in visible.items():
+        row = {b: 100 * float(1 - vis[(labels == b) & found].mean()) for b in BINS}
+        row["frontal"] = 100 * float(1 - vis[frontal].mean()) if frontal.any() else float("nan")
+        row["frontal_faces_with_hidden"] = (
+            100 * float((~vis[frontal]).any(1).mean()) if frontal.any() else float("nan")
+        )
+        out[name] = row
+        print(
+            f"{f'points hidden %, {name}':34s}"
+            + "".join(f"{row[b]:16.1f}" for b in BINS)
+            + f"   |yaw|<={FRONTAL_YAW:.0f}: {row['frontal']:.2f} % of points, "
+            f"{row['frontal_faces_with_hidden']:.1f} % of faces with one "
+            f"(n={int(frontal.sum())})"
+        )
+    return out
 
 
 def evaluate_aflw2000(
@@ -101,7 +208,8 @@ def evaluate_aflw2000(
                 f"note: {inside} of these {len(samples)} images were used to fit the model's 3d "
                 "offsets (ADR 15): on them the figures are in-sample, so optimistic"
             )
-    preds, poses, found = _predict_aflw2000(predictor, samples, crop)
+    predicted = _predict_aflw2000(predictor, samples, crop)
+    preds, poses, found = predicted.landmarks, predicted.poses, predicted.found
     gt = np.array([s.gt68 for s in samples])
     gt_pose = np.array([s.pose for s in samples])
     reports: dict[str, BinnedReport] = {}
@@ -127,14 +235,15 @@ def evaluate_aflw2000(
         "faces found)"
     )
     _print_table(title, reports, PAPER_AFLW2000)
-    if crop == "detector":
-        labels = np.array([yaw_bin(y) for y in gt_pose[:, 1]])
-        print(
-            "faces without a detection per bin: "
-            + "  ".join(
-                f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS
-            )
-        )
+    nme_all = np.full(len(samples), np.nan)
+    nme_all[ok] = reports["original labels, |yaw| from .mat"].per_image
+    bins_report = print_bin_report(nme_all, gt_pose[:, 1], found, predicted.confidence)
+    # AFLW2000-3D has no visibility labels: a person sees every point of a frontal face
+    hidden = print_hidden_share(
+        {"reported": predicted.visible, "cascade normal": predicted.normal_visible},
+        gt_pose[:, 1],
+        found,
+    )
     regions = box_normalised_regions(preds[ok], gt[ok])
     print(
         "per region (NME %, original labels): "
@@ -166,6 +275,8 @@ def evaluate_aflw2000(
     return {name: {"bins": r.bins, "mean": r.mean} for name, r in reports.items()} | {
         "pose_mae": mae,
         "regions": regions,
+        "per_bin": bins_report,
+        "hidden_percent": hidden,
     }
 
 
@@ -189,35 +300,67 @@ def _protocol_rows(original: np.ndarray, samples: list) -> np.ndarray:
 AFLW_DETECTOR_BORDER = 60
 
 
-def crop_landmarks(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
-    """The predictor's 68 landmarks (N, 68, 2) on protocol crops (N, S, S, 3), in crop pixels,
-    in its landmark definition (with the 2D refiner, on the crop, where it has one)."""
+def crop_faces(predictor: Predictor, crops: np.ndarray) -> list[Face]:
+    """The predictor's faces on protocol crops (N, S, S, 3), in crop pixels, in its landmark
+    definition (with the 2D refiner, on the crop, where it has one)."""
     result = predictor.predict_crops(crops)
     size = predictor.crop_size
     whole_crop = CropTransform(0.0, 0.0, 1.0, size)
     box = FaceBox(0.0, 0.0, size - 1.0, size - 1.0, 1.0)
-    return np.stack(
-        [
-            predictor.face_from_result(box, whole_crop, result, i, crops[i]).landmarks[:, :2]
-            for i in range(len(crops))
-        ]
-    )
+    return [
+        predictor.face_from_result(box, whole_crop, result, i, crops[i]) for i in range(len(crops))
+    ]
 
 
-def _aflw_val_detector(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
-    """68 landmarks (N, 68, 2) in crop pixels through the detector path (NaN: no face)."""
+def crop_landmarks(predictor: Predictor, crops: np.ndarray) -> np.ndarray:
+    """The landmarks (N, 68, 2) of ``crop_faces``, in crop pixels."""
+    return np.stack([f.landmarks[:, :2] for f in crop_faces(predictor, crops)])
+
+
+def _aflw_val_detector(predictor: Predictor, crops: np.ndarray) -> list[Face | None]:
+    """The faces through the detector path, in crop pixels (None: no face)."""
     import cv2
 
     b = AFLW_DETECTOR_BORDER
-    preds = np.full((len(crops), 68, 2), np.nan)
-    for i, crop in enumerate(crops):
+    out: list[Face | None] = []
+    for crop in crops:
         padded = cv2.copyMakeBorder(crop, b, b, b, b, cv2.BORDER_CONSTANT, value=(127, 127, 127))
         faces = predictor.predict(padded).faces
-        if faces:
-            centre = np.array([b + (crop.shape[1] - 1) / 2, b + (crop.shape[0] - 1) / 2])
-            face = min(faces, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
-            preds[i] = face.landmarks_2d - b
-    return preds
+        if not faces:
+            out.append(None)
+            continue
+        centre = np.array([b + (crop.shape[1] - 1) / 2, b + (crop.shape[0] - 1) / 2])
+        face = min(faces, key=lambda f: np.linalg.norm(f.landmarks_2d.mean(0) - centre))
+        shift = np.array([b, b, 0.0], np.float32)
+        out.append(replace(face, landmarks=face.landmarks - shift, vertices=face.vertices - shift))
+    return out
+
+
+#: The AFLW 21-point visibility scored: all but the two ear points (the mesh has no ears).
+AFLW_VISIBILITY_POINTS = [i for i in range(21) if i not in AFLW21_EAR_POINTS]
+
+
+def print_visibility(
+    visible68: dict[str, np.ndarray], labelled21: np.ndarray, yaws: np.ndarray, found: np.ndarray
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Agreement of each predicted visibility (name -> (N, 68) bool) with AFLW's human 21-point
+    visibility (N, 21) bool, per |yaw| bin, over ``AFLW_VISIBILITY_POINTS`` of found faces."""
+    out = {}
+    for name, vis in visible68.items():
+        pred21 = aflw21_visibility(vis)[found][:, AFLW_VISIBILITY_POINTS]
+        agreement = binned_visibility(
+            pred21, labelled21[found][:, AFLW_VISIBILITY_POINTS], yaws[found]
+        )
+        out[name] = {b: vars(a) for b, a in agreement.items()}
+        print(
+            f"  {name:22s}"
+            + "".join(
+                f"{b:>9s} BA {a.balanced_accuracy * 100:5.1f} vis {a.visible_recall * 100:5.1f}"
+                f" hid {a.hidden_recall * 100:5.1f} (hidden {a.hidden}/{a.points})"
+                for b, a in agreement.items()
+            )
+        )
+    return out
 
 
 def evaluate_aflw_val(
@@ -226,12 +369,13 @@ def evaluate_aflw_val(
     paths, yaws, gt21, side = load_aflw_val(folder)
     crops = np.stack([load_image(p) for p in paths])
     if crop == "gt":
-        preds = np.concatenate(
-            [crop_landmarks(predictor, crops[i : i + 128]) for i in range(0, len(crops), 128)]
-        )
+        faces: list[Face | None] = [
+            f for i in range(0, len(crops), 128) for f in crop_faces(predictor, crops[i : i + 128])
+        ]
     else:
-        preds = _aflw_val_detector(predictor, crops)
-    found = np.isfinite(preds).all(axis=(1, 2))
+        faces = _aflw_val_detector(predictor, crops)
+    predicted = FacePredictions.collect(faces)
+    preds, found = predicted.landmarks, predicted.found
     report = binned(aflw21_nme(preds[found], gt21[found], side), yaws[found])
     _print_table(
         f"AFLW 21 points (visible only), NME % on {len(paths)} protocol crops "
@@ -247,6 +391,16 @@ def evaluate_aflw_val(
                 f"{b} {int((~found[labels == b]).sum())}/{int((labels == b).sum())}" for b in BINS
             )
         )
+    print(
+        "visibility vs AFLW's human labels (a point is labelled where the annotator saw it; 19 "
+        "points, ears left out): balanced accuracy, visible and hidden recall %"
+    )
+    visibility = print_visibility(
+        {"reported": predicted.visible, "cascade normal (before)": predicted.normal_visible},
+        np.isfinite(gt21).all(axis=2),
+        yaws,
+        found,
+    )
     if out is not None:
         suffix = "" if crop == "gt" else f"_{crop}"
         write_csv(
@@ -258,7 +412,7 @@ def evaluate_aflw_val(
             ],
         )
         _write_ced(out / f"aflw_val{suffix}_ced.png", {"aflw_val": report}, max_error=15.0)
-    return {"bins": report.bins, "mean": report.mean}
+    return {"bins": report.bins, "mean": report.mean, "visibility": visibility}
 
 
 def _write_ced(

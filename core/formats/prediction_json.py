@@ -28,6 +28,7 @@ def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
     return {
         "box": [round(float(v), 2) for v in face.box.as_tuple()],
         "score": round(float(face.box.score), 4),
+        "confidence": None if face.confidence is None else round(float(face.confidence), 4),
         "landmarks": np.round(face.landmarks.astype(float), 3).tolist(),
         "landmark_definition": face.convention,
         "visible": [bool(v) for v in face.visible],

@@ -160,7 +160,7 @@ def test_predict_with_landmark_boxes_reproduces_evaluate(tmp_path):
         )
         == 0
     )
-    expected, _, _ = _predict_aflw2000(Predictor.from_weights(), samples, "gt")
+    expected = _predict_aflw2000(Predictor.from_weights(), samples, "gt").landmarks
     for s, pred in zip(samples, expected):
         payload = json.loads((tmp_path / "out" / f"{s.image_path.stem}.json").read_text())
         landmarks = np.array(payload["faces"][0]["landmarks"])[:, :2]
