@@ -40,6 +40,7 @@ from PySide6 import QtWidgets  # noqa: E402
 from mtface.core.resources import resource_path  # noqa: E402
 from mtface.core.topology import Topology  # noqa: E402
 from mtface.core.weights import WeightsError  # noqa: E402
+from mtface.gui import settings  # noqa: E402
 from mtface.gui.main_window import MainWindow  # noqa: E402
 
 PredictorFactory = Callable[[], object]
@@ -105,12 +106,15 @@ def create_window(
     paths: list[Path] | None = None,
     predictor_factory: PredictorFactory | None = default_predictor_factory,
     enable_3d: bool | None = None,
-    landmarks: str = "3d",
+    landmarks: str | None = None,
 ) -> MainWindow:
     """Build the studio window (a QApplication must exist) and open ``paths`` (default: the
     bundled sample). The 3D view needs a real or virtual X display; without one it is off.
     ``landmarks``: the landmark definition shown first ('3d' points fixed to the head, '2d'
-    outline)."""
+    outline); None: the one used last (gui/settings.py), '3d' the first time."""
+    if landmarks is None:
+        landmarks = settings.read("landmarks", "3d")
+        landmarks = landmarks if landmarks in ("3d", "2d") else "3d"
     topology = Topology.load()
     predict = refine = live_predictor = score = switch = None
     error = None
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     profile = "--profile-startup" in argv
     if profile:
         argv.remove("--profile-startup")
-    landmarks = "3d"
+    landmarks = None  # the one used last
     for flag in [a for a in argv if a.startswith("--landmarks=")]:
         landmarks = flag.split("=", 1)[1]
         argv.remove(flag)

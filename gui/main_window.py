@@ -24,6 +24,8 @@ from mtface.core.formats.annotations import FORMATS
 from mtface.core.imageio import ImageLoadError, list_images
 from mtface.core.topology import Topology
 from mtface.core.types import FaceBox, Prediction
+from mtface.gui.comfort import Comfort
+from mtface.gui.folder_watch import FolderWatcher
 from mtface.gui.group_edit import GroupEditor
 from mtface.gui.help import Legend, show_help
 from mtface.gui.image_view import ImageView
@@ -119,9 +121,11 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.status = self.statusBar()
 
         self.editing = GroupEditor(self)  # point drags, clicks, selection, group edits
+        self.folder_watch = FolderWatcher(self)
         self.image_view.faceClicked.connect(self._on_face_clicked)
         self.image_view.boxDrawn.connect(self._on_box_drawn)
         self._build_actions()
+        self.comfort.restore()  # settings kept by QSettings (gui/settings.py)
 
     # --- actions ----------------------------------------------------------------------------
 
@@ -204,6 +208,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
                 checked=self.landmarks == "2d",
             )
         self.add_action(view, "Fit image", self.image_view.fit, "F")
+        self.comfort = Comfort(self, view)  # display panel, 3D panel on / off, settings
         if self._enable_3d:
             self.add_action(
                 view, "Textured mesh", self._toggle_texture, "T", checkable=True, checked=True
@@ -266,6 +271,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             return
         self.live.stop()
         self.folder = images
+        self.folder_watch.watch(paths)  # the list follows files added or removed
         statuses = [scan_annotation(p) for p in images]  # ✓ only for readable files
         self.file_list.set_paths(images, statuses)
         self.index = -1
@@ -275,6 +281,12 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self._load(0)
         if self.worker is None:
             self._start_scan()
+
+    def restart_scan(self, images: list[Path], statuses: list[ImageStatus]) -> None:
+        """Scan a changed list again (the folder watcher); the open image is skipped."""
+        self._scan_pending = (images, statuses)
+        self._scan_generation = -1
+        self._start_scan()
 
     def _start_scan(self) -> None:
         """The review scan, after the first image's prediction: it must not slow the first
@@ -469,13 +481,13 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         face = session.current()
         if event.kind == "points" and event.face == session.selected and face is not None:
             self.image_view.update_points(face, event.points)
-            if self.mesh_view is not None and face.face is not None and len(face.visible) == 68:
+            if self._mesh_shown() and face.face is not None and len(face.visible) == 68:
                 self.mesh_view.show_face(face.face, doc.image, face.visible)  # colours only
             self._show_state()
             return
         self.image_view.set_faces(session.faces, session.selected, doc.reference_landmarks())
         self.pose_panel.show_pose(face.pose if face is not None else None)
-        if self.mesh_view is not None:
+        if self._mesh_shown():
             self.mesh_view.show_face(
                 face.face if face is not None else None,
                 doc.image,
@@ -484,6 +496,10 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
                 else None,
             )
         self._show_state()
+
+    def _mesh_shown(self) -> bool:
+        """The 3D view exists and is not hidden (F3): a hidden one is updated when shown."""
+        return self.mesh_view is not None and self.comfort.panel_3d_action.isChecked()
 
     def _show_state(self) -> None:
         """The image list's marks, the window's modified flag and the actions' states."""

@@ -57,6 +57,19 @@ class FakePredictor:
         return Face(face.box, face.vertices, lm, np.asarray(visible, bool), face.pose, face.stages)
 
 
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory):
+    """Every GUI test reads and writes the studio's QSettings (gui/settings.py) in a folder of
+    its own: nothing leaks between tests or into the user's settings."""
+    from PySide6 import QtCore
+
+    folder = tmp_path_factory.mktemp("settings")
+    QtCore.QSettings.setPath(
+        QtCore.QSettings.Format.IniFormat, QtCore.QSettings.Scope.UserScope, str(folder)
+    )
+    return folder
+
+
 def display_available() -> bool:
     return bool(os.environ.get("DISPLAY")) and os.environ.get("QT_QPA_PLATFORM") != "offscreen"
 
