@@ -146,9 +146,10 @@ class Comfort(QtCore.QObject):
         w.autosave = autosave
         self.panel_3d_action.setChecked(settings.read("layout/panel_3d", True))
         self.right_panel.setVisible(self.panel_3d_action.isChecked())
-        geometry, state = settings.read_bytes("layout/geometry"), settings.read_bytes("layout/state")
+        geometry = settings.read_bytes("layout/geometry")
         if geometry is not None:
             w.restoreGeometry(geometry)
+        state = settings.read_bytes("layout/state")
         if state is not None:
             w.restoreState(state)
         splitter = settings.read_bytes("layout/splitter")
