@@ -6,16 +6,20 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
+
+from mtface.cli.arg_types import fraction, output_folder, positive_int, shard
 
 if TYPE_CHECKING:
+    from mtface.core.commands.batch import PredictorSpec
     from mtface.core.detection import Detector
 
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="reconstruct the faces of images or folders")
     p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=output_folder, required=True, help="output folder")
+    _add_batch(p)
     p.add_argument(
         "--boxes",
         type=Path,
@@ -48,6 +52,30 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_batch(p: argparse.ArgumentParser) -> None:
+    """--workers / --shard of predict and annotate (core/commands/batch.py)."""
+    p.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes, each with its own copy of the model (default 1)",
+    )
+    p.add_argument(
+        "--shard",
+        type=shard,
+        metavar="K/N",
+        help="process only the K-th of N parts (1-based) of the images sorted by name: N "
+        "machines with K = 1..N cover every image once, with disjoint outputs",
+    )
+
+
+def _predictor_spec(args: argparse.Namespace, **options: object) -> PredictorSpec:
+    """How each --workers process builds the command's predictor."""
+    from mtface.core.commands.batch import PredictorSpec
+
+    return PredictorSpec(args.weights, dict(options), small_faces=args.small_faces)
+
+
 def _add_small_faces(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--small-faces",
@@ -70,8 +98,15 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("annotate", help="pre-annotate images for correction in the studio")
     p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
     p.add_argument("--format", choices=("labelme", "coco", "csv", "pts"), default="labelme")
-    p.add_argument("--out", type=Path, help="folder for the files (default: beside each image)")
-    p.add_argument("--overwrite", action="store_true", help="replace existing annotation files")
+    p.add_argument(
+        "--out", type=output_folder, help="folder for the files (default: beside each image)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace existing annotation files (never files with a person's corrections)",
+    )
+    _add_batch(p)
     _add_small_faces(p)
     p.add_argument(
         "--landmarks",
@@ -95,17 +130,17 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="data_command", required=True)
     lab = dsub.add_parser("label", help="label a folder of photos with the teacher")
     lab.add_argument("--images", type=Path, required=True)
-    lab.add_argument("--out", type=Path, required=True)
+    lab.add_argument("--out", type=output_folder, required=True)
     lab.add_argument("--licence", required=True, help="the photos' licence, for provenance")
     lab.add_argument(
         "--remove-overlays",
         action="store_true",
         help="inpaint drawn green boxes/dots first (the shared LFW copy has them)",
     )
-    lab.add_argument("--limit", type=int)
+    lab.add_argument("--limit", type=positive_int)
     syn = dsub.add_parser("synthesize", help="rotate labelled faces to large poses")
     syn.add_argument("--labels", type=Path, required=True)
-    syn.add_argument("--out", type=Path, required=True)
+    syn.add_argument("--out", type=output_folder, required=True)
     syn.add_argument(
         "--split",
         choices=("train", "val", "all"),
@@ -114,10 +149,10 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     )
     syn.add_argument(
         "--val-fraction",
-        type=float,
+        type=fraction,
         help="validation share of the identity split (default: the label folder's own, else 0.1)",
     )
-    syn.add_argument("--variants", type=int, default=8)
+    syn.add_argument("--variants", type=positive_int, default=8)
     syn.add_argument("--seed", type=int, default=0)
     imp = dsub.add_parser(
         "import-3dmm",
@@ -131,13 +166,13 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="BFM folder (3DDFA bfm_subset: Model_PAF.pkl, u_base.txt, ...)",
     )
-    imp.add_argument("--out", type=Path, required=True)
+    imp.add_argument("--out", type=output_folder, required=True)
     imp.add_argument(
         "--licence",
         default="300W-LP: research use only",
         help="the photos' licence, for provenance",
     )
-    imp.add_argument("--limit", type=int)
+    imp.add_argument("--limit", type=positive_int)
     ann = dsub.add_parser(
         "import-annotations",
         help="folders of images with human 68-point "
@@ -150,23 +185,23 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
         required=True,
         help="folders of images with an annotation file beside each",
     )
-    ann.add_argument("--out", type=Path, required=True, help="label folder to write")
+    ann.add_argument("--out", type=output_folder, required=True, help="label folder to write")
     ann.add_argument("--licence", required=True, help="the photos' licence, for provenance")
     ann.add_argument(
         "--mesh-from",
         choices=("teacher", "model"),
-        default="teacher",
-        help="depth and dense shape from the teacher (the model where it finds "
-        "no face) or from mtface's own model",
+        default="model",
+        help="depth and dense shape from mtface's own model (default; nothing else to "
+        "install) or from the teacher (needs mediapipe; the model where it finds no face)",
     )
     ann.add_argument("--weights", type=Path, help="model weights for --mesh-from model")
     ann.add_argument(
         "--val-fraction",
-        type=float,
+        type=fraction,
         default=0.2,
         help="share of photos kept for validation (listed in OUT/val.txt)",
     )
-    ann.add_argument("--limit", type=int)
+    ann.add_argument("--limit", type=positive_int)
     fit = dsub.add_parser(
         "fit-refiner",
         help="fit a model's 2D landmark refiner on a label folder's training photos (ADR 11)",
@@ -177,6 +212,14 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     _add_fitted_for_weights(fit, "refiner", ".refine2d.npz")
     fit.add_argument("--stages", type=int, default=2, help="descent steps")
     fit.add_argument("--ridge", type=float, default=1000.0, help="ridge penalty")
+    fit.add_argument(
+        "--overwrite", action="store_true", help="replace an existing refiner file"
+    )
+    fit.add_argument(
+        "--force",
+        action="store_true",
+        help="write the refiner even when it makes the held-out error worse",
+    )
     off = dsub.add_parser(
         "fit-offsets",
         help="fit a model's 3d landmark offsets on 3DMM-fitted photos (.jpg + .mat; ADR 15)",
@@ -210,6 +253,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out-dir", help="override the config's out_dir")
     p.add_argument("--epochs", type=int)
     p.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in out_dir (without it, such an out_dir is refused)",
+    )
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -255,7 +303,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="average with the mirrored crop (as `mtface predict --flip-test`)",
     )
-    p.add_argument("--out", type=Path, help="folder for the CSV and the CED PNG")
+    p.add_argument("--out", type=output_folder, help="folder for the CSV and the CED PNG")
 
 
 #: The sub-commands; any other first argument is an image for the studio (``mtface IMAGE``).
@@ -281,8 +329,16 @@ def _version() -> str:
         return "(not installed)"
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the command line's one error line: usage, then ``error: ...`` (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mtface",
         description="Large-pose face alignment by 3D shape reconstruction. "
         "Without a command, opens the studio.",
@@ -331,21 +387,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         boxes = read_boxes(args.boxes) if args.boxes else None
-        predictor = Predictor.from_weights(
-            args.weights,
-            refine_crop=not args.no_refine,
-            flip_test=args.flip_test,
-            landmarks=args.landmarks,
-            box_kind=args.box_kind,
-            detector=_detector_for(args),
-        )
+        options = {
+            "refine_crop": not args.no_refine,
+            "flip_test": args.flip_test,
+            "landmarks": args.landmarks,
+            "box_kind": args.box_kind,
+        }
+        predictor = Predictor.from_weights(args.weights, detector=_detector_for(args), **options)
     except (BoxesFileError, WeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     weights = args.weights or default_weights_path()
     info = {"weights": Path(weights).name, "sha256": sha256_of(weights)[:16]}
     summary = run_predict(
-        args.inputs, args.out, predictor, boxes, args.overlay, args.mesh_format, info
+        args.inputs,
+        args.out,
+        predictor,
+        boxes,
+        args.overlay,
+        args.mesh_format,
+        info,
+        workers=args.workers,
+        shard=args.shard,
+        spec=_predictor_spec(args, **options),
     )
     if summary.error:
         print(f"error: {summary.error}", file=sys.stderr)
@@ -384,7 +448,10 @@ def _main(argv: list[str]) -> int:
     argv = [a for a in argv if a != "--profile-startup"]
     if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
         argv = ["studio", *argv]  # ``mtface IMAGE`` opens the image in the studio
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad option (error: ... printed, 2), --help or --version (0)
+        return exc.code if isinstance(exc.code, int) else 0
     if args.command in (None, "studio"):
         from mtface.gui.app import main as studio_main
 
@@ -416,10 +483,19 @@ def _main(argv: list[str]) -> int:
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        summary = run_annotate(args.inputs, predictor, args.format, args.out, args.overwrite)
+        summary = run_annotate(
+            args.inputs,
+            predictor,
+            args.format,
+            args.out,
+            args.overwrite,
+            workers=args.workers,
+            shard=args.shard,
+            spec=_predictor_spec(args, landmarks=args.landmarks),
+        )
         if summary.error:
             print(f"error: {summary.error}", file=sys.stderr)
-        print(f"annotated {summary.annotated} of {summary.seen} image(s)", file=sys.stderr)
+        print(summary.line(), file=sys.stderr)
         return summary.exit_code
     if args.command == "benchmark":
         from mtface.core.commands.benchmark import run_benchmark
@@ -435,7 +511,7 @@ def _main(argv: list[str]) -> int:
         config = TrainConfig.from_file(
             args.config, {"out_dir": args.out_dir, "epochs": args.epochs}
         )
-        train(config, resume=args.resume)
+        train(config, resume=args.resume, overwrite=args.overwrite)
         return 0
     if args.command == "evaluate":
         from mtface.core.commands.evaluate import run_evaluate

@@ -23,7 +23,20 @@ MIN_SIDE = 32
 MAX_PIXELS = 20000 * 20000
 #: Above this many pixels, 8-bit photos are decoded without intermediate copies.
 LARGE_PIXELS = 40_000_000
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+#: What folder scans take as images (everywhere: predict, annotate, evaluate, the studio). A GIF
+#: is read as its first frame; an animated one is a video to ``mtface live --source``.
+IMAGE_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".bmp",
+    ".tif",
+    ".tiff",
+    ".webp",
+    ".ppm",
+    ".pgm",
+    ".gif",
+)
 
 
 class ImageLoadError(ValueError):

@@ -442,6 +442,15 @@ def _write_ced(
         plt.close(fig)
 
 
+def _weights_name(weights: Path | None) -> str:
+    """``name.pt (sha256 0123456789ab)`` of the weights (default: the shipped model)."""
+    from mtface.core.checkpoint import default_weights_path
+    from mtface.core.weights import sha256_of
+
+    path = Path(weights) if weights is not None else default_weights_path()
+    return f"{path} (sha256 {sha256_of(path)[:12]})"
+
+
 def run_evaluate(args: argparse.Namespace) -> int:
     if not (args.aflw2000 or args.aflw_val or args.pts):
         print("error: give --aflw2000, --aflw-val and/or --pts", file=sys.stderr)
@@ -454,13 +463,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
         return 2
     refine = args.crop == "detector"  # the gt crop is the protocol's: one pass
 
+    named: list[bool] = []
+
     def predictor_for(default_landmarks: str) -> Predictor:
-        return Predictor.from_weights(
+        predictor = Predictor.from_weights(
             args.weights,
             flip_test=args.flip_test,
             refine_crop=refine,
             landmarks=args.landmarks or default_landmarks,
         )
+        if not named:  # which model the figures are of
+            named.append(True)
+            print(f"weights: {_weights_name(args.weights)}")
+        return predictor
 
     try:
         if args.aflw2000:

@@ -11,12 +11,19 @@ none is within half the annotation's box size). Errors: inter-ocular NME (outer 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mtface.core.data.human_labels import find_annotated_images, in_subset
+from mtface.core.data.human_labels import (
+    AnnotatedImage,
+    find_annotated_images,
+    in_subset,
+    subset_entry_of,
+    usable_faces,
+)
 from mtface.core.evaluation import (
     REGIONS,
     box_size,
@@ -25,7 +32,6 @@ from mtface.core.evaluation import (
     nme_interocular,
     region_errors,
 )
-from mtface.core.formats.annotations import read_annotation
 from mtface.core.formats.atomic import atomic_write_csv
 from mtface.core.formats.pts import AnnotationFormatError
 from mtface.core.geometry import box_of_points
@@ -84,8 +90,14 @@ def evaluate_pts(
     crop: str,
     out: Path | None = None,
 ) -> PtsReport:
-    """Score ``predictor`` on every annotated face under ``folders`` (see the module doc)."""
-    items = [i for i in find_annotated_images(folders) if in_subset(i.annotation, subset)]
+    """Score ``predictor`` on every annotated face under ``folders`` (see the module doc).
+    An unreadable image or annotation, and a face without 68 finite points, is reported on
+    stderr and left out; subset entries that name no annotation found are reported. Raises
+    FileNotFoundError / ValueError when no face is left to score."""
+    found_items = find_annotated_images(folders)
+    items = [i for i in found_items if in_subset(i, subset)]
+    if subset is not None:
+        _report_unmatched(subset, found_items)
     if not items:
         raise FileNotFoundError(
             f"no annotated images under {', '.join(map(str, folders))}"
@@ -96,13 +108,12 @@ def evaluate_pts(
     for item in items:
         try:
             image = load_image(item.image)
-            faces = read_annotation(item.annotation, image_name=item.image.name)
+            faces = usable_faces(item, _warn)
         except (ImageLoadError, AnnotationFormatError) as exc:
-            raise ValueError(str(exc)) from exc
-        detected = predictor.predict(image) if crop == "detector" else None
+            _warn(f"skipped: {exc}")
+            continue
+        detected = predictor.predict(image) if crop == "detector" and faces else None
         for k, face in enumerate(faces):
-            if len(face.landmarks) != 68:
-                continue
             gt = face.landmarks.astype(np.float64)
             if detected is None:
                 box = FaceBox(*box_of_points(gt))
@@ -119,6 +130,12 @@ def evaluate_pts(
             names.append(f"{item.annotation.name}" + (f"#{k}" if len(faces) > 1 else ""))
             preds.append(pred)
             gts.append(gt)
+    if not gts:
+        raise ValueError(
+            f"none of the {len(items)} annotated image(s)"
+            + (" in the subset list" if subset is not None else "")
+            + " has a usable 68-point face (see the skipped: lines above)"
+        )
     pred_a, gt_a = np.stack(preds), np.stack(gts)
     found = np.isfinite(pred_a).all(axis=(1, 2))
     io = np.full(len(gt_a), np.nan)
@@ -136,6 +153,27 @@ def evaluate_pts(
             [[n, f"{a:.4f}", f"{b:.4f}"] for n, a, b in zip(names, io, box)],
         )
     return report
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _report_unmatched(subset: set[str], items: list[AnnotatedImage]) -> None:
+    """Say which subset entries name no annotation file found under the folders."""
+    matched = {subset_entry_of(p, subset) for item in items for p in item.files}
+    missing = sorted(subset - matched)
+    if not missing:
+        return
+    if len(missing) == len(subset):
+        raise FileNotFoundError(
+            f"none of the {len(subset)} file(s) the subset list names is an annotation found "
+            f"under the folders (first: {', '.join(missing[:3])})"
+        )
+    _warn(
+        f"warning: {len(missing)} of the {len(subset)} file(s) the subset list names were not "
+        f"found (first: {', '.join(missing[:3])})"
+    )
 
 
 def print_pts_report(report: PtsReport, crop: str, convention: str) -> None:

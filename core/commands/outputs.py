@@ -6,6 +6,11 @@ one by one: their name), without the image suffix: ``a/face.png`` -> ``a/face``.
 of one run would get the same name (``face.jpg`` and ``face.png`` in one folder, or two files
 called ``face.jpg`` from different folders), those keep their suffix (``face.jpg``) and, if that
 is still not unique, a ``~K`` counter in the order the images were given.
+
+Files mtface wrote are never read as inputs: folder scans skip the overlays ``predict
+--overlay`` writes (they carry a PNG text chunk, core/formats/overlay.py) and, inside the run's
+own output folder, every ``*_overlay.png``. A path that cannot be resolved (a symbolic link
+that points to itself) is a clear error.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mtface.core.formats.overlay import is_mtface_overlay
 from mtface.core.imageio import IMAGE_SUFFIXES
 
 FACE_FILE_SUFFIXES = ("pts", "obj", "ply")
@@ -27,9 +33,36 @@ class ImageJob:
     base: str
 
 
-def expand_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
+class InputPathError(ValueError):
+    """An input path that cannot be used at all (a symbolic link loop)."""
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:
+        raise InputPathError(
+            f"{path}: a symbolic link that points to itself (a loop); give the file it "
+            "should point to"
+        ) from exc
+
+
+def written_by_mtface(path: Path, out_dir: Path | None = None) -> bool:
+    """True for an overlay mtface wrote: a tagged PNG, or any ``*_overlay.png`` inside
+    ``out_dir`` (overlays written before the tag existed)."""
+    if not path.name.lower().endswith("_overlay.png"):
+        return False
+    if is_mtface_overlay(path):
+        return True
+    if out_dir is None:
+        return False
+    return _resolved(path).is_relative_to(_resolved(Path(out_dir)))
+
+
+def expand_inputs(inputs: list[Path], out_dir: Path | None = None) -> list[tuple[Path, Path]]:
     """(image, path relative to its input) for every image of files and folders; a file given
-    twice (or found through two inputs) is kept once."""
+    twice (or found through two inputs) is kept once; overlays mtface wrote are left out
+    (:func:`written_by_mtface`). Raises InputPathError for a symbolic link loop."""
     seen: set[Path] = set()
     out: list[tuple[Path, Path]] = []
     for item in inputs:
@@ -42,16 +75,17 @@ def expand_inputs(inputs: list[Path]) -> list[tuple[Path, Path]]:
         else:
             pairs = [(item, Path(item.name))]
         for path, rel in pairs:
-            key = path.resolve()
-            if key not in seen:
+            key = _resolved(path)
+            if key not in seen and not written_by_mtface(path, out_dir):
                 seen.add(key)
                 out.append((path, rel))
     return out
 
 
-def plan_outputs(inputs: list[Path]) -> list[ImageJob]:
-    """Every image of ``inputs`` with a unique output base (see the module docstring)."""
-    pairs = expand_inputs(inputs)
+def plan_outputs(inputs: list[Path], out_dir: Path | None = None) -> list[ImageJob]:
+    """Every image of ``inputs`` with a unique output base (see the module docstring); images
+    mtface wrote (overlays; see :func:`expand_inputs`) are left out."""
+    pairs = expand_inputs(inputs, out_dir)
     bases = [rel.with_suffix("").as_posix() for _, rel in pairs]
     bases = _disambiguate(bases, [rel.as_posix() for _, rel in pairs])
     return [ImageJob(path, base) for (path, _), base in zip(pairs, bases)]

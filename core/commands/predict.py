@@ -1,8 +1,11 @@
 """``mtface predict IMAGE_OR_FOLDER... --out DIR``.
 
 Each image's outputs (JSON, per-face .pts and mesh, optional overlay) are written as a set: all
-of them or, when one cannot be written, none (the old ones stay). Per-face files that an earlier
-run left and this one did not rewrite are removed. Names cannot collide (core.commands.outputs).
+of them or, when one cannot be written, none (the old ones stay). They replace all of the
+image's earlier outputs: per-face files and an overlay that an earlier run left and this one did
+not rewrite are removed. Names cannot collide (core.commands.outputs). Predict never replaces a
+file it did not write (an annotation the studio saved in the same folder); a run holds the
+output folder's lock; ``--workers`` / ``--shard`` split big folders (core.commands.batch).
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ import errno
 import json
 import math
 import sys
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from mtface.core.commands.batch import OutputLock, PredictorSpec, map_jobs, shard_jobs
 from mtface.core.commands.outputs import FaceFileIndex, ImageJob, plan_outputs
 from mtface.core.formats.atomic import (
     SaveError,
@@ -200,6 +205,135 @@ def output_set(
     return items
 
 
+@dataclass(frozen=True)
+class PredictContext:
+    """What every image of a run shares (picklable, for worker processes); ``run`` names the
+    run (each process keeps its own index of the files already in ``out_dir``)."""
+
+    out_dir: Path
+    boxes: dict[str, list[FaceBox]] | None
+    overlay: bool
+    mesh_format: str
+    model_info: dict | None
+    run: str
+
+
+@dataclass
+class JobResult:
+    """One image: what to print, and whether it was written / failed / stopped the run."""
+
+    messages: list[str] = field(default_factory=list)
+    processed: bool = False
+    failed: bool = False
+    error: str | None = None
+
+
+_INDEXES: dict[str, FaceFileIndex] = {}
+
+
+def boxes_inside(boxes: list[FaceBox], height: int, width: int) -> list[FaceBox]:
+    """The caller boxes that overlap the image (a box partly outside is fine)."""
+    return [b for b in boxes if b.x1 > 0 and b.y1 > 0 and b.x0 < width and b.y0 < height]
+
+
+def predict_job(predictor: Predictor, job: ImageJob, context: PredictContext) -> JobResult:
+    """Predict one image and write its outputs as a set, replacing all of the image's earlier
+    outputs (stale per-face files and a stale overlay are removed)."""
+    result = JobResult()
+    try:
+        image = load_image(job.path)
+    except ImageLoadError as exc:
+        result.messages.append(f"skipped: {exc}")
+        return result
+    caller_boxes = None
+    if context.boxes is not None:
+        caller_boxes = _caller_boxes(context.boxes, job)
+        if caller_boxes is None:
+            result.messages.append(f"skipped: {job.path}: no box for it in the boxes file")
+            return result
+        inside = boxes_inside(caller_boxes, *image.shape[:2])
+        if len(inside) < len(caller_boxes):
+            outside = [b for b in caller_boxes if all(b is not i for i in inside)]
+            result.messages.append(
+                f"{'skipped' if not inside else 'warning'}: {job.path}: "
+                f"{len(outside)} box(es) lie entirely outside the {image.shape[1]}x"
+                f"{image.shape[0]} image (first: {[round(v, 1) for v in outside[0].as_tuple()]})"
+                + ("" if inside else "; no face predicted")
+            )
+            if not inside:
+                result.failed = True
+                return result
+        caller_boxes = inside
+    prediction = predictor.predict(image, caller_boxes)
+    out_dir = context.out_dir
+    try:
+        items = output_set(
+            prediction,
+            job,
+            out_dir,
+            predictor,
+            image if context.overlay else None,
+            context.mesh_format,
+            context.model_info,
+        )
+    except ValueError as exc:
+        result.messages.append(f"failed: {job.path}: {exc}")
+        result.failed = True
+        return result
+    del image
+    target = out_dir / job.base
+    index = _INDEXES.setdefault(context.run, FaceFileIndex())
+    try:
+        written = atomic_write_set(items)
+        stale = index.stale(target.parent, target.name, written)
+        overlay = target.with_name(f"{target.name}_overlay.png")
+        if not context.overlay and overlay.is_file():
+            stale.append(overlay)
+        remove_files(stale)
+    except SaveError as exc:
+        result.error = str(exc)
+        return result
+    if not prediction.faces:
+        result.messages.append(f"no face found: {job.path}")
+    result.processed = True
+    return result
+
+
+def foreign_outputs(jobs: list[ImageJob], out_dir: Path) -> list[Path]:
+    """Files in ``out_dir`` that this run would replace or remove but that ``mtface predict``
+    did not write: an image's ``NAME.json`` that is not a prediction (a labelme annotation
+    the studio saved, say), or its ``NAME_faceK.*`` / ``NAME_overlay.png`` without a
+    prediction ``NAME.json`` beside them (``annotate --format pts`` writes ``NAME_faceK.pts``)."""
+    out_dir = Path(out_dir)
+    if not out_dir.is_dir():
+        return []
+    index = FaceFileIndex()
+    found: list[Path] = []
+    for job in jobs:
+        target = out_dir / job.base
+        if not target.parent.is_dir():
+            continue
+        json_path = target.with_name(target.name + ".json")
+        ours = json_path.is_file() and is_prediction_file(json_path)
+        if json_path.exists() and not ours:
+            found.append(json_path)
+        elif not ours:
+            overlay = target.with_name(f"{target.name}_overlay.png")
+            found += index.existing(target.parent, target.name)
+            found += [overlay] if overlay.is_file() else []
+    return found
+
+
+def is_prediction_file(path: Path) -> bool:
+    """True for a JSON file ``mtface predict`` wrote (its ``schema`` is mtface-prediction)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        return False
+    return b'"schema"' in head and b'"mtface-prediction/' in head
+
+
 def run_predict(
     inputs: list[Path],
     out_dir: Path,
@@ -208,53 +342,49 @@ def run_predict(
     overlay: bool = False,
     mesh_format: str = "obj",
     model_info: dict | None = None,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
+    spec: PredictorSpec | None = None,
 ) -> PredictSummary:
-    """Process every image. Unreadable images are skipped; a write failure stops the run."""
-    jobs = plan_outputs(inputs)
+    """Process every image (of shard ``shard``), in ``workers`` processes (built from
+    ``spec``). Unreadable images are skipped; a write failure stops the run. Holds the
+    output folder's lock; raises OutputBusyError when another run holds it, ValueError
+    (nothing written) when ``out_dir`` holds files predict did not write."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "--out is a file, not a folder", str(out_dir))
+    jobs = shard_jobs(plan_outputs(inputs, out_dir), shard)
     summary = PredictSummary(seen=len(jobs))
     if not jobs:
         print("no images found in " + ", ".join(map(str, inputs)), file=sys.stderr)
         return summary
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "--out is a file, not a folder", str(out_dir))
-    index = FaceFileIndex()
-    for job in tqdm(jobs, desc="predict", unit="img", file=sys.stderr, disable=len(jobs) < 2):
-        try:
-            image = load_image(job.path)
-        except ImageLoadError as exc:
-            tqdm.write(f"skipped: {exc}", file=sys.stderr)
-            continue
-        caller_boxes = None
-        if boxes is not None:
-            caller_boxes = _caller_boxes(boxes, job)
-            if caller_boxes is None:
-                tqdm.write(f"skipped: {job.path}: no box for it in the boxes file", file=sys.stderr)
-                continue
-        prediction = predictor.predict(image, caller_boxes)
-        try:
-            items = output_set(
-                prediction,
-                job,
-                out_dir,
-                predictor,
-                image if overlay else None,
-                mesh_format,
-                model_info,
+    with OutputLock(out_dir, shard):
+        foreign = foreign_outputs(jobs, out_dir)
+        if foreign:
+            raise ValueError(
+                f"{len(foreign)} file(s) in {out_dir} that `mtface predict` did not write would "
+                f"be replaced (first: {foreign[0]}; an annotation?); predict never replaces "
+                "them: give another --out"
             )
-        except ValueError as exc:
-            tqdm.write(f"failed: {job.path}: {exc}", file=sys.stderr)
-            summary.failed += 1
-            continue
-        del image
-        folder = (out_dir / job.base).parent
+        context = PredictContext(
+            out_dir, boxes, overlay, mesh_format, model_info, run=uuid.uuid4().hex
+        )
+        bar = tqdm(
+            total=len(jobs), desc="predict", unit="img", file=sys.stderr, disable=len(jobs) < 2
+        )
+        results = map_jobs(predict_job, jobs, context, predictor, spec, workers)
         try:
-            written = atomic_write_set(items)
-            remove_files(index.stale(folder, Path(job.base).name, written))
-        except SaveError as exc:
-            summary.error = str(exc)
-            return summary
-        if not prediction.faces:
-            tqdm.write(f"no face found: {job.path}", file=sys.stderr)
-        summary.processed += 1
+            for result in results:
+                for message in result.messages:
+                    tqdm.write(message, file=sys.stderr)
+                summary.processed += result.processed
+                summary.failed += result.failed
+                bar.update()
+                if result.error:
+                    summary.error = result.error
+                    break
+        finally:
+            results.close()
+            bar.close()
+            _INDEXES.pop(context.run, None)
     return summary

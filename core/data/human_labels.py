@@ -5,9 +5,10 @@ For every image with an annotation beside it (iBUG ``.pts``, labelme ``.json``, 
 becomes one face of a label folder (``core/data/labels.py``), which ``mtface data synthesize``
 then turns into training samples with large-pose views, like teacher labels:
 
-1. Depth and the dense shape come from the teacher (MediaPipe FaceMesh on a crop around the
-   annotated points) or, where the teacher is not installed or gives no face, from the current
-   model (``--mesh-from model``).
+1. Depth and the dense shape come from the current model (``--mesh-from model``, the default:
+   nothing beyond mtface to install) or from the teacher (``--mesh-from teacher``: MediaPipe
+   FaceMesh on a crop around the annotated points, the model where it gives no face; needs
+   mediapipe, which the install does not bring).
 2. The mesh is then fitted to the human points: a 2D thin-plate-spline field moves every vertex
    in x and y so that the mesh's 2D-convention landmarks (``core/landmarks2d.py``; the jaw
    marches to the silhouette, as people annotate it) land on the annotated points. Depth is kept.
@@ -18,6 +19,12 @@ The split into training and validation photos is by photo (a photo's several fac
 together; ``labels.is_validation_identity``); ``train.txt`` and ``val.txt`` list the annotation
 files of each part so that ``mtface evaluate --pts DIR --subset val.txt`` scores exactly the
 held-out part.
+
+An image's annotation is, in this order: the ``.pts`` set (``photo.pts``, or the faces'
+``photo_face0.pts``, ``photo_face1.pts``, ... that ``mtface annotate --format pts`` writes for
+several faces, with its sidecar ``photo.pts.json`` when there is one), labelme ``.json``, COCO
+``.coco.json`` or ``.csv``. A face without 68 finite points is reported and left out; an image
+with no usable face is not listed in ``train.txt`` / ``val.txt``.
 """
 
 from __future__ import annotations
@@ -51,8 +58,18 @@ _TEACHER_BOX_SCALE = 1.0 / 0.881
 
 @dataclass(frozen=True)
 class AnnotatedImage:
+    """An image and its annotation file; ``parts`` the further ``.pts`` files of its faces
+    (``photo_face1.pts``, ...) when ``annotation`` is ``photo_face0.pts`` and no sidecar lists
+    them."""
+
     image: Path
     annotation: Path
+    parts: tuple[Path, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every annotation file of the image, ``annotation`` first."""
+        return (self.annotation, *self.parts)
 
 
 @dataclass(frozen=True)
@@ -66,23 +83,85 @@ class ImportReport:
 
 
 def find_annotated_images(folders: list[Path]) -> list[AnnotatedImage]:
-    """Every image under ``folders`` that has an annotation file beside it."""
+    """Every image under ``folders`` that has an annotation file beside it (see the module
+    docstring for the order)."""
     found = []
     for image in list_images(folders):
-        for suffix in ANNOTATION_SUFFIXES:
+        item = _pts_set(image)
+        for suffix in ANNOTATION_SUFFIXES[1:] if item is None else ():
             candidate = image.with_name(image.stem + suffix)
             if candidate.is_file():
-                found.append(AnnotatedImage(image, candidate))
+                item = AnnotatedImage(image, candidate)
                 break
+        if item is not None:
+            found.append(item)
     return found
 
 
-def in_subset(path: Path, subset: set[str] | None) -> bool:
-    """True when ``subset`` is None or one of its relative paths ends ``path``."""
+def _pts_set(image: Path) -> AnnotatedImage | None:
+    """The .pts annotation of ``image``: its sidecar (which lists every face's file), else
+    ``photo.pts``, else every ``photo_faceK.pts`` in face order; None when there is none."""
+    from mtface.core.formats.pts_set import pts_files, sidecar_path
+
+    files = pts_files(image.with_name(image.stem + ".pts"))
+    if not files:
+        return None
+    sidecar = sidecar_path(image.with_name(image.stem + ".pts"))
+    if sidecar.is_file():
+        return AnnotatedImage(image, sidecar, tuple(files))
+    if files[0].name == image.stem + ".pts":
+        return AnnotatedImage(image, files[0])
+    files.sort(key=lambda p: int(p.stem.rsplit("_face", 1)[1]))
+    return AnnotatedImage(image, files[0], tuple(files[1:]))
+
+
+def read_annotated_faces(item: AnnotatedImage) -> list[FaceAnnotation]:
+    """Every face of an annotated image, from all of its files (raises
+    AnnotationFormatError for a malformed file)."""
+    if item.annotation.name.endswith(".pts.json"):
+        return read_annotation(item.annotation, image_name=item.image.name)
+    faces: list[FaceAnnotation] = []
+    for path in item.files:
+        faces += read_annotation(path, image_name=item.image.name)
+    return faces
+
+
+def usable_faces(item: AnnotatedImage, warn: Callable[[str], None]) -> list[FaceAnnotation]:
+    """The faces of ``item`` with 68 finite points; each other face is reported to ``warn``
+    (raises AnnotationFormatError for a malformed file)."""
+    faces = read_annotated_faces(item)
+    usable = []
+    for k, face in enumerate(faces):
+        count = len(face.landmarks)
+        if count == 68 and np.isfinite(face.landmarks).all():
+            usable.append(face)
+        else:
+            which = f" face {k}" if len(faces) > 1 else ""
+            warn(
+                f"skipped: {item.annotation}{which}: {count} points, not 68"
+                if count != 68
+                else f"skipped: {item.annotation}{which}: NaN or infinite points"
+            )
+    return usable
+
+
+def in_subset(path: Path | AnnotatedImage, subset: set[str] | None) -> bool:
+    """True when ``subset`` is None or one of its relative paths ends ``path`` (for an
+    annotated image: one of its files)."""
     if subset is None:
         return True
+    paths = path.files if isinstance(path, AnnotatedImage) else (path,)
+    return any(subset_entry_of(p, subset) is not None for p in paths)
+
+
+def subset_entry_of(path: Path, subset: set[str]) -> str | None:
+    """The entry of ``subset`` whose relative path ends ``path``; None when none does."""
     parts = Path(path).resolve().parts
-    return any(tuple(Path(entry).parts) == parts[-len(Path(entry).parts) :] for entry in subset)
+    for entry in subset:
+        entry_parts = tuple(Path(entry).parts)
+        if entry_parts == parts[-len(entry_parts) :]:
+            return entry
+    return None
 
 
 def read_subset(path: Path | None) -> set[str] | None:
@@ -142,10 +221,17 @@ MeshSource = Callable[[np.ndarray, np.ndarray], "tuple[np.ndarray, float] | None
 
 
 def teacher_mesh_source(topology: Topology) -> MeshSource:
-    """(image, points (68, 2)) -> (vertices (V, 3), flip disagreement) from the teacher."""
+    """(image, points (68, 2)) -> (vertices (V, 3), flip disagreement) from the teacher.
+    Raises RuntimeError, naming ``--mesh-from model``, when mediapipe is not installed."""
     from mtface.core.data.teacher import FaceMeshTeacher
 
-    teacher = FaceMeshTeacher(topology, max_disagreement=0.1)
+    try:
+        teacher = FaceMeshTeacher(topology, max_disagreement=0.1)
+    except RuntimeError as exc:
+        raise RuntimeError(
+            f"{exc}; or use --mesh-from model (the default: meshes from mtface's own model, "
+            "nothing to install)"
+        ) from exc
 
     def run(image: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, float] | None:
         x0, y0, x1, y1 = box_of_points(points)
@@ -172,16 +258,11 @@ def model_mesh_source(weights: Path | None = None) -> MeshSource:
     return run
 
 
-def _faces_of(item: AnnotatedImage) -> list[FaceAnnotation]:
-    faces = read_annotation(item.annotation, image_name=item.image.name)
-    return [f for f in faces if len(f.landmarks) == 68 and np.isfinite(f.landmarks).all()]
-
-
 def import_annotations(
     folders: list[Path],
     out_dir: Path,
     licence: str,
-    mesh_from: str = "teacher",
+    mesh_from: str = "model",
     val_fraction: float = 0.2,
     weights: Path | None = None,
     limit: int | None = None,
@@ -223,24 +304,30 @@ def import_annotations(
     for item in tqdm(items, desc="import", unit="img", file=sys.stderr):
         try:
             image = load_image(item.image)
-            annotated = _faces_of(item)
+            annotated = usable_faces(item, lambda text: tqdm.write(text, file=sys.stderr))
         except (ImageLoadError, AnnotationFormatError) as exc:
             tqdm.write(f"skipped: {exc}", file=sys.stderr)
             skipped += 1
             continue
+        if not annotated:
+            skipped += 1
+            continue
         identity = photo_identity(item.image, root)
         part = "val" if is_validation_identity(identity, val_fraction) else "train"
-        split[part].append(str(item.annotation.resolve().relative_to(root)))
+        listed = False
         for face in annotated:
             points = face.landmarks.astype(np.float64)
             for k, source in enumerate(sources):
                 found = source(image, points)
                 if found is not None:
-                    from_model += int(k == len(sources) - 1 and mesh_from == "teacher")
+                    from_model += int(k == len(sources) - 1)  # the model is always the last
                     break
             if found is None:
                 skipped += 1
                 continue
+            if not listed:
+                split[part] += [str(p.resolve().relative_to(root)) for p in item.files]
+                listed = True
             raw, disagreement = found
             fitted = fit_mesh_to_annotation(raw, definition, points)
             fitted[:, 2] -= fitted[:, 2].mean()

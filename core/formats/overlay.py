@@ -3,6 +3,8 @@ figures), iBUG-68 lines, the face box and the head-pose axes."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -13,6 +15,9 @@ from mtface.core.geometry import rotation_from_angles
 from mtface.core.topology import ibug68_edges
 from mtface.core.types import Face
 
+#: A PNG text chunk in every overlay mtface writes: folder scans skip those files (an overlay
+#: written into an input folder is never read back as a photo; core/commands/outputs.py).
+OVERLAY_TAG = b"Software\x00mtface overlay"
 VISIBLE_RGB = (40, 90, 255)
 INVISIBLE_RGB = (235, 40, 40)
 
@@ -61,7 +66,28 @@ def overlay_png_bytes(
     ok, data = cv2.imencode(suffix, drawn)
     if not ok:
         raise ValueError(f"cannot encode the overlay as {suffix}")
-    return data.tobytes()
+    return tag_png(data.tobytes()) if suffix.lower() == ".png" else data.tobytes()
+
+
+def tag_png(data: bytes) -> bytes:
+    """PNG bytes with the :data:`OVERLAY_TAG` text chunk inserted before the IEND chunk."""
+    end = data.rfind(b"IEND") - 4
+    if end < 8:
+        return data
+    chunk = struct.pack(">I", len(OVERLAY_TAG)) + b"tEXt" + OVERLAY_TAG
+    chunk += struct.pack(">I", zlib.crc32(b"tEXt" + OVERLAY_TAG) & 0xFFFFFFFF)
+    return data[:end] + chunk + data[end:]
+
+
+def is_mtface_overlay(path: Path) -> bool:
+    """True for a PNG that carries :data:`OVERLAY_TAG` (an overlay mtface wrote)."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(max(size - 96, 0))
+            return OVERLAY_TAG in handle.read()
+    except OSError:
+        return False
 
 
 def write_overlay(path: Path, image: np.ndarray, faces: list[Face]) -> Path:

@@ -50,8 +50,13 @@ def read_pts(path: Path) -> np.ndarray:
         points = np.array([[float(a), float(b)] for a, b in rows], dtype=np.float64)
     except (StopIteration, ValueError, IndexError) as exc:
         raise AnnotationFormatError(f"{path}: not a valid .pts file ({exc})") from exc
-    if points.shape != (count, 2) or not np.isfinite(points).all():
+    if points.shape != (count, 2):
         raise AnnotationFormatError(
-            f"{path}: expected {count} finite points, found {points.shape[0]}"
+            f"{path}: the header says {count} points, the file holds {points.shape[0]}"
+        )
+    bad = np.nonzero(~np.isfinite(points).all(axis=1))[0]
+    if len(bad):
+        raise AnnotationFormatError(
+            f"{path}: point {bad[0] + 1} is NaN or infinite ({len(bad)} such point(s))"
         )
     return points - 1.0

@@ -120,11 +120,16 @@ def test_annotate_pts_two_faces_keeps_hand_edited_files(tmp_path, tiny_weights, 
     args = ["annotate", str(folder), "--format", "pts", "--weights", str(tiny_weights)]
     assert main(args) == 0
     assert sorted(p.name for p in folder.glob("*.pts")) == ["two_face0.pts", "two_face1.pts"]
+    original = (folder / "two_face1.pts").read_text()
     (folder / "two_face1.pts").write_text("hand edited")
-    assert main(args) == 1  # nothing new: the existing files are human work
+    assert main(args) == 0  # nothing to do: every image is annotated (kept, exit 0)
     assert (folder / "two_face1.pts").read_text() == "hand edited"
+    # not an annotation annotate can read: kept even with --overwrite
     assert main(args + ["--overwrite"]) == 0
-    assert (folder / "two_face1.pts").read_text().startswith("version: 1")
+    assert (folder / "two_face1.pts").read_text() == "hand edited"
+    (folder / "two_face1.pts").write_text(original.replace("version: 1", "version:  1"))
+    assert main(args + ["--overwrite"]) == 0
+    assert (folder / "two_face1.pts").read_text() == original
 
 
 def test_annotation_files_of_same_stem_images_do_not_collide(tmp_path, tiny_weights):

@@ -161,7 +161,9 @@ def test_cli_annotate_writes_labelme_and_keeps_human_work(tmp_path, tiny_weights
     data = json.loads((folder / "a.json").read_text())
     assert len(data["shapes"]) == 68 and data["imagePath"] == "a.jpg"
     (folder / "a.json").write_text("human work")
-    assert main(args) == 1  # nothing new: the existing file is kept
+    assert main(args) == 0  # nothing new: the existing file is kept (b.jpg: skipped)
+    assert (folder / "a.json").read_text() == "human work"
+    assert main(args + ["--overwrite"]) == 0  # not an annotation: kept even so
     assert (folder / "a.json").read_text() == "human work"
     assert main(args + ["--overwrite", "--format", "csv"]) == 0
     assert (folder / "a.csv").read_text().startswith("face,point,name")
