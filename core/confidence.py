@@ -1,18 +1,21 @@
-"""How much to trust a predicted face, for the studio's review queue (worst faces first).
+"""How much to trust a predicted face: one value, ``Face.confidence``, that ``mtface predict``
+writes into its JSON, ``mtface annotate`` into every annotation file and the studio ranks its
+review queue by (worst faces first). The predictor computes it once per face (ADR 29).
 
 Two disagreements, each normalised by the face size (sqrt(w*h) of the landmark box):
 
-* image vs mirror (the default): the face's crop and its mirror image go through the cascade
-  in one batch; the mirrored result is flipped back (x and the left/right landmark order) and
-  compared. A model that is sure of a face gives the same points both ways. One extra crop per
-  face (about one cascade pass).
-* stage 1 vs stage 2 (free, the fallback when no mirror pass was run): stage 2 refines stage 1
-  with features around stage 1's points; on hard faces it moves them more.
+* image vs mirror: the face's final crop and its mirror image go through the cascade; the
+  mirrored result is flipped back (x and the left/right landmark order) and compared. A model
+  that is sure of a face gives the same points both ways. One extra crop per face.
+* stage 1 vs the last stage (free): the last stage refines stage 1 with features around stage
+  1's points; on hard faces it moves them more.
 
-On the 1,207 human-labelled 300W faces the mirror disagreement ranks the real inter-ocular
-error better (Spearman +0.32 against +0.20 for the stages; tools/confidence_ranking.py,
-docs/benchmarks.md). The confidence maps a disagreement d to 1 / (1 + d / d_half) in (0, 1].
-No Qt; the predictor is passed in (duck-typed), so this module does not import torch.
+They are summed in units of their medians on ordinary faces (``HALF_CONFIDENCE_*``) with the
+stage term weighted by ``STAGE_WEIGHT`` and mapped to 1 / (1 + d / d_half) in (0, 1]. Chosen on
+training-side data (w300 training photos and synthetic large-pose views of them through the
+detector path); it tells faces with NME > 10 % from the rest (AUROC, ``mtface evaluate``).
+Faces the predictor did not score (a fake predictor's, a face rebuilt from a person's
+corrections) fall back to the stage disagreement alone. No Qt, no torch.
 """
 
 from __future__ import annotations
@@ -138,32 +141,6 @@ def unmirror(points: np.ndarray, width: float, flip_permutation: np.ndarray) -> 
     out = np.asarray(points, dtype=np.float64).copy()
     out[:, 0] = width - 1 - out[:, 0]
     return out[np.asarray(flip_permutation)]
-
-
-def mirror_confidences(predictor: object, image: np.ndarray, faces: list[Face]) -> list[float]:
-    """Image-vs-mirror confidence of each face: its crop (the training crop rule around its
-    landmarks) and the mirrored crop in one cascade batch, compared in crop pixels."""
-    if not faces:
-        return []
-    import cv2
-
-    size = predictor.crop_size  # type: ignore[attr-defined]
-    perm = predictor.topology.landmark_flip_permutation  # type: ignore[attr-defined]
-    crops = []
-    for face in faces:
-        tf = predictor.crop_from_landmarks(face.landmarks[:, :2])  # type: ignore[attr-defined]
-        crop = cv2.warpAffine(
-            image, tf.affine(), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-        )
-        crops += [crop, np.ascontiguousarray(crop[:, ::-1])]
-    result = predictor.predict_crops(np.stack(crops))  # type: ignore[attr-defined]
-    out = []
-    for k in range(len(faces)):
-        direct = result.keypoints[2 * k, -1][:, :2]
-        mirrored = unmirror(result.keypoints[2 * k + 1, -1][:, :2], size, perm)
-        d = landmark_disagreement(direct, mirrored, face_size(direct))
-        out.append(confidence_from_disagreement(d, HALF_CONFIDENCE_MIRROR))
-    return out
 
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:

@@ -2,8 +2,9 @@
 
 On the human-labelled 300W faces (../shared/data/w300: afw + helen_train, .jpg + 1-based .pts),
 predict every face with the shipped model, compute the inter-ocular NME against the human
-labels (outer eye corners, points 37 and 46) and the confidences of core/confidence.py (image
-vs mirror, which the studio uses, and the stage-1 / stage-2 fallback), and print the Spearman
+labels (outer eye corners, points 37 and 46) and the confidences of core/confidence.py (the
+predictor's Face.confidence, which predict, annotate and the studio report, and the stage-1 /
+stage-2 disagreement alone), and print the Spearman
 rank correlation between them. A good
 confidence correlates NEGATIVELY with the error (the disagreement positively).
 
@@ -41,7 +42,12 @@ class RankingResult:
 
 
 def run(data: Path, boxes: str, limit: int | None) -> RankingResult:
-    from mtface.core.confidence import face_confidence, mirror_confidences, spearman
+    from mtface.core.confidence import (
+        HALF_CONFIDENCE_STAGES,
+        confidence_from_disagreement,
+        spearman,
+        stage_disagreement,
+    )
     from mtface.core.formats.pts import read_pts
     from mtface.core.imageio import load_image
     from mtface.core.predictor import Predictor
@@ -82,8 +88,10 @@ def run(data: Path, boxes: str, limit: int | None) -> RankingResult:
         lm = face.landmarks[:, :2].astype(np.float64)
         iod = float(np.linalg.norm(gt[36] - gt[45]))
         nmes.append(float(np.linalg.norm(lm - gt, axis=1).mean() / iod))
-        confs.append(mirror_confidences(predictor, image, [face])[0])
-        stage_confs.append(face_confidence(face))
+        confs.append(face.confidence)  # the predictor's: what predict, annotate, studio report
+        stage_confs.append(
+            confidence_from_disagreement(stage_disagreement(face), HALF_CONFIDENCE_STAGES)
+        )
         if (k + 1) % 200 == 0:
             print(
                 f"  {k + 1}/{len(paths)} faces, {time.perf_counter() - t0:.0f} s",
@@ -122,8 +130,8 @@ def main() -> int:
     print(f"faces {r.faces} (boxes: {args.boxes}; detector missed {r.missed})")
     print(f"inter-ocular NME: median {r.median_nme * 100:.2f}%")
     print(
-        f"Spearman(confidence, NME) = {r.spearman_confidence_nme:+.3f} (image vs mirror, "
-        f"the studio's); stage-1/stage-2 fallback {r.spearman_stage_confidence_nme:+.3f}; "
+        f"Spearman(confidence, NME) = {r.spearman_confidence_nme:+.3f} (Face.confidence, "
+        f"what everything reports); stage-1/stage-2 alone {r.spearman_stage_confidence_nme:+.3f}; "
         "negative = low confidence goes with high error"
     )
     print(

@@ -178,7 +178,10 @@ def print_hidden_share(
     frontal = (np.abs(yaws) <= FRONTAL_YAW) & found
     out = {}
     for name, vis in visible.items():
-        row = {b: 100 * float(1 - vis[(labels == b) & found].mean()) for b in BINS}
+        row = {
+            b: 100 * float(1 - vis[m].mean()) if m.any() else float("nan")
+            for b, m in ((b, (labels == b) & found) for b in BINS)
+        }
         row["frontal"] = 100 * float(1 - vis[frontal].mean()) if frontal.any() else float("nan")
         row["frontal_faces_with_hidden"] = (
             100 * float((~vis[frontal]).any(1).mean()) if frontal.any() else float("nan")

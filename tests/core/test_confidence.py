@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from mtface.core.annotation.review import ImageStatus, review_order, scan_annotation
 from mtface.core.confidence import (
+    HALF_CONFIDENCE_MIRROR,
     HALF_CONFIDENCE_STAGES,
+    ConfidenceEvidence,
     confidence_from_disagreement,
+    confidence_from_evidence,
+    crop_evidence,
     face_confidence,
-    mirror_confidences,
     spearman,
     unmirror,
 )
@@ -69,16 +74,44 @@ def test_unmirror_flips_x_and_the_point_order():
     assert np.allclose(back, [[0.0, 2.0], [9.0, 1.0]])
 
 
-def test_mirror_confidence_of_the_shipped_model_on_the_sample(sample_image):
+def test_face_confidence_is_the_predictors_when_it_has_one():
+    face = _face(5.0)
+    assert face_confidence(replace(face, confidence=0.8)) == 0.8
+    assert face_confidence(face) < 1.0  # no predictor confidence: the stage fallback
+
+
+def test_crop_evidence_numerical_values():
+    size = 100
+    stages = np.zeros((2, 3, 2))
+    stages[1] = [[10.0, 10.0], [30.0, 10.0], [20.0, 50.0]]  # box 20 x 40: face size sqrt(800)
+    stages[0] = stages[1] + [2.0, 0.0]
+    perm = np.array([1, 0, 2])
+    # the mirror image's points, as predicted on the flipped crop (x -> 99 - x, order swapped)
+    mirrored = unmirror(stages[1], size, perm) + [0.0, 1.0]
+    e = crop_evidence(stages, mirrored, 20.0, -18.0, size, perm, 0.1)
+    assert e.stages == pytest.approx(2.0 / np.sqrt(800.0))
+    assert e.mirror == pytest.approx(1.0 / np.sqrt(800.0))
+    assert e.mirror_yaw == pytest.approx(2.0) and e.box == 0.1
+
+
+def test_confidence_from_evidence_is_half_at_the_medians_and_falls():
+    median = ConfidenceEvidence(HALF_CONFIDENCE_MIRROR, HALF_CONFIDENCE_STAGES, 0.0, 0.0)
+    assert confidence_from_evidence(median) == pytest.approx(0.5)
+    assert confidence_from_evidence(ConfidenceEvidence(0.0, 0.0, 0.0, 0.0)) == 1.0
+    worse = ConfidenceEvidence(2 * HALF_CONFIDENCE_MIRROR, HALF_CONFIDENCE_STAGES, 0.0, 0.0)
+    assert confidence_from_evidence(worse) < 0.5
+
+
+def test_predictor_confidence_of_the_shipped_model_on_the_sample(sample_image):
+    """Every predicted face carries the confidence; a box on noise scores lower than the face."""
     from mtface.core.predictor import Predictor
 
     predictor = Predictor.from_weights()
-    faces = predictor.predict(sample_image).faces
-    (conf,) = mirror_confidences(predictor, sample_image, faces)
-    assert 0.0 < conf <= 1.0
+    (face,) = predictor.predict(sample_image).faces
+    assert face.confidence is not None and 0.0 < face.confidence <= 1.0
     noise = np.random.default_rng(0).integers(0, 255, sample_image.shape, dtype=np.uint8)
-    (worse,) = mirror_confidences(predictor, noise, faces)  # the same place, no face there
-    assert worse < conf
+    (worse,) = predictor.predict(noise, [face.box]).faces  # the same place, no face there
+    assert worse.confidence < face.confidence
 
 
 def test_review_order_sorts_least_confident_first_and_filters():

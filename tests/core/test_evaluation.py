@@ -9,10 +9,14 @@ from mtface.cli.main import main
 from mtface.core.evaluation import (
     AFLW_SIDE_PER_NORMALISER,
     aflw21_nme,
+    aflw21_visibility,
+    auroc,
     binned,
+    binned_visibility,
     ced_curve,
     nme_box,
     pose_mae,
+    visibility_agreement,
 )
 from mtface.core.topology import AFLW21_FROM_68
 from tests.conftest import shared_path
@@ -87,6 +91,16 @@ def test_cli_evaluate_writes_tables_csv_and_ced(tmp_path, tiny_weights, capsys):
     assert "the method (paper)" in text and "3.24" in text and "4.24" in text
     assert "reannotated, yaw new (1306/462/232)" in text  # both label sets, both yaw files
     assert "n=10/4/2" in text and "n=667/667/667" in text
+    for line in (
+        "faces on the person (misses)",
+        "gross failures (NME > 20 %)",
+        "confidence AUROC, NME > 10 % (n)",
+        "points hidden %, reported",
+        "points hidden %, cascade normal",
+        "visibility vs AFLW's human labels",
+        "cascade normal (before)",
+    ):
+        assert line in text
     for name in (
         "aflw2000_gt_errors.csv",
         "aflw2000_gt_ced.png",
@@ -178,3 +192,74 @@ def test_interocular_and_region_errors_numerical_values():
     regions = region_errors(pred, gt, np.array([50.0]))
     assert regions["brows"] == pytest.approx(10.0)
     assert all(regions[name] == 0.0 for name in REGIONS if name != "brows")
+
+
+def test_visibility_agreement_numerical_values():
+    labelled = np.array([[True, True, True, False], [True, False, False, False]])
+    predicted = np.array([[True, False, True, False], [True, True, False, False]])
+    a = visibility_agreement(predicted, labelled)
+    assert a.visible_recall == pytest.approx(3 / 4) and a.hidden_recall == pytest.approx(3 / 4)
+    assert a.balanced_accuracy == pytest.approx(0.75) and (a.points, a.hidden) == (8, 4)
+    only_visible = visibility_agreement(predicted[:, :2], labelled[:, :2] | True)
+    assert np.isnan(only_visible.hidden_recall) and np.isnan(only_visible.balanced_accuracy)
+    per_bin = binned_visibility(predicted, labelled, np.array([10.0, -75.0]))
+    assert set(per_bin) == {"[0,30]", "(60,90]"}
+    assert per_bin["(60,90]"].hidden_recall == pytest.approx(2 / 3)
+
+
+def test_auroc_numerical_values():
+    positives = np.array([False, False, True, True])
+    assert auroc(np.array([0.1, 0.2, 0.8, 0.9]), positives) == 1.0
+    assert auroc(np.array([0.9, 0.8, 0.2, 0.1]), positives) == 0.0
+    assert auroc(np.array([0.5, 0.5, 0.5, 0.5]), positives) == 0.5
+    assert auroc(np.array([0.1, 0.6, 0.5, 0.9]), positives) == pytest.approx(0.75)
+    assert np.isnan(auroc(np.array([0.1, 0.2]), np.array([False, False])))
+
+
+def test_aflw21_visibility_takes_the_majority_of_a_group():
+    visible = np.ones((1, 68), bool)
+    visible[0, [36, 37, 38]] = False  # half of the right eye's six points, and its outer corner
+    out = aflw21_visibility(visible)
+    assert out.shape == (1, 21)
+    assert out[0, 7] and not out[0, 6]  # eye centre (3 of 6 seen) visible; corner 36 hidden
+    visible[0, 39] = False
+    assert not aflw21_visibility(visible)[0, 7]
+
+
+def test_face_on_person_rejects_a_face_on_someone_else():
+    from mtface.core.commands.evaluate import face_on_person
+    from mtface.core.types import Face, FaceBox, Pose
+
+    gt = np.array([[0.0, 0.0], [100.0, 0.0], [100.0, 100.0], [0.0, 100.0]])
+
+    def face_at(x: float) -> Face:
+        lm = np.c_[gt + [x, 0.0], np.zeros(4)].astype(np.float32)
+        return Face(FaceBox(0, 0, 1, 1), np.zeros((4, 3)), lm, np.ones(4, bool), Pose(0, 0, 0))
+
+    near, far = face_at(30.0), face_at(300.0)
+    assert face_on_person([far, near], gt) is near
+    assert face_on_person([far], gt) is None and face_on_person([], gt) is None
+
+
+@pytest.mark.shared
+def test_cli_evaluate_detector_path_reports_misses_and_visibility(tmp_path, tiny_weights, capsys):
+    images = shared_path("aflw2000_3d_subset", "images")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted(images.glob("*"))[:6]:  # three image + .mat pairs
+        (folder / path.name).write_bytes(path.read_bytes())
+    code = main(
+        [
+            "evaluate",
+            "--aflw2000",
+            str(folder),
+            "--crop",
+            "detector",
+            "--weights",
+            str(tiny_weights),
+        ]
+    )
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "detector crop" in text and "faces on the person (misses)" in text
+    assert "|yaw|<=10:" in text
