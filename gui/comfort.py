@@ -31,14 +31,17 @@ def slider_of(contrast: float) -> int:
     return round(50.0 * math.log2(max(contrast, 1e-3)))
 
 
-class DisplayPanel(QtWidgets.QGroupBox):
+class DisplayPanel(QtWidgets.QWidget):
     """Brightness, contrast, marker size and point numbers; ``changed`` on any change."""
 
     changed = QtCore.Signal()
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__("Display (not saved in the annotation)", parent)
+        super().__init__(parent)
         self.setObjectName("display_panel")
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Preferred, QtWidgets.QSizePolicy.Policy.Maximum
+        )
         form = QtWidgets.QFormLayout(self)
         self.brightness = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
         self.brightness.setRange(-100, 100)
@@ -79,10 +82,17 @@ class Comfort(QtCore.QObject):
         super().__init__(window)
         self.window = window
         self.panel = DisplayPanel()
-        self.dock = QtWidgets.QDockWidget("Display", window)
+        self.dock = QtWidgets.QDockWidget("Display (view only, never saved)", window)
         self.dock.setObjectName("display_dock")
         self.dock.setWidget(self.panel)
         window.addDockWidget(QtCore.Qt.DockWidgetArea.LeftDockWidgetArea, self.dock)
+        images = window.findChild(QtWidgets.QDockWidget, "images_dock")
+        if images is not None:  # the image list gets the height, the panel what it needs
+            window.resizeDocks(
+                [images, self.dock],
+                [600, self.panel.sizeHint().height()],
+                QtCore.Qt.Orientation.Vertical,
+            )
         view_menu.addSeparator()
         self.numbers_action = window.add_action(
             view_menu, "Point numbers always on", self._numbers_key, "P", checkable=True

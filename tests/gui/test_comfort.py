@@ -25,7 +25,7 @@ def folder(tmp_path):
     return path
 
 
-def test_settings_live_in_the_test_folder(isolated_settings):
+def test_settings_are_per_test_and_unreadable_values_fall_back(isolated_settings):
     assert settings.studio_settings().fileName().startswith(str(isolated_settings))
     assert settings.read("display/marker_size", 8) == 8  # nothing from another test
     settings.write("formats", ["labelme"])

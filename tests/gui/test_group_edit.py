@@ -236,3 +236,18 @@ def test_help_lists_the_group_keys(make_studio):
     assert "Backspace" in next(k for k, v in rows.items() if v.startswith("Delete the face"))
     assert rows["S"] == "Stage-1 landmarks"
     dialog.close()
+
+
+def test_no_two_actions_share_a_key(make_studio):
+    """Two actions on one key make Qt fire neither (an "ambiguous shortcut"): every key of
+    the window's and the image view's actions is taken once."""
+    window = make_studio()
+    seen: dict[str, str] = {}
+    for action in window.actions() + window.image_view.actions():
+        for key in action.shortcuts():
+            text = key.toString()
+            assert text not in seen, f"{text}: {seen.get(text)!r} and {action.text()!r}"
+            seen[text] = action.text()
+    assert {"1", "2", "3", "4", "5", "Ctrl+A", "Right", "Shift+Up", "Tab", "Del", "E", "Q"} <= set(
+        seen
+    )
