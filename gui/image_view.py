@@ -215,7 +215,8 @@ class ImageView(pg.GraphicsLayoutWidget):
         return 127.5 - half - self.brightness, 127.5 + half - self.brightness
 
     def show_numbers(self, on: bool) -> None:
-        """Every landmark of the selected face with its 1-based number (or none)."""
+        """Every landmark of the selected face with its 1-based number (or none); the numbers
+        follow the points while shown."""
         self.numbers.setVisible(on)
         x, y = self.landmarks.getData()
         self.numbers.set_points(np.column_stack([x, y]) if on and len(x) else None)
@@ -297,7 +298,8 @@ class ImageView(pg.GraphicsLayoutWidget):
             self.lines_item.setData(seg[:, 0], seg[:, 1])
         else:
             self.lines_item.setData([], [])
-        self.numbers.set_points(face.landmarks if self.numbers.isVisible() else None)
+        if self.numbers.isVisible():
+            self.numbers.set_points(face.landmarks)
 
     def set_faces(
         self, faces: list[FaceAnnotation], selected: int, reference: np.ndarray | None = None

@@ -173,7 +173,7 @@ class LiveMode(QtCore.QObject):
             view.set_image(frame.image)
             self._first = False
         else:
-            view.image_item.setImage(frame.image, autoLevels=False, levels=(0, 255))
+            view.image_item.setImage(frame.image, autoLevels=False, levels=view.display_levels())
         faces = [FaceAnnotation.from_face(f) for f in prediction.faces]
         view.set_faces(faces, 0)
         face = prediction.faces[0] if prediction.faces else None
