@@ -174,6 +174,13 @@ def _fit_refiner(args: argparse.Namespace) -> int:
     bundled = bundled_name(out) is not None
     if _refuses_bundled(out, args.replace_bundled, "refiner"):
         return 2
+    if out.exists() and not (getattr(args, "overwrite", False) or args.replace_bundled):
+        print(
+            f"error: {out} exists (a refiner `mtface train` or an earlier fit wrote); give "
+            "--overwrite to replace it, or --out",
+            file=sys.stderr,
+        )
+        return 2
     if args.stages < 1 or not args.ridge > 0:
         print("error: --stages must be at least 1 and --ridge above 0", file=sys.stderr)
         return 2
@@ -186,6 +193,14 @@ def _fit_refiner(args: argparse.Namespace) -> int:
     for name, figures in report.errors.items():
         regions = " ".join(f"{k} {v:.2f}" for k, v in figures.items() if k != "nme_io")
         print(f"{name:>13}: inter-ocular NME {figures['nme_io']:.2f} %; {regions}")
+    print(report.held_out_line())
+    if report.makes_worse and not getattr(args, "force", False):
+        print(
+            f"error: the refiner makes the held-out error worse; nothing written to {out} "
+            "(--force writes it anyway)",
+            file=sys.stderr,
+        )
+        return 1
     try:
         report.refiner.save(out)
         if bundled:

@@ -2,8 +2,13 @@
 
 A config is a JSON object. Its keys must be fields of the trainer's ``TrainConfig``, keys of the
 shipped configs (resources/configs/*.json) or ``sample_weights``; the known keys are checked
-for type and range, ``train_dir`` folders must be sample sets, ``init_weights`` must exist.
-Every problem is reported at once, in one ConfigError.
+for type and range, ``train_dir`` and ``val_dir`` folders must be sample sets, ``aflw_val_dir``
+an AFLW crop folder (``labels.npz``), ``human_val_labels`` a label folder
+(``manifest.json``), ``init_weights`` must exist: a wrong path fails at the start, not after
+the first epoch. Every problem is reported at once, in one ConfigError.
+
+Relative paths in a config file are relative to the file's folder (absolute paths are kept);
+paths given on the command line (``--out-dir``) are relative to the current folder.
 """
 
 from __future__ import annotations
@@ -27,18 +32,37 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Rule:
     """What a key takes: ``kinds`` among int, number, str, list[str], list[number], dict,
-    null; ``minimum`` for numbers; ``folder`` / ``file`` for paths that must exist."""
+    null; ``minimum`` for numbers; ``folder``: the file a folder must hold (``meta.json`` of
+    a sample set), ``file`` for a path that must exist; ``what`` names the folder's kind."""
 
     kinds: tuple[str, ...]
     minimum: float | None = None
-    folder: bool = False
+    folder: str | None = None
     file: bool = False
+    what: str = ""
+
+
+#: Keys that hold paths (resolved against a config file's folder).
+PATH_KEYS = (
+    "train_dir",
+    "val_dir",
+    "aflw_val_dir",
+    "human_val_labels",
+    "out_dir",
+    "init_weights",
+)
+_SAMPLE_SET = "a training set (make one with `mtface data synthesize`)"
 
 
 RULES: dict[str, Rule] = {
-    "train_dir": Rule(("str", "list[str]"), folder=True),
-    "val_dir": Rule(("str", "null")),
-    "aflw_val_dir": Rule(("str", "null")),
+    "train_dir": Rule(("str", "list[str]"), folder="meta.json", what=_SAMPLE_SET),
+    "val_dir": Rule(("str", "null"), folder="meta.json", what=_SAMPLE_SET),
+    "aflw_val_dir": Rule(("str", "null"), folder="labels.npz", what="an AFLW crop folder"),
+    "human_val_labels": Rule(
+        ("str", "null"),
+        folder="manifest.json",
+        what="a label folder (make one with `mtface data import-annotations`)",
+    ),
     "out_dir": Rule(("str",)),
     "epochs": Rule(("int",), minimum=1),
     "stage1_epochs": Rule(("int",), minimum=0),
@@ -134,11 +158,11 @@ class ConfigCheck:
                     return
         if rule.folder:
             for folder in numbers:
-                if isinstance(folder, str) and not (Path(folder) / "meta.json").is_file():
+                if isinstance(folder, str) and not (Path(folder) / rule.folder).is_file():
                     what = (
                         "does not exist"
                         if not Path(folder).exists()
-                        else "is not a training set (no meta.json)"
+                        else f"is not {rule.what} (no {rule.folder})"
                     )
                     self.problems.append(f"{key!r}: {folder} {what}")
         if rule.file and isinstance(value, str) and not Path(value).is_file():
@@ -207,8 +231,23 @@ def read_config(path: Path, overrides: dict | None, fields: Iterable[str]) -> di
         raise ConfigError(
             f"{path}: a config is a JSON object of settings, not a {type(values).__name__}"
         )
+    values = resolve_paths(values, path.parent)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     return check_config(values, fields, str(path))
+
+
+def resolve_paths(values: dict, folder: Path) -> dict:
+    """``values`` with the relative paths of :data:`PATH_KEYS` made relative to ``folder``
+    (a config file's folder); absolute paths and other values are kept."""
+
+    def resolve(value: object) -> object:
+        if isinstance(value, str) and value.strip() and not Path(value).is_absolute():
+            return str(Path(folder) / value)
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        return value
+
+    return {k: resolve(v) if k in PATH_KEYS else v for k, v in values.items()}
 
 
 def check_config(values: dict, fields: Iterable[str], source: str = "config") -> dict:

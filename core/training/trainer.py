@@ -6,6 +6,13 @@ losses over dense shape, keypoints and pose (core.model.cascade_loss); Adam, lr 
 cosine decay. Seeded; checkpoints every epoch (``last.pt``) and at the best validation
 (``best.pt``); ``--resume`` continues from ``last.pt``. Multi-process through ``torchrun``
 (DistributedDataParallel; gloo on CPU, nccl on GPUs).
+
+A run never replaces another one silently: an ``out_dir`` that already holds a run (``last.pt``,
+``best.pt``, ``history.json``) is refused unless ``--resume`` (continue it) or ``--overwrite``.
+Everything that would stop the run is checked before the first epoch: the config's paths, and
+a training set with fewer samples than ``batch_size`` (no step would run). Without any
+validation set ``best.pt`` is the last epoch's model, and the run says so. At the end it
+prints which file to use next.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from mtface.core.landmarks3d import offsets_path
 from mtface.core.model import CascadeConfig, CascadeMTCNN, cascade_loss
 from mtface.core.predictor import refiner_path
 from mtface.core.topology import Topology
-from mtface.core.training.config import check_config, read_config
+from mtface.core.training.config import ConfigError, check_config, read_config
 from mtface.core.training.dataset import AugmentConfig, ConcatFaces, SyntheticFaces
 from mtface.core.training.validation import validate
 
@@ -142,16 +149,42 @@ def _initialise_from(model: CascadeMTCNN, path: Path, topology: Topology) -> Non
     model.load_state_dict(start.state_dict())
 
 
-def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
-    """Run training; returns the final validation metrics."""
+#: The files of a run in its ``out_dir``; one of them present means the folder holds a run.
+RUN_FILES = ("last.pt", "best.pt", "history.json")
+
+
+def has_validation(config: TrainConfig) -> bool:
+    """True when the config names a validation set (what chooses ``best.pt``)."""
+    return bool(config.val_dir or config.aflw_val_dir or config.human_val_labels)
+
+
+def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse an ``out_dir`` that holds a run unless resuming or overwriting it."""
+    found = [name for name in RUN_FILES if (out_dir / name).exists()]
+    if found and not (resume or overwrite):
+        raise ConfigError(
+            f"{out_dir} already holds a training run ({', '.join(found)}); give --resume to "
+            "continue it, --overwrite to replace it, or another out_dir"
+        )
+
+
+def _say(text: str, log: bool) -> None:
+    if log and _is_main():
+        print(text, file=sys.stderr, flush=True)
+
+
+def train(
+    config: TrainConfig, resume: bool = False, log: bool = True, overwrite: bool = False
+) -> dict:
+    """Run training; returns the final validation metrics. Raises ConfigError before anything
+    is written for an unusable config, an ``out_dir`` holding another run (unless ``resume``
+    or ``overwrite``) or a training set smaller than one batch."""
     check_config(asdict(config), TrainConfig.__dataclass_fields__)  # before anything is written
+    out_dir = Path(config.out_dir)
+    _check_out_dir(out_dir, resume, overwrite)
     device = _setup_distributed()
     torch.manual_seed(config.seed)
     np.random.seed(config.seed)
-    out_dir = Path(config.out_dir)
-    if _is_main():
-        out_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
     topology = Topology.load()
     model_config = CascadeConfig.from_dict(config.model)
     model = CascadeMTCNN(model_config, topology).to(device, memory_format=torch.channels_last)
@@ -173,6 +206,23 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
         persistent_workers=config.num_workers > 0,
         generator=torch.Generator().manual_seed(config.seed),
     )
+    if len(loader) == 0:
+        processes = dist.get_world_size() if dist.is_initialized() else 1
+        raise ConfigError(
+            f"train_dir holds {len(dataset)} sample(s), fewer than batch_size "
+            f"{config.batch_size}"
+            + (f" x {processes} processes" if processes > 1 else "")
+            + ": no training step would run; lower batch_size or add samples"
+        )
+    if not has_validation(config):
+        _say(
+            "note: no validation set in the config (val_dir, aflw_val_dir, human_val_labels): "
+            "best.pt will be the last epoch's model",
+            log,
+        )
+    if _is_main():
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out_dir / "config.json", json.dumps(asdict(config), indent=2))
     steps_per_epoch = (
         len(loader)
         if config.max_steps_per_epoch is None
@@ -259,7 +309,8 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
                 }
             )
             history.append(metrics)
-            score = selection_score(metrics)
+            # without validation every epoch is "better": best.pt is the last epoch's model
+            score = selection_score(metrics) if has_validation(config) else -float(epoch)
             if log:
                 print(json.dumps(metrics), flush=True)
             meta = {"train_config": asdict(config), "epoch": epoch + 1, "metrics": metrics}
@@ -287,6 +338,13 @@ def train(config: TrainConfig, resume: bool = False, log: bool = True) -> dict:
         dist.destroy_process_group()
     if _is_main() and config.human_val_labels and (out_dir / "best.pt").is_file():
         fit_refiner_beside(out_dir / "best.pt", Path(config.human_val_labels), log)
+    if _is_main() and (out_dir / "best.pt").is_file():
+        _say(
+            f"done: the model to use is {out_dir / 'best.pt'}, e.g. mtface predict PHOTOS "
+            f"--out OUT --weights {out_dir / 'best.pt'} (continue the run: the same command "
+            "with --resume)",
+            log,
+        )
     return metrics
 
 
@@ -303,6 +361,17 @@ def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | 
             print(f"no 2D refiner fitted: {exc}", flush=True)
         return None
     path = refiner_path(weights)
+    if log:
+        print(report.held_out_line(), file=sys.stderr, flush=True)
+    if report.makes_worse:  # a refiner must never make the model worse
+        if log:
+            print(
+                f"no 2D refiner written: it makes the held-out error worse ({path} would "
+                "hold it; `mtface data fit-refiner --force` writes it anyway)",
+                file=sys.stderr,
+                flush=True,
+            )
+        return None
     report.refiner.save(path)
     if log:
         figures = {k: round(v["nme_io"], 3) for k, v in report.errors.items()}

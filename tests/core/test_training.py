@@ -43,7 +43,7 @@ def test_tiny_run_checkpoints_and_resumes(synthetic_set, tmp_path):  # noqa: F81
     # a new best.pt drops the refiner and 3d offsets fitted for the old one (ADR 11, ADR 15)
     (out / "best.refine2d.npz").write_bytes(b"stale")
     (out / "best.offsets3d.npz").write_bytes(b"stale")
-    train(_config(root, out), log=False)
+    train(_config(root, out), log=False, overwrite=True)  # without it: refused
     assert not (out / "best.refine2d.npz").exists()
     assert not (out / "best.offsets3d.npz").exists()
     # resume: one more epoch continues from last.pt
