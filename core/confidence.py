@@ -4,9 +4,10 @@ review queue by (worst faces first). The predictor computes it once per face (AD
 
 Two disagreements, each normalised by the face size (sqrt(w*h) of the landmark box):
 
-* image vs mirror: the face's final crop and its mirror image go through the cascade; the
+* image vs mirror: the face's final crop and its mirror image go through stage 1; the
   mirrored result is flipped back (x and the left/right landmark order) and compared. A model
-  that is sure of a face gives the same points both ways. One extra crop per face.
+  that is sure of a face gives the same points both ways. One extra stage-1 pass per face
+  (stage 2's patch features, most of the cascade's cost, are not run on the mirror).
 * stage 1 vs the last stage (free): the last stage refines stage 1 with features around stage
   1's points; on hard faces it moves them more.
 
@@ -27,10 +28,11 @@ import numpy as np
 
 from mtface.core.types import Face
 
-#: The disagreements (fractions of the face size) at which the confidence is 0.5: the shipped
-#: model's medians on the 300W faces (tools/confidence_ranking.py), so about half of ordinary
-#: faces score above 0.5.
-HALF_CONFIDENCE_MIRROR = 0.012
+#: The disagreements (fractions of the face size) at which each part of the confidence is 0.5:
+#: their medians on 400 w300 training photos through the detector path
+#: (tools/calibrate_visibility.py: stage-1 mirror 0.0186, stages 0.0216), so about half of
+#: ordinary faces score above 0.5.
+HALF_CONFIDENCE_MIRROR = 0.019
 HALF_CONFIDENCE_STAGES = 0.020
 
 #: Faces below this confidence are offered first for review ("low confidence" filter).
@@ -80,9 +82,10 @@ def face_confidence(face: Face) -> float | None:
 class ConfidenceEvidence:
     """What the predictor's confidence of one face is made of.
 
-    mirror: mean distance of the final crop's keypoints and those of its mirror image (flipped
-    back), fraction of the face size; stages: the same for the first and the last stage;
-    mirror_yaw: |yaw + yaw of the mirror image| (degrees; 0 when the two agree); box: how far the
+    mirror: mean distance of stage 1's keypoints on the final crop and on its mirror image
+    (flipped back), fraction of the face size; stages: the same for the first and the last
+    stage; mirror_yaw: |stage 1's yaw + that of the mirror image| (degrees; 0 when the two
+    agree); box: how far the
     fit's own training crop lies from the first crop made from the detector's box
     (``crop_change``: centre shift or side change, fraction of the side).
     """
@@ -103,14 +106,15 @@ def crop_evidence(
     box_change: float,
 ) -> ConfidenceEvidence:
     """The evidence of one face from its cascade outputs in crop pixels: ``stage_keypoints``
-    (stages, 68, >=2) of its final crop, ``mirrored_keypoints`` (68, >=2) the last stage on the
-    mirrored crop (as predicted, not flipped back), the two yaws (degrees) and ``box_change``."""
-    last = np.asarray(stage_keypoints, dtype=np.float64)[-1, :, :2]
-    size = face_size(last)
+    (stages, 68, >=2) of its final crop, ``mirrored_keypoints`` (68, >=2) stage 1 on the
+    mirrored crop (as predicted, not flipped back), the two stage-1 yaws (degrees) and
+    ``box_change``."""
+    stages = np.asarray(stage_keypoints, dtype=np.float64)[:, :, :2]
+    size = face_size(stages[-1])
     back = unmirror(np.asarray(mirrored_keypoints)[:, :2], crop_size, flip_permutation)
     return ConfidenceEvidence(
-        mirror=landmark_disagreement(last, back, size),
-        stages=landmark_disagreement(np.asarray(stage_keypoints)[0], last, size),
+        mirror=landmark_disagreement(stages[0], back, size),
+        stages=landmark_disagreement(stages[0], stages[-1], size),
         mirror_yaw=abs(float(yaw) + float(mirrored_yaw)),
         box=float(box_change),
     )
@@ -118,8 +122,10 @@ def crop_evidence(
 
 #: Weight of the stage disagreement beside the mirror's (each in units of its half-confidence
 #: value). Chosen on training-side data only (tools/calibrate_visibility.py: 400 w300 training
-#: photos and 397 synthetic large-pose views of them, detector path): AUROC for NME > 10 %
-#: 0.963 with the mirror alone, 0.975 with this weight (0.973 at 0.25 and at 1.0); ADR 29.
+#: photos and 397 synthetic large-pose views of them, detector path; 32 faces above 10 % NME):
+#: AUROC for NME > 10 % 0.926 with the stage-1 mirror alone, 0.941 with this weight (0.938 at
+#: 0.25, 0.937 at 1.0). The mirror through the whole cascade scored 0.975 but costs a second
+#: stage 2 (ADR 29).
 STAGE_WEIGHT = 0.5
 
 

@@ -361,9 +361,11 @@ class Predictor:
         result: CropResult,
     ) -> list[ConfidenceEvidence]:
         """The confidence evidence of each face (core/confidence.py): its final crop mirrored
-        goes through the cascade (one batch, one extra crop per face) and is compared with
-        ``result``; ``first`` are the crops made from the boxes."""
-        mirrored = self.predict_crops(np.stack([self._crop(image, tf)[:, ::-1] for tf in final]))
+        goes through stage 1 (``_first_stage``, one batch: a fraction of the cascade's cost)
+        and is compared with ``result``'s stage 1; ``first`` are the crops made from the
+        boxes."""
+        crops = np.stack([self._crop(image, tf)[:, ::-1] for tf in final])
+        mirrored_keypoints, mirrored_pose = self._first_stage(crops)
         perm = self.topology.landmark_flip_permutation
         out = []
         for i, (a, b) in enumerate(zip(first, final)):
@@ -371,15 +373,28 @@ class Predictor:
             out.append(
                 crop_evidence(
                     result.keypoints[i],
-                    mirrored.keypoints[i, -1],
-                    float(result.pose[i, -1, 1]),
-                    float(mirrored.pose[i, -1, 1]),
+                    mirrored_keypoints[i],
+                    float(result.pose[i, 0, 1]),
+                    float(mirrored_pose[i, 1]),
                     self.crop_size,
                     perm,
                     crop_change(a, fit),
                 )
             )
         return out
+
+    @torch.inference_mode()
+    def _first_stage(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 1 alone on crops (N, S, S, 3) RGB uint8: keypoints (N, 68, 3) in crop pixels
+        and pose (N, 3) degrees; no mesh visibility or later stages (the confidence's mirror,
+        a fraction of a cascade pass)."""
+        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+        x = x.contiguous(memory_format=torch.channels_last) - self.model.pixel_mean
+        keypoints, _, pose = self.model.heads1(self.model.stage1(x))
+        return (
+            normalised_to_crop(keypoints, self.crop_size).numpy(),
+            pose_from_normalised(pose).numpy(),
+        )
 
     def _second_opinion(self, image: np.ndarray, faces: list[Face], refine: bool) -> list[Face]:
         """Faces whose detector box looks wrong (its five points and the predicted yaw turn

@@ -9,7 +9,8 @@ read here.
 For every face the predictor's detector path runs on the photo or view (``mtface predict``'s
 path); the face on the labelled person is kept and the script saves, per face: the labels'
 yaw, the predicted yaw, box NME (%) of the 68 points, the confidence evidence
-(core/confidence.py) and, per point, the occlusion depth and silhouette inset of the reported
+(core/confidence.py; plus, for comparison, the mirror through the whole cascade) and, per
+point, the occlusion depth and silhouette inset of the reported
 3d landmarks (core/visibility.py) and the exact visibility label (synthetic views only).
 
 Usage: OMP_NUM_THREADS=1 python tools/calibrate_visibility.py --labels data_cache/w300_labels \
@@ -21,10 +22,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 
 def main() -> None:
+    from mtface.core.confidence import face_size, landmark_disagreement, unmirror
     from mtface.core.data.labels import load_human_labels
     from mtface.core.data.profiling import profile_face, working_crop
     from mtface.core.data.synthesis import sample_delta
@@ -49,9 +52,20 @@ def main() -> None:
     captured: list = []
     original = predictor.confidence_evidence
 
-    def capture(*a: object) -> list:
-        out = original(*a)  # type: ignore[arg-type]
-        captured.append(out)
+    def capture(image: np.ndarray, first: list, final: list, result: object) -> list:
+        """The predictor's evidence, and for comparison the mirror through the whole cascade
+        (last stage against last stage)."""
+        out = original(image, first, final, result)
+        size = predictor.crop_size
+        crops = [cv2.warpAffine(image, tf.affine(), (size, size))[:, ::-1] for tf in final]
+        full = predictor.predict_crops(np.stack(crops))
+        perm = predictor.topology.landmark_flip_permutation
+        extra = []
+        for i in range(len(final)):
+            last = result.keypoints[i, -1, :, :2]  # type: ignore[attr-defined]
+            back = unmirror(full.keypoints[i, -1, :, :2], predictor.crop_size, perm)
+            extra.append(landmark_disagreement(last, back, face_size(last)))
+        captured.append(list(zip(out, extra)))
         return out
 
     predictor.confidence_evidence = capture  # type: ignore[method-assign]
@@ -72,14 +86,14 @@ def main() -> None:
         face = faces[k]
         # the evidence of the kept face: the last predict call that returned this many faces
         evidence = next(e for e in reversed(captured) if len(e) == len(faces) or len(e) == 1)
-        ev = evidence[k] if len(evidence) == len(faces) else evidence[0]
+        ev, full_mirror = evidence[k] if len(evidence) == len(faces) else evidence[0]
         rows["kind"].append(kind)
         rows["yaw_true"].append(yaw_true)
         rows["yaw_pred"].append(face.pose.yaw)
         rows["nme"].append(float(nme_box(face.landmarks_2d[None], truth68[None, :, :2])[0]))
-        rows["evidence"].append([ev.mirror, ev.stages, ev.mirror_yaw, ev.box])
+        rows["evidence"].append([ev.mirror, ev.stages, ev.mirror_yaw, ev.box, full_mirror])
         rows["depth"].append(occlusion_depth(face.landmarks, face.vertices, tri))
-        rows["inset"].append(silhouette_inset(face.landmarks, face.vertices, tri))
+        rows["inset"].append(silhouette_inset(face.landmarks, face.vertices))
         rows["label"].append(np.ones(68, bool) if label is None else label)
 
     for n, i in enumerate(picks):

@@ -86,8 +86,8 @@ def test_crop_evidence_numerical_values():
     stages[1] = [[10.0, 10.0], [30.0, 10.0], [20.0, 50.0]]  # box 20 x 40: face size sqrt(800)
     stages[0] = stages[1] + [2.0, 0.0]
     perm = np.array([1, 0, 2])
-    # the mirror image's points, as predicted on the flipped crop (x -> 99 - x, order swapped)
-    mirrored = unmirror(stages[1], size, perm) + [0.0, 1.0]
+    # stage 1 on the mirror image, as predicted on the flipped crop (x -> 99 - x, order swapped)
+    mirrored = unmirror(stages[0], size, perm) + [0.0, 1.0]
     e = crop_evidence(stages, mirrored, 20.0, -18.0, size, perm, 0.1)
     assert e.stages == pytest.approx(2.0 / np.sqrt(800.0))
     assert e.mirror == pytest.approx(1.0 / np.sqrt(800.0))

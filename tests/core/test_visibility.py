@@ -72,9 +72,9 @@ def test_occlusion_hides_points_behind_the_front_square_only():
 
 def test_silhouette_inset_numerical_values():
     points = np.array([[50.0, 50.0], [1.0, 50.0], [200.0, 50.0]])
-    inset = silhouette_inset(points, SQUARES, SQUARE_TRIANGLES)
-    assert inset[0] == pytest.approx(0.5, abs=0.03)  # the centre: half the side from the outline
-    assert inset[1] < 0.03 and inset[2] == 0.0
+    inset = silhouette_inset(points, SQUARES)
+    assert inset[0] == pytest.approx(0.5)  # the centre: half the side from the outline
+    assert inset[1] == pytest.approx(0.01) and inset[2] == 0.0
 
 
 def _template_view(topology, yaw: float) -> tuple[np.ndarray, np.ndarray]:
