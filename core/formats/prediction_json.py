@@ -19,7 +19,11 @@ CONVENTIONS = {
     "model's 3d offsets; jaw may be hidden), '2d' = as people "
     "annotate photos (300-W: jaw on the visible outline; refined on the photo when the "
     "model has a 2D refiner); 2D = (x, y)",
-    "visible": "surface normal toward the camera: N_c . N_i > 0 with N_c = (0, 0, 1)",
+    "visible": "what a person sees: no part of the reconstructed face mesh in front of the "
+    "point (a depth test); jaw points on the visible outline count as seen",
+    "confidence": "how much to trust the face, in (0, 1]: image-vs-mirror and stage-1-vs-last "
+    "agreement (0.5 = a typical face; low = likely wrong); the value annotation files and the "
+    "studio's review queue use",
     "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
 }
 
