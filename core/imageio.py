@@ -215,12 +215,21 @@ def _pil_to_array(img: Image.Image) -> np.ndarray:
 
 
 def list_images(paths: list[Path]) -> list[Path]:
-    """Expand files and folders (recursively, sorted) into image files by suffix."""
+    """Expand files and folders (recursively, sorted) into image files by suffix; folder
+    scans leave out the overlays ``mtface predict --overlay`` wrote (they carry a PNG text
+    chunk: core/formats/overlay.py)."""
+    from mtface.core.formats.overlay import is_mtface_overlay
+
     out: list[Path] = []
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            out += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            out += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix.lower() in IMAGE_SUFFIXES
+                and not (p.name.lower().endswith("_overlay.png") and is_mtface_overlay(p))
+            )
         else:
             out.append(path)
     return out

@@ -72,6 +72,9 @@ def test_out_inside_the_input_never_reads_its_own_overlays(tmp_path, capsys, tin
             )
             assert code == 0 and "2 of 2 image(s)" in err
     assert not list(photos.rglob("*_overlay_overlay*"))
+    from mtface.core.imageio import list_images  # data label, import-annotations, the studio
+
+    assert len(list(photos.rglob("*_overlay.png"))) == 4 and len(list_images([photos])) == 2
 
 
 def test_predict_never_replaces_an_annotation(tmp_path, capsys, tiny_weights, sample_image):
