@@ -132,15 +132,16 @@ class PredictorSpec:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(spec: PredictorSpec, threads: int) -> None:
+def _init_worker(spec: PredictorSpec, threads: int, context: object) -> None:
     import torch
 
     torch.set_num_threads(threads)
     _WORKER["predictor"] = spec.build()
+    _WORKER["context"] = context  # sent once per worker, not with every image
 
 
-def _run_in_worker(task: Callable[..., Result], job: ImageJob, context: object) -> Result:
-    return task(_WORKER["predictor"], job, context)
+def _run_in_worker(task: Callable[..., Result], job: ImageJob) -> Result:
+    return task(_WORKER["predictor"], job, _WORKER["context"])
 
 
 def map_jobs(
@@ -169,7 +170,7 @@ def map_jobs(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(spec, threads),
+        initargs=(spec, threads, context),
     )
     futures: list[Future] = []
     try:
@@ -177,7 +178,7 @@ def map_jobs(
         window = 4 * workers
         pending = iter(jobs)
         for job in pending:
-            futures.append(pool.submit(_run_in_worker, task, job, context))
+            futures.append(pool.submit(_run_in_worker, task, job))
             if len(futures) >= window:
                 break
         position = 0
@@ -187,7 +188,7 @@ def map_jobs(
             position += 1
             nxt = next(pending, None)
             if nxt is not None:
-                futures.append(pool.submit(_run_in_worker, task, nxt, context))
+                futures.append(pool.submit(_run_in_worker, task, nxt))
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

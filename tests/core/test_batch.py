@@ -66,6 +66,23 @@ def test_two_workers_write_what_one_writes(tmp_path, three_images, tiny_weights)
     assert one.keys() == two.keys() and one == two
 
 
+def test_two_workers_with_caller_boxes(tmp_path, three_images, tiny_weights):
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({name: [[100, 100, 400, 420]] for name in ("a.jpg", "b.jpg")}))
+    common = ["--weights", str(tiny_weights), "--boxes", str(boxes)]
+    for workers in ("1", "2"):
+        out = str(tmp_path / workers)
+        # c.png has no box: skipped, so the run ends with exit 0 and two images written
+        assert (
+            main(["predict", str(three_images), "--out", out, "--workers", workers, *common]) == 0
+        )
+    assert _contents(tmp_path / "1") == _contents(tmp_path / "2")
+    assert sorted(n for n in _contents(tmp_path / "1") if n.endswith(".json")) == [
+        "a.json",
+        "b.json",
+    ]
+
+
 def test_annotate_with_two_workers(tmp_path, three_images, tiny_weights):
     args = ["annotate", str(three_images), "--weights", str(tiny_weights), "--format", "csv"]
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
