@@ -71,20 +71,22 @@ def surface_depth_at(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray
     """
     vertices = np.asarray(vertices, dtype=np.float64)
     xy = np.asarray(xy, dtype=np.float64)
-    corners = vertices[np.asarray(triangles)]  # (T, 3, 3)
-    low, high = corners[:, :, :2].min(1), corners[:, :, :2].max(1)
+    triangles = np.asarray(triangles)
+    tri_x, tri_y = vertices[:, 0][triangles], vertices[:, 1][triangles]  # (T, 3) each
     eps = 1e-6
+    x, y = xy[:, 0:1], xy[:, 1:2]
     holds = (
-        (xy[:, None, 0] >= low[None, :, 0] - eps)
-        & (xy[:, None, 0] <= high[None, :, 0] + eps)
-        & (xy[:, None, 1] >= low[None, :, 1] - eps)
-        & (xy[:, None, 1] <= high[None, :, 1] + eps)
+        (x >= tri_x.min(1) - eps)
+        & (x <= tri_x.max(1) + eps)
+        & (y >= tri_y.min(1) - eps)
+        & (y <= tri_y.max(1) + eps)
     )
-    k, t = np.nonzero(holds)
+    k, t = np.divmod(np.flatnonzero(holds), len(triangles))  # (point, triangle) pairs
     out = np.full(len(xy), -np.inf)
     if len(k) == 0:
         return out
-    a, b, c = corners[t, 0], corners[t, 1], corners[t, 2]
+    corners = vertices[triangles[t]]  # (pairs, 3, 3)
+    a, b, c = corners[:, 0], corners[:, 1], corners[:, 2]
     v0, v1, v2 = (b - a)[:, :2], (c - a)[:, :2], xy[k] - a[:, :2]
     den = v0[:, 0] * v1[:, 1] - v1[:, 0] * v0[:, 1]
     ok = np.abs(den) >= 1e-12
