@@ -4,6 +4,8 @@ the mouse gestures."""
 
 from __future__ import annotations
 
+import re
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from mtface.gui.image_view import INVISIBLE, VISIBLE
@@ -19,11 +21,30 @@ MOUSE = (
     ("Click another face's points", "select that face"),
     ("Hover a landmark", "its number and iBUG-68 name"),
     ("Wheel / right-drag", "zoom the image"),
-    ("Ctrl + drag or middle drag", "pan the image (F fits it again)"),
-    ("A, then drag a box", "add a face the detector missed (the model predicts it)"),
+    ("Ctrl + drag or middle drag", "pan the image ({Fit image} fits it again)"),
+    ("{Add a missed face (draw its box)}, then drag a box", "add a face the detector missed"),
     ("3D view: left drag", "turn the mesh (Shift + left or middle drag pans)"),
-    ("3D view: wheel / right drag", "zoom the mesh (double click or R fits it again)"),
+    ("3D view: wheel / right drag", "zoom the mesh (double click or {Reset 3D view} fits it)"),
 )
+#: ``{action text}`` in MOUSE stands for that action's real shortcut (mouse_rows); a row whose
+#: action the window lacks (no 3D view, no model) is left out, so F1 never names a wrong key.
+_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+
+
+def mouse_rows(window: QtWidgets.QWidget) -> list[tuple[str, str]]:
+    """MOUSE with each ``{action text}`` replaced by the action's shortcut in ``window``."""
+    keys = {}
+    for action in window.actions():
+        shortcut = action.shortcut().toString(QtGui.QKeySequence.SequenceFormat.NativeText)
+        if shortcut:
+            keys[action.text().replace("&", "").rstrip("…")] = shortcut
+    rows = []
+    for gesture, text in MOUSE:
+        names = _PLACEHOLDER.findall(gesture + text)
+        if all(n in keys for n in names):
+            fill = lambda t: _PLACEHOLDER.sub(lambda m: keys[m.group(1)], t)  # noqa: E731
+            rows.append((fill(gesture), fill(text)))
+    return rows
 
 
 def _dot(colour: tuple[int, int, int]) -> QtWidgets.QLabel:
@@ -84,7 +105,7 @@ def show_help(window: QtWidgets.QWidget) -> QtWidgets.QDialog:
     dialog.setObjectName("help_dialog")
     dialog.setWindowTitle("mtface studio — keyboard and mouse")
     layout = QtWidgets.QVBoxLayout(dialog)
-    rows = shortcut_rows(window) + list(MOUSE)
+    rows = shortcut_rows(window) + mouse_rows(window)
     table = QtWidgets.QTableWidget(len(rows), 2)
     table.setObjectName("help_table")
     table.setHorizontalHeaderLabels(["Key / gesture", "What it does"])

@@ -38,7 +38,8 @@ class LiveMode(QtCore.QObject):
         self._last_3d = 0.0
         self.mesh_interval_s = 1.0 / 15.0
         self._mesh_cost_s = 0.0  # running mean of one 3D update
-        self.snapshot_dir = Path.home() / "mtface-snapshots"
+        self.snapshot_dir = Path.home() / "mtface-snapshots"  # the dialog's last resort
+        self._last_snapshot_folder: Path | None = None
         self.headless = False  # benchmark / offscreen: messages go to stderr, never a dialog
         self.failed = False  # the last run stopped on an error
         self.inference_threads: int | None = None  # None: cores - 1 (1 on a 2-core machine)
@@ -96,12 +97,13 @@ class LiveMode(QtCore.QObject):
         return True
 
     def _show_live_source(self, spec: str | int) -> None:
-        """The window names the live source, not the still image shown before."""
+        """The window names the live source, not the still image shown before; the folder's
+        images stay listed below it (click one to go back to it)."""
         w = self.window
         name = f"camera {spec}" if str(spec).isdigit() else Path(str(spec)).name
-        w.scanner.stop()
+        w.scanner.stop()  # the cores go to live mode
         w.doc = None
-        w.folder, w.index = [], -1
+        w.index = -1
         w.file_list.show_live(f"● live: {name}")
         w.setWindowTitle(f"mtface studio — live: {name}")
         w.setWindowModified(False)
@@ -144,6 +146,7 @@ class LiveMode(QtCore.QObject):
             self._restore_threads()
             if self.window.mesh_view is not None:
                 self.window.mesh_view.end_live()
+            self.window.file_list.show_live(None)
 
     def _on_stopped(self, reason: str) -> None:
         self.failed = bool(reason)
@@ -197,7 +200,8 @@ class LiveMode(QtCore.QObject):
         controller.mark_drawn(frame, prediction)
         stats = controller.stats
         self.window.status.showMessage(
-            f"live · {stats.fps:.1f} fps · {len(prediction.faces)} face(s) · detector "
+            f"live{' · paused (Space resumes, . steps)' if controller.paused else ''} · "
+            f"{stats.fps:.1f} fps · {len(prediction.faces)} face(s) · detector "
             f"{t.detect_ms:.1f} ms · cascade {sum(t.stage_ms):.1f} ms · latency "
             f"{stats.latencies_ms[-1]:.0f} ms"
         )
@@ -208,20 +212,46 @@ class LiveMode(QtCore.QObject):
         if self.controller is not None:
             self.controller.pause(not self.controller.paused)
             self.pause_action.setChecked(self.controller.paused)
+            self.window.status.showMessage(
+                "live · paused (Space resumes, . steps one frame)"
+                if self.controller.paused
+                else "live · playing"
+            )
 
     def step(self) -> None:
         if self.controller is not None:
             self.controller.step()
             self.pause_action.setChecked(True)
 
-    def snapshot(self) -> ImageDocument | None:
+    def snapshot_folder(self) -> Path:
+        """Where the snapshot dialog starts: the last folder chosen, else the open folder's,
+        else ``snapshot_dir``."""
+        if self._last_snapshot_folder is not None:
+            return self._last_snapshot_folder
+        folder = self.window.folder
+        return folder[0].parent if folder else self.snapshot_dir
+
+    def snapshot(self, path: Path | None = None) -> ImageDocument | None:
         """Send the current frame and its prediction to the annotation editor (live stops;
-        the frame is saved as a PNG so that its annotation has an image beside it)."""
+        the frame is saved as a PNG, where the person chooses, so that its annotation has an
+        image beside it). It joins the end of the image list; the folder's images stay."""
         if self.last is None:
             return None
         frame, prediction = self.last
         self.stop()
-        path = self.snapshot_dir / time.strftime(f"live_%Y%m%d_%H%M%S_{frame.index:05d}.png")
+        if path is None:
+            suggested = self.snapshot_folder() / time.strftime(
+                f"live_%Y%m%d_%H%M%S_{frame.index:05d}.png"
+            )
+            name, _ = QtWidgets.QFileDialog.getSaveFileName(
+                self.window, "Save the snapshot as", str(suggested), "PNG (*.png)"
+            )
+            if not name:
+                self.window.status.showMessage("snapshot not taken", 6000)
+                return None
+            path = Path(name)
+        path = Path(path)
+        self._last_snapshot_folder = path.parent
         ok, data = cv2.imencode(".png", cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
         try:
             atomic_write_bytes(path, data.tobytes())
@@ -231,7 +261,7 @@ class LiveMode(QtCore.QObject):
         doc = ImageDocument(path, frame.image)
         doc.apply_prediction(prediction)
         self.window.show_document(doc)
-        self.window.status.showMessage(f"snapshot {path.name}: correct it and save", 10000)
+        self.window.status.showMessage(f"snapshot saved as {path}: correct it and save", 15000)
         return doc
 
     def _toggle_smoothing(self) -> None:

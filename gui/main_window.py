@@ -33,13 +33,14 @@ from mtface.gui.live_menu import LiveMode
 from mtface.gui.panels import PosePanel
 from mtface.gui.review import FileList, ReviewBar, ReviewScanner
 from mtface.gui.window_io import WindowFiles
+from mtface.gui.window_review import WindowReview
 from mtface.gui.workers import InferenceWorker
 
 Predict = Callable[..., Prediction]
 Score = Callable[[np.ndarray, Prediction], list[float]]
 
 
-class MainWindow(WindowFiles, QtWidgets.QMainWindow):
+class MainWindow(WindowReview, WindowFiles, QtWidgets.QMainWindow):
     predictionShown = QtCore.Signal()
 
     def __init__(
@@ -87,7 +88,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self.file_list = FileList()
         self.file_list.imageChosen.connect(self._on_image_chosen)
         self.review_bar = ReviewBar()
-        self.review_bar.changed.connect(self.file_list.set_review)
+        self.review_bar.changed.connect(self.on_filter_chosen)
         self.mesh_view = None
         self._enable_3d = enable_3d
         right = QtWidgets.QWidget()
@@ -159,6 +160,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         export = file_menu.addMenu("Export annotation as")
         for fmt in FORMATS:
             self.add_action(export, fmt, lambda checked=False, f=fmt: self.export(f))
+        self.build_save_formats(file_menu)
         self.add_action(file_menu, "Save mesh…", self.save_mesh_dialog)
         self.add_action(file_menu, "Save screenshot…", self.save_screenshot_dialog)
         self.autosave_action = self.add_action(
@@ -219,6 +221,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
                 lambda: self.mesh_view is not None and self.mesh_view.reset_view(),
                 "Ctrl+0",
             )
+        self.build_review_menu(bar)
         self.live.build_menu(bar.addMenu("&Live"))
         go = bar.addMenu("&Go")
         self.add_action(go, "Next image", lambda: self.step(1), "PgDown")
@@ -299,7 +302,13 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         if generation != self._scan_generation or index == self.index:
             return  # an older folder's scan, or the open image (its document knows better)
         self.file_list.update_status(
-            index, annotation=status.annotation, confidence=status.confidence
+            index,
+            annotation=status.annotation,
+            confidence=status.confidence,
+            reviewed=status.reviewed,
+            flags=status.flags,
+            faces=status.faces,
+            image_error=status.image_error,
         )
 
     def _on_image_chosen(self, index: int) -> None:
@@ -318,12 +327,11 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
                 self.file_list.select_index(index)
 
     def show_document(self, doc: ImageDocument) -> None:
-        """Show a document made elsewhere (a live snapshot) as the only image of the list."""
-        self.folder = [doc.path]
-        self.file_list.set_paths([doc.path])
-        self.index = 0
-        self.file_list.current_index = 0
-        self.file_list.select_index(0)
+        """Show a document made elsewhere (a live snapshot), added to the end of the list."""
+        self.folder.append(doc.path)
+        self.index = self.file_list.add_path(doc.path)
+        self.file_list.current_index = self.index
+        self.file_list.refresh()
         self.doc = doc
         doc.session.listeners.append(self._refresh)
         self.setWindowTitle(f"mtface studio — {doc.path.name}[*]")
@@ -331,6 +339,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         self._refresh()
 
     def _load(self, index: int) -> None:
+        self.live.stop()  # an image chosen during live mode ends it
         path = self.folder[index]
         self.index = index
         self.file_list.current_index = index
@@ -348,6 +357,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             if self.mesh_view is not None:
                 self.mesh_view.show_face(None, None)
             self.update_actions()
+            self.file_list.update_status(index, image_error=True)
             self.status.showMessage(str(exc), 10000)
             QtWidgets.QMessageBox.warning(self, "Cannot open the image", str(exc))
             self._start_scan()
@@ -356,6 +366,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
         doc.session.listeners.append(self._refresh)
         self.setWindowTitle(f"mtface studio — {path.name}[*]")
         self.image_view.set_image(doc.image)
+        self._refresh()  # no face, pose or mesh of the previous image under a dialog
         if doc.annotation_error:
             QtWidgets.QMessageBox.warning(
                 self,
@@ -363,7 +374,6 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
                 f"{doc.annotation_error}\n\nThe file is left as it is until you save: saving "
                 "moves it aside (…json.bad-<date>) and writes your work under its name.",
             )
-        self._refresh()
         self._run_model()
 
     # --- the model --------------------------------------------------------------------------
@@ -375,15 +385,16 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             scores = self._score(image, prediction) if self._score is not None else None
         return prediction, scores
 
-    def _lowest_confidence(self, image: np.ndarray) -> float | None:
-        """In the scanner thread: the lowest face confidence of an image (None: no face)."""
+    def _lowest_confidence(self, image: np.ndarray) -> tuple[float | None, int]:
+        """In the scanner thread: the lowest face confidence of an image (None: no face) and
+        how many faces it has."""
         prediction = self._predict(image)
         if self._score is not None:
             values = self._score(image, prediction)
         else:
             values = [FaceAnnotation.from_face(f).confidence for f in prediction.faces]
         values = [v for v in values if v is not None]
-        return min(values) if values else None
+        return (min(values) if values else None), len(prediction.faces)
 
     def toggle_landmarks(self) -> None:
         """Switch the landmark definition (3d points fixed to the head / 2d outline) and predict the
@@ -417,7 +428,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             return  # a stale result for an image no longer shown
         prediction, scores = result
         self._build_mesh_view()  # normally built already, while the model ran
-        self.doc.apply_prediction(prediction, scores)
+        note = self.take_prediction(prediction, scores)  # gui/window_review.py
         t = prediction.timings
         wall = (time.perf_counter() - self._requested_at) * 1e3
         found = len(prediction.faces)
@@ -426,6 +437,7 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             f"{sum(t.stage_ms):.1f} ms · post {t.post_ms:.1f} ms · total {t.total_ms:.1f} ms "
             f"(shown after {wall:.0f} ms)"
             + ("" if found else " · no face found: press A and draw a box to add one")
+            + note
         )
         self._refresh()
         self.predictionShown.emit()
@@ -508,12 +520,8 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             return
         session = doc.session
         if 0 <= self.index < len(self.folder) and self.folder[self.index] == doc.path:
-            self.file_list.update_status(
-                self.index,
-                annotation=doc.annotation_state,
-                dirty=session.dirty,
-                confidence=doc.min_confidence(),
-            )
+            self.file_list.update_status(self.index, **self.document_status())
+        self.update_review_actions()
         self.setWindowModified(session.dirty)
         self.update_actions()
 
@@ -561,12 +569,15 @@ class MainWindow(WindowFiles, QtWidgets.QMainWindow):
             self._maybe_autosave()
 
     def reset_selected_point(self) -> None:
-        if self.doc is not None and self.image_view.selected_point is not None:
-            self.doc.session.reset_point(self.image_view.selected_point)
-
-    def reset_face(self) -> None:
-        if self.doc is not None and self.doc.session.current() is not None:
-            self.doc.session.reset_face()
+        """R: the selected point (only with one selected) back to the model's; it says so."""
+        point = self.image_view.selected_point
+        if self.doc is None or self.doc.session.current() is None or point is None:
+            self.status.showMessage("R resets the selected point: select a point first", 6000)
+            return
+        self.doc.session.reset_point(point)
+        self.status.showMessage(
+            f"point {point + 1} reset to the model's prediction (Ctrl+Z undoes)", 8000
+        )
 
     def rerun_stage2(self) -> None:
         """Stage 2 again, with MSIF taken around the human's landmarks."""

@@ -57,7 +57,7 @@ class MeshView(QtWidgets.QWidget):
         self.setCursor(QtCore.Qt.CursorShape.OpenHandCursor)
         self.setToolTip(
             "Left drag: rotate · right drag / wheel: zoom · middle drag: pan · "
-            "double click or R: fit"
+            "double click or Ctrl+0: fit"
         )
         self.textured = True
         self._faces = np.hstack(

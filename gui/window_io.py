@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 from PySide6 import QtGui, QtWidgets
 
+from mtface.core.annotation.folder import folder_formats
 from mtface.core.formats.annotations import SUFFIX, annotation_path
 from mtface.core.formats.atomic import SaveError, atomic_write_bytes
 
@@ -25,12 +26,48 @@ class WindowFiles:
             self.save()
 
     def save(self) -> bool:
-        return self.export("labelme", default=True)
+        """Ctrl+S: the faces and the review state in every format chosen for the image's
+        folder (core/annotation/folder.py) and every format already beside the image, so no
+        export goes stale. An image without faces is saved too when it was reviewed, flagged
+        or changed (its file records that)."""
+        doc = self.doc
+        if doc is None:
+            self.status.showMessage("nothing to save", 5000)
+            return False
+        review = doc.review
+        if not (doc.session.faces or doc.session.dirty or review.reviewed or review.flags):
+            self.status.showMessage(
+                "nothing to save: no face (A adds one, Ctrl+Enter marks the image reviewed)", 8000
+            )
+            return False
+        try:
+            written = doc.save_all(folder_formats(doc.path.parent))
+        except (SaveError, ValueError) as exc:
+            QtWidgets.QMessageBox.critical(self, "Not saved", f"{exc}\n\nYour edits are kept.")
+            return False
+        self._report_saved(written)
+        return True
+
+    def _report_saved(self, written: list[Path]) -> None:
+        doc = self.doc
+        message = f"saved ({doc.review.state}) " + ", ".join(p.name for p in written)
+        if doc.set_aside is not None:
+            message += f"; the unreadable file was kept as {doc.set_aside.name}"
+            QtWidgets.QMessageBox.information(
+                self,
+                "Unreadable annotation kept",
+                f"The annotation file that could not be read was moved to\n{doc.set_aside}\n"
+                f"and your work was saved as {written[0].name}.",
+            )
+        self.status.showMessage(message, 10000)
+        self._refresh()
 
     def export(self, fmt: str, default: bool = False, target: Path | None = None) -> bool:
+        """Write one format (asks where unless ``target``); an export written beside the image
+        is kept current by every later save."""
         doc = self.doc
         if doc is None or not doc.session.faces:
-            self.status.showMessage("nothing to save", 5000)
+            self.status.showMessage("nothing to export", 5000)
             return False
         if not default and target is None:
             suggested = str(annotation_path(doc.path, fmt))
@@ -41,21 +78,11 @@ class WindowFiles:
                 return False
             target = Path(name)
         try:
-            written = doc.save(fmt, target)
+            written = doc.save(fmt, target, mark_saved=False)
         except (SaveError, ValueError) as exc:
             QtWidgets.QMessageBox.critical(self, "Not saved", f"{exc}\n\nYour edits are kept.")
             return False
-        message = "saved " + ", ".join(p.name for p in written)
-        if doc.set_aside is not None:
-            message += f"; the unreadable {written[0].name} was kept as {doc.set_aside.name}"
-            QtWidgets.QMessageBox.information(
-                self,
-                "Unreadable annotation kept",
-                f"The annotation file that could not be read was moved to\n{doc.set_aside}\n"
-                f"and your work was saved as {written[0].name}.",
-            )
-        self.status.showMessage(message, 10000)
-        self._refresh()
+        self._report_saved(written)
         return True
 
     def save_mesh_dialog(self) -> None:
@@ -160,18 +187,20 @@ class WindowFiles:
             str(self.doc.path.parent),
             "Annotations (*.json *.csv *.pts *.mat)",
         )
-        if name and self.confirm_leave():
+        if name:
             self.open_annotation(Path(name))
 
     def open_annotation(self, path: Path) -> None:
-        self.doc.load_annotation(path)
-        if self.doc.annotation_error:
+        """Ctrl+L: the file's faces replace the current ones as an undoable, unsaved change
+        (leaving the image asks about it like any edit)."""
+        if not self.doc.load_annotation_as_edit(path):
             QtWidgets.QMessageBox.warning(
                 self, "Annotation not readable", self.doc.annotation_error
             )
             return
         if self.doc.prediction is not None:
-            self.doc.apply_prediction(self.doc.prediction)
+            self.doc.apply_prediction(self.doc.prediction)  # the model's mesh beside them
+        self.status.showMessage(f"loaded {path.name}: unsaved until you save (Ctrl+Z undoes)")
         self._refresh()
 
     def dragEnterEvent(self, event: QtGui.QDragEnterEvent) -> None:

@@ -37,7 +37,11 @@ def test_edits_survive_a_switch(make_studio, qtbot):
     edited = session.faces[0].landmarks.copy()
     window.toggle_landmarks()
     qtbot.waitUntil(lambda: window.doc.prediction.faces[0].convention == "2d", timeout=10000)
-    np.testing.assert_array_equal(session.faces[0].landmarks, edited)
+    # issue 20: the edited point stays, the others take the 2d definition, the face is "mixed"
+    np.testing.assert_array_equal(session.faces[0].landmarks[30], edited[30])
+    two_d = window.doc.prediction.faces[0].landmarks[:, :2]
+    np.testing.assert_allclose(session.faces[0].landmarks[:30], two_d[:30], atol=1e-4)
+    assert session.faces[0].definition == "mixed"
 
 
 def test_studio_opens_with_2d_landmarks(make_studio, qtbot, monkeypatch):

@@ -297,9 +297,7 @@ def test_review_queue_sorts_filters_and_saves_the_confidence(make_studio, folder
     saved = json.loads(annotation_path(folder / "c.jpg").read_text())
     assert saved["mtface"]["confidence"][0] == pytest.approx(conf[2], abs=1e-3)
     window.review_bar.set_choice("folder", "unsaved")
-    listed = [window.file_list.index_at(r) for r in range(window.file_list.count())]
-    assert 0 in listed and 1 in listed and 2 in listed  # c.jpg is open, so it stays listed
-    window.file_list.select_index(0)
+    # c.jpg is saved, so it does not match: the first unsaved image opens instead (issue 20)
     qtbot.waitUntil(lambda: window.doc.path.name == "a.jpg")
     listed = [window.file_list.index_at(r) for r in range(window.file_list.count())]
     assert listed == [0, 1]  # the saved one left the unsaved queue

@@ -295,9 +295,10 @@ def test_live_video_runs_pauses_steps_and_snapshots(
     assert live.controller.stats.frames <= frames + 1  # paused
     live.step()
     qtbot.waitUntil(lambda: live.controller.stats.frames >= frames + 1, timeout=5000)
-    doc = live.snapshot()
+    doc = live.snapshot(tmp_path / "snaps" / "s.png")  # the menu asks where (issue 20)
     assert doc is not None and doc.path.exists() and live.controller is None
     assert window.doc is doc and len(doc.session.faces) == 1
+    assert window.folder[-1] == doc.path and "astronaut.jpg" in window.file_list.item(0).text()
     doc.session.move_point(0, (5.0, 5.0))
     assert window.save() and (doc.path.with_suffix(".json")).exists()
 
