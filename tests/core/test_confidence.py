@@ -143,3 +143,32 @@ def test_scan_annotation_tells_saved_from_unreadable(tmp_path):
     assert scan_annotation(image) == ImageStatus("saved", False, pytest.approx(0.33), faces=1)
     (tmp_path / "a.json").write_text("[]")
     assert scan_annotation(image).annotation == "unreadable"
+
+
+def test_predict_json_and_annotate_file_carry_the_same_confidence(tmp_path, tiny_weights):
+    """One confidence everywhere: predict's JSON and annotate's labelme file hold the
+    predictor's Face.confidence of the face (ADR 29)."""
+    import json
+    import shutil
+
+    from mtface.cli.main import main
+    from mtface.core.imageio import load_image
+    from mtface.core.predictor import Predictor
+    from mtface.core.resources import resource_path
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
+    assert (
+        main(
+            ["predict", str(folder), "--out", str(tmp_path / "out"), "--weights", str(tiny_weights)]
+        )
+        == 0
+    )
+    assert main(["annotate", str(folder), "--weights", str(tiny_weights)]) == 0
+    predicted = json.loads((tmp_path / "out" / "a.json").read_text())["faces"]
+    annotated = json.loads((folder / "a.json").read_text())["mtface"]["confidence"]
+    face = Predictor.from_weights(tiny_weights).predict(load_image(folder / "a.jpg")).faces[0]
+    assert len(predicted) == len(annotated) >= 1
+    assert predicted[0]["confidence"] == pytest.approx(face.confidence, abs=1e-4)
+    assert annotated[0] == pytest.approx(face.confidence, abs=1e-4)
