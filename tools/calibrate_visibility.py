@@ -71,8 +71,30 @@ def main() -> None:
     predictor.confidence_evidence = capture  # type: ignore[method-assign]
     rows: dict[str, list] = {
         k: []
-        for k in ("kind", "yaw_true", "yaw_pred", "nme", "evidence", "depth", "inset", "label")
+        for k in (
+            "kind",
+            "yaw_true",
+            "yaw_pred",
+            "nme",
+            "evidence",
+            "depth",
+            "inset",
+            "label",
+            "free",
+        )
     }
+
+    def free_evidence(face: object) -> list[float]:
+        """Signals that cost no extra pass: keypoint head vs the dense head's landmarks (last
+        and first stage) and the pose change between the stages."""
+        out = []
+        for stage in (face.stages[-1], face.stages[0]):  # type: ignore[attr-defined]
+            mesh68 = predictor.topology.landmarks_from_vertices(stage.vertices.astype(float))
+            size = face_size(stage.landmarks)
+            out.append(landmark_disagreement(stage.landmarks, mesh68, size))
+        first, last = face.stages[0].pose, face.stages[-1].pose  # type: ignore[attr-defined]
+        out += [abs(last.yaw - first.yaw), abs(last.pitch - first.pitch)]
+        return out
 
     def record(
         kind: int, image: np.ndarray, truth68: np.ndarray, yaw_true: float, label: np.ndarray | None
@@ -92,6 +114,7 @@ def main() -> None:
         rows["yaw_pred"].append(face.pose.yaw)
         rows["nme"].append(float(nme_box(face.landmarks_2d[None], truth68[None, :, :2])[0]))
         rows["evidence"].append([ev.mirror, ev.stages, ev.mirror_yaw, ev.box, full_mirror])
+        rows["free"].append(free_evidence(face))
         rows["depth"].append(occlusion_depth(face.landmarks, face.vertices, tri))
         rows["inset"].append(silhouette_inset(face.landmarks, face.vertices))
         rows["label"].append(np.ones(68, bool) if label is None else label)
