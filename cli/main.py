@@ -25,7 +25,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         type=Path,
         help="JSON or CSV of image name -> x0,y0,x1,y1 boxes; skips the detector",
     )
-    p.add_argument("--weights", type=Path, help="cascade weights (default: the shipped model)")
+    _add_weights(p)
     p.add_argument("--overlay", action="store_true", help="also write an overlay PNG")
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
@@ -76,6 +76,25 @@ def _predictor_spec(args: argparse.Namespace, **options: object) -> PredictorSpe
     return PredictorSpec(args.weights, dict(options), small_faces=args.small_faces)
 
 
+def _model_file(text: str) -> Path:
+    """``--weights``: a model file that exists (its content is checked when it is loaded)."""
+    from mtface.core.model_file import model_path_problem
+
+    problem = model_path_problem(Path(text))
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
+def _add_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--weights",
+        type=_model_file,
+        metavar="MODEL.pt",
+        help="the model file (default: the shipped model; `mtface model info` describes one)",
+    )
+
+
 def _add_small_faces(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--small-faces",
@@ -115,7 +134,7 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
         help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
         "annotate photos (300-W style), the jaw on the visible outline",
     )
-    p.add_argument("--weights", type=Path)
+    _add_weights(p)
 
 
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
@@ -123,6 +142,7 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--repeats", type=int, default=50)
     p.add_argument("--image", type=Path, help="image to time (default: the bundled sample)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    _add_weights(p)
 
 
 def _add_data(sub: argparse._SubParsersAction) -> None:
@@ -317,6 +337,7 @@ COMMANDS = (
     "export",
     "live",
     "studio",
+    "model",
 )
 
 
@@ -358,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_evaluate(sub)
     export = sub.add_parser("export", help="export the cascade (ONNX)")
     export.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
-    export.add_argument("--weights", type=Path)
+    _add_weights(export)
     live = sub.add_parser("live", help="the studio in live mode: webcam or video file")
     live.add_argument("--source", default="0", help="camera index (default 0) or a video file")
     live.add_argument(
@@ -368,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--no-smoothing", action="store_true")
     live.add_argument("--record", type=Path, help="write the landmarks of the session to CSV")
+    _add_weights(live)
     studio = sub.add_parser("studio", help="open the desktop studio (the default)")
     studio.add_argument("paths", nargs="*", type=Path)
     studio.add_argument(
@@ -376,14 +398,40 @@ def build_parser() -> argparse.ArgumentParser:
         default="3d",
         help="landmark definition shown first (View menu / J switches it)",
     )
+    _add_weights(studio)
+    _add_model(sub)
     return parser
+
+
+def _add_model(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("model", help="make one model file of a model, or describe one")
+    msub = p.add_subparsers(dest="model_command", required=True)
+    pack = msub.add_parser(
+        "pack",
+        help="one model file (weights, 2D refiner, 3d offsets, metadata) of an old-format "
+        "weights file and the files beside it, or of a model file",
+    )
+    pack.add_argument("weights", type=_model_file, help="weights or model file (.pt)")
+    pack.add_argument("--out", type=Path, required=True, help="the model file to write (.pt)")
+    pack.add_argument("--name", help="the model's name (default: kept, else the file's stem)")
+    pack.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    pack.add_argument(
+        "--replace-bundled",
+        action="store_true",
+        help="write into resources/ (the shipped model) and refresh SHA256SUMS",
+    )
+    info = msub.add_parser("info", help="name, SHA-256, parts and metadata of a model file")
+    info.add_argument(
+        "model", nargs="?", type=_model_file, help="model file (default: the shipped model)"
+    )
+    info.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mtface.core.checkpoint import default_weights_path
     from mtface.core.commands.predict import BoxesFileError, read_boxes, run_predict
     from mtface.core.predictor import Predictor
-    from mtface.core.weights import WeightsError, sha256_of
+    from mtface.core.weights import WeightsError
 
     try:
         boxes = read_boxes(args.boxes) if args.boxes else None
@@ -398,7 +446,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     weights = args.weights or default_weights_path()
-    info = {"weights": Path(weights).name, "sha256": sha256_of(weights)[:16]}
+    info = {**predictor.model_identity.to_dict(), "file": Path(weights).name}
     summary = run_predict(
         args.inputs,
         args.out,
@@ -456,6 +504,8 @@ def _main(argv: list[str]) -> int:
         from mtface.gui.app import main as studio_main
 
         extra += [f"--landmarks={getattr(args, 'landmarks', '3d')}"]
+        if getattr(args, "weights", None) is not None:
+            extra += [f"--weights={args.weights}"]
         return studio_main([str(p) for p in getattr(args, "paths", [])] + extra)
     if args.command != "live":
         from mtface.core.weights import verify_bundled
@@ -470,7 +520,9 @@ def _main(argv: list[str]) -> int:
     if args.command == "live":
         from mtface.gui.app import live_main
 
-        return live_main(args.source, args.benchmark, not args.no_smoothing, args.record)
+        return live_main(
+            args.source, args.benchmark, not args.no_smoothing, args.record, args.weights
+        )
     if args.command == "annotate":
         from mtface.core.commands.annotate import run_annotate
         from mtface.core.predictor import Predictor
@@ -500,7 +552,7 @@ def _main(argv: list[str]) -> int:
     if args.command == "benchmark":
         from mtface.core.commands.benchmark import run_benchmark
 
-        return run_benchmark(args.repeats, args.threads, args.image)
+        return run_benchmark(args.repeats, args.threads, args.image, args.weights)
     if args.command == "data":
         from mtface.core.commands.data import run_data
 
@@ -517,6 +569,10 @@ def _main(argv: list[str]) -> int:
         from mtface.core.commands.evaluate import run_evaluate
 
         return run_evaluate(args)
+    if args.command == "model":
+        from mtface.core.commands.model import run_model
+
+        return run_model(args)
     parser.error(f"unknown command {args.command}")
     return 2
 

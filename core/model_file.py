@@ -90,6 +90,14 @@ class ModelIdentity:
         return ModelIdentity(self.name, self.sha256, tuple(p for p in MODEL_PARTS if p in parts))
 
 
+def applied_parts(parts: tuple[str, ...] | list[str], convention: str) -> tuple[str, ...]:
+    """The parts of a model holding ``parts`` that shape a face of landmark definition
+    ``convention`` ('3d' / '2d') predicted from a photo: the cascade and its pose calibration
+    always, the 3d offsets for '3d' only, the 2D refiner for '2d' only."""
+    skip = "refiner2d" if convention == "3d" else "offsets3d"
+    return tuple(p for p in MODEL_PARTS if p in parts and p != skip)
+
+
 def model_identity_of(predictor: object) -> ModelIdentity | None:
     """The identity of a predictor's model (``Predictor.model_identity``); None for an object
     without one (a test's fake predictor)."""
@@ -97,20 +105,46 @@ def model_identity_of(predictor: object) -> ModelIdentity | None:
     return identity if isinstance(identity, ModelIdentity) else None
 
 
+def model_record(predictor: object, convention: str | None = None) -> dict | None:
+    """What an output file records of the model that made a face of ``convention`` ('3d' /
+    '2d'; default: the predictor's): ``{"name", "sha256", "parts"}`` with the parts APPLIED to
+    that face. None for a predictor without an identity."""
+    identity = model_identity_of(predictor)
+    if identity is None:
+        return None
+    convention = convention or getattr(predictor, "landmarks", "3d")
+    return {**identity.to_dict(), "parts": list(applied_parts(identity.parts, convention))}
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A model read from a file: the cascade (eval mode), its 2D refiner and 3d offsets (None
     when it has none), its metadata, its identity, the file, the file's format and the
-    old-format companion files read beside it."""
+    old-format companion files read beside it. An old-format file's refiner is the path of
+    its companion, read when first needed (as before: a 3d-only user of an old model with a
+    broken refiner file is not stopped); :meth:`refiner_2d` reads it."""
 
     cascade: CascadeMTCNN
-    refiner: Refiner2D | None
+    refiner: Refiner2D | Path | None
     offsets: Landmark3DOffsets | None
     meta: dict
     identity: ModelIdentity
     path: Path
     format: str
     companions: tuple[Path, ...] = field(default_factory=tuple)
+    half: bool = False
+    """True when the file stores the weights in fp16 (a rewrite keeps that precision)."""
+
+    def refiner_2d(self) -> Refiner2D | None:
+        """The 2D refiner, read now if it is an old-format companion; WeightsError when it
+        cannot be used."""
+        if not isinstance(self.refiner, Path):
+            return self.refiner
+        verify_checksum(self.refiner)
+        try:
+            return Refiner2D.load(self.refiner)
+        except RuntimeError as exc:
+            raise WeightsError(str(exc)) from exc
 
 
 def parts_of(
@@ -219,6 +253,22 @@ def _companion(weights: Path, suffix: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def model_path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be a model file before it is read (a folder, missing, empty), or
+    None."""
+    if not str(path).strip():
+        return "is empty; give a model file (.pt)"
+    if path.is_dir():
+        return f"{path} is a folder, expected a model file (.pt)"
+    if not path.exists():
+        return f"model file not found: {path}"
+    if not path.is_file():
+        return f"{path} is not a regular file, expected a model file (.pt)"
+    if path.stat().st_size == 0:
+        return f"{path} is empty (0 bytes), expected a model file (.pt)"
+    return None
+
+
 def load_model(path: Path | None = None, topology: Topology | None = None) -> LoadedModel:
     """Read a model file (default: the shipped model) of either format; WeightsError with one
     clear message when it is a folder, missing, truncated, corrupt (checksum), not a model
@@ -227,6 +277,10 @@ def load_model(path: Path | None = None, topology: Topology | None = None) -> Lo
     path = Path(path) if path is not None else default_weights_path()
     payload = load_payload(path)  # a folder, a missing file, a changed bundled file, a bad file
     cascade = cascade_from_payload(payload, path, topology)
+    half = any(
+        isinstance(v, torch.Tensor) and v.dtype == torch.float16
+        for v in payload["state_dict"].values()
+    )
     meta = payload.get("meta") or {}
     if not isinstance(meta, dict):
         raise WeightsError(f"model file {path}: its metadata is not a table")
@@ -246,19 +300,16 @@ def load_model(path: Path | None = None, topology: Topology | None = None) -> Lo
             raise WeightsError(str(exc)) from exc
         name = str(meta.get("name") or path.name.rsplit(".", 1)[0])
         identity = ModelIdentity(name, sha256_of(path), parts_of(refiner, offsets, meta))
-        return LoadedModel(cascade, refiner, offsets, meta, identity, path, FORMAT)
-    return _legacy_model(path, cascade, meta)
+        return LoadedModel(cascade, refiner, offsets, meta, identity, path, FORMAT, (), half)
+    return _legacy_model(path, cascade, meta, half)
 
 
-def _legacy_model(path: Path, cascade: CascadeMTCNN, meta: dict) -> LoadedModel:
+def _legacy_model(path: Path, cascade: CascadeMTCNN, meta: dict, half: bool) -> LoadedModel:
     """An ``mtface-cascade/1`` file and the companions beside it."""
     refiner_file = _companion(path, REFINER_SUFFIX)
     offsets_file = _companion(path, OFFSETS_SUFFIX)
-    refiner = offsets = None
+    offsets = None
     try:
-        if refiner_file is not None:
-            verify_checksum(refiner_file)
-            refiner = Refiner2D.load(refiner_file)
         if offsets_file is not None:
             verify_checksum(offsets_file)
             offsets = Landmark3DOffsets.load(offsets_file)
@@ -274,7 +325,7 @@ def _legacy_model(path: Path, cascade: CascadeMTCNN, meta: dict) -> LoadedModel:
     identity = ModelIdentity(
         str(meta.get("name") or path.name.rsplit(".", 1)[0]),
         digest or sha256_of(path),
-        parts_of(refiner, offsets, meta),
+        parts_of(refiner_file, offsets, meta),
     )
     key = str(path.resolve())
     if companions and key not in _NOTED:
@@ -286,5 +337,72 @@ def _legacy_model(path: Path, cascade: CascadeMTCNN, meta: dict) -> LoadedModel:
             file=sys.stderr,
         )
     return LoadedModel(
-        cascade, refiner, offsets, meta, identity, path, LEGACY_FORMAT, tuple(companions)
+        cascade, refiner_file, offsets, meta, identity, path, LEGACY_FORMAT, tuple(companions), half
     )
+
+
+# --- rewriting ------------------------------------------------------------------------------
+
+
+def update_model(
+    path: Path,
+    out: Path | None = None,
+    refiner: Refiner2D | None = None,
+    offsets: Landmark3DOffsets | None = None,
+    drop: tuple[str, ...] = (),
+    meta: Mapping | None = None,
+) -> ModelIdentity:
+    """Rewrite the model ``path`` (either format) as one ``mtface-model/2`` file at ``out``
+    (default: ``path`` itself, atomically) with the same weights in the same precision: a
+    given ``refiner`` / ``offsets`` replaces the model's, ``drop`` ('refiner2d', 'offsets3d')
+    removes parts, ``meta`` entries are added or replaced. An old-format file's companions go
+    into the file (they stay on disk, no longer read for it). WeightsError when ``path`` is
+    unusable. Returns the new file's identity."""
+    loaded = load_model(path)
+    unknown = set(drop) - {"refiner2d", "offsets3d"}
+    if unknown:
+        raise ValueError(f"cannot drop {sorted(unknown)}: only refiner2d and offsets3d")
+    new_refiner = None if "refiner2d" in drop else (refiner or loaded.refiner_2d())
+    new_offsets = None if "offsets3d" in drop else (offsets or loaded.offsets)
+    new_meta = {**loaded.meta, **dict(meta or {})}
+    target = Path(out) if out is not None else loaded.path
+    if loaded.format != FORMAT or target != loaded.path:
+        new_meta.setdefault("name", loaded.identity.name)
+        new_meta["packed_from"] = {
+            "file": loaded.path.name,
+            "format": loaded.format,
+            "sha256": loaded.identity.sha256,
+            "companions": [c.name for c in loaded.companions],
+        }
+    return save_model(target, loaded.cascade, new_refiner, new_offsets, new_meta, loaded.half)
+
+
+def describe_model(path: Path | None = None) -> dict:
+    """What ``mtface model info`` prints: the file, its format, size, identity, parts (with
+    what each holds) and metadata. WeightsError when unusable."""
+    loaded = load_model(path)
+    refiner = loaded.refiner_2d()
+    parts: dict[str, str] = {
+        "cascade": f"{sum(p.numel() for p in loaded.cascade.parameters()) / 1e6:.2f} M "
+        f"parameters, {'fp16' if loaded.half else 'fp32'}, crop "
+        f"{loaded.cascade.config.crop_size} px"
+    }
+    if refiner is not None:
+        parts["refiner2d"] = f"{len(refiner.stages)} descent steps; {refiner.source}"
+    if loaded.offsets is not None:
+        parts["offsets3d"] = f"68 offsets fitted on {loaded.offsets.faces} faces"
+    calibration = loaded.meta.get("pose_calibration")
+    if isinstance(calibration, Mapping):
+        parts["pose_calibration"] = (
+            f"pitch {float(calibration.get('pitch_offset_deg', 0.0)):+.2f} degrees "
+            f"({calibration.get('faces', '?')} faces)"
+        )
+    return {
+        "file": str(loaded.path),
+        "format": loaded.format,
+        "bytes": loaded.path.stat().st_size,
+        "identity": loaded.identity.to_dict(),
+        "parts": parts,
+        "companions": [str(c) for c in loaded.companions],
+        "meta": {k: v for k, v in loaded.meta.items() if k != "train_config"},
+    }

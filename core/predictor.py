@@ -34,7 +34,7 @@ from mtface.core.geometry import (
 from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
 from mtface.core.landmarks3d import Landmark3DOffsets
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
-from mtface.core.model_file import ModelIdentity, load_model, parts_of
+from mtface.core.model_file import ModelIdentity, applied_parts, load_model, parts_of
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
@@ -182,9 +182,7 @@ class Predictor:
         """The model's parts that shape a face of ``convention`` ('3d' / '2d'; default: the
         predictor's) from a photo: the cascade and its pose calibration always, the 3d offsets
         for '3d' only, the 2D refiner for '2d' only."""
-        convention = convention or self.landmarks
-        skip = "refiner2d" if convention == "3d" else "offsets3d"
-        return tuple(p for p in self.model_identity.parts if p != skip)
+        return applied_parts(self.model_identity.parts, convention or self.landmarks)
 
     @property
     def landmarks(self) -> str:

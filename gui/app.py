@@ -42,6 +42,7 @@ from mtface.core.topology import Topology  # noqa: E402
 from mtface.core.weights import WeightsError  # noqa: E402
 from mtface.gui import settings  # noqa: E402
 from mtface.gui.main_window import MainWindow  # noqa: E402
+from mtface.gui.model_switch import ModelSwitch  # noqa: E402
 
 PredictorFactory = Callable[[], object]
 IMPORTED_AT = time.time()  # wall clock when the studio's imports were done
@@ -65,10 +66,21 @@ def process_start_time() -> float | None:
             return None
 
 
-def default_predictor_factory() -> object:
+def default_predictor_factory(weights: Path | None = None) -> object:
+    """The studio's predictor: the model file ``weights`` (default: the shipped model)."""
     from mtface.core.predictor import Predictor
 
-    return Predictor.from_weights()
+    return Predictor.from_weights(weights)
+
+
+def preloaded_factory(weights: Path | None) -> PredictorFactory:
+    """``--weights``: the model read now, so that an unusable file is one error on the command
+    line (WeightsError) before any window opens; None: the shipped model, read by the
+    window."""
+    if weights is None:
+        return default_predictor_factory
+    predictor = default_predictor_factory(weights)
+    return lambda: predictor
 
 
 def _landmark_switch(predictor: object) -> Callable[[str], None] | None:
@@ -118,9 +130,10 @@ def create_window(
     topology = Topology.load()
     predict = refine = live_predictor = score = switch = None
     error = None
+    loaded: object | None = None
     if predictor_factory is not None:
         try:
-            predictor = predictor_factory()
+            predictor = loaded = predictor_factory()
             predict = predictor.predict  # type: ignore[attr-defined]
             refine = getattr(predictor, "refine_from_landmarks", None)
             live_predictor = predictor if hasattr(predictor, "crop_from_landmarks") else None
@@ -142,6 +155,7 @@ def create_window(
         set_landmarks=switch,
         landmarks=landmarks,
     )
+    window.model_switch = ModelSwitch(window, None if error else loaded)
     if error:
         window.status.showMessage(f"no model: {error} (annotation only)", 20000)
         QtWidgets.QMessageBox.warning(
@@ -163,11 +177,21 @@ def _shutdown(app: QtWidgets.QApplication, window: MainWindow) -> None:
 
 
 def live_main(
-    source: str, benchmark: bool = False, smoothing: bool = True, record: Path | None = None
+    source: str,
+    benchmark: bool = False,
+    smoothing: bool = True,
+    record: Path | None = None,
+    weights: Path | None = None,
 ) -> int:
-    """``mtface live``: the studio in live mode on a camera index or a video file. With
-    ``benchmark`` every frame of the file goes through the whole live path (display included;
-    offscreen allowed) and the figures are printed at the end."""
+    """``mtface live``: the studio in live mode on a camera index or a video file, with the
+    model file ``weights`` (default: the shipped model). With ``benchmark`` every frame of the
+    file goes through the whole live path (display included; offscreen allowed) and the
+    figures are printed at the end."""
+    try:
+        factory = preloaded_factory(weights)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if (
         sys.platform == "linux"
         and not _display_available()
@@ -189,7 +213,7 @@ def live_main(
             return 2
     configure_threads()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["mtface"])
-    window = create_window([resource_path("samples", "astronaut.jpg")])
+    window = create_window([resource_path("samples", "astronaut.jpg")], predictor_factory=factory)
     window.show()
     live = window.live
     live.headless = benchmark
@@ -224,6 +248,15 @@ def main(argv: list[str] | None = None) -> int:
     for flag in [a for a in argv if a.startswith("--landmarks=")]:
         landmarks = flag.split("=", 1)[1]
         argv.remove(flag)
+    weights = None
+    for flag in [a for a in argv if a.startswith("--weights=")]:
+        weights = Path(flag.split("=", 1)[1])
+        argv.remove(flag)
+    try:
+        factory = preloaded_factory(weights)
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     start = process_start_time() or IMPORTED_AT
     if (
         sys.platform == "linux"
@@ -238,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_threads()
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["mtface"])
-    window = create_window([Path(p) for p in argv], landmarks=landmarks)
+    window = create_window([Path(p) for p in argv], predictor_factory=factory, landmarks=landmarks)
     window.show()
     if profile:
 

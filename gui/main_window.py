@@ -413,6 +413,22 @@ class MainWindow(WindowReview, WindowFiles, QtWidgets.QMainWindow):
         self.landmarks_action.setChecked(self.landmarks == "2d")
         self._run_model()
 
+    def use_predictor(
+        self,
+        predict: Predict,
+        stage2_refine: Callable[..., object] | None,
+        set_landmarks: Callable[[str], None] | None,
+        live_predictor: object | None,
+    ) -> None:
+        """Predict with another model from now on (File > Load model…, gui/model_switch.py)."""
+        self._predict, self._stage2_refine = predict, stage2_refine
+        self._set_landmarks = set_landmarks
+        self.live.predictor = live_predictor
+        if self.worker is None:  # the window had opened without a model
+            self.worker = InferenceWorker(self._predict_scored)
+            self.worker.finished.connect(self._on_prediction)
+            self.worker.failed.connect(self._on_failure)
+
     def _run_model(self) -> None:
         if self.worker is None or self.doc is None:
             return

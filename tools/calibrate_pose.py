@@ -17,21 +17,22 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
-
-from mtface.core.checkpoint import default_weights_path, load_cascade, load_payload, save_cascade
+from mtface.core.checkpoint import default_weights_path
 from mtface.core.data.bfm_fit import KeypointFitter
 from mtface.core.data.human_labels import read_subset
+from mtface.core.model_file import load_model, save_model
 from mtface.core.pose_frame import measure_pose_frame
 from mtface.core.predictor import Predictor
 from mtface.core.weights import verify_bundled, write_checksums
 
 
 def apply_pitch_offset(weights: Path, out: Path, pitch_offset_deg: float, faces: int) -> None:
-    """Write ``weights`` to ``out`` with ``pitch_offset_deg`` added to the pitch output; the
+    """Write the model ``weights`` to ``out`` as one model file (ADR 20) with
+    ``pitch_offset_deg`` added to the pitch output, its other parts and precision kept; the
     metadata keeps the total offset applied so far (``pose_calibration``)."""
-    model, meta = load_cascade(weights)
-    model.offset_pose(pitch_offset_deg)
+    loaded = load_model(weights)
+    loaded.cascade.offset_pose(pitch_offset_deg)
+    meta = dict(loaded.meta)
     previous = meta.get("pose_calibration", {})
     meta["pose_calibration"] = {
         "pitch_offset_deg": float(previous.get("pitch_offset_deg", 0.0)) + pitch_offset_deg,
@@ -39,9 +40,8 @@ def apply_pitch_offset(weights: Path, out: Path, pitch_offset_deg: float, faces:
         "method": "median Pose_Para pitch of BFM keypoint fits to human 68-point labels "
         "minus the model's pitch, near-frontal training faces (ADR 14)",
     }
-    stored = load_payload(weights)["state_dict"].values()
-    half = any(v.dtype == torch.float16 for v in stored)  # keep the file's precision
-    save_cascade(model, out, meta, half=half)
+    meta.setdefault("name", loaded.identity.name)
+    save_model(out, loaded.cascade, loaded.refiner_2d(), loaded.offsets, meta, loaded.half)
 
 
 def main() -> None:

@@ -36,8 +36,13 @@ def median_ms(fn: Callable[[], object], repeats: int, warmup: int = 5) -> float:
 
 
 def run_benchmark(
-    repeats: int = 50, threads: list[int] | None = None, image_path: Path | None = None
+    repeats: int = 50,
+    threads: list[int] | None = None,
+    image_path: Path | None = None,
+    weights: Path | None = None,
 ) -> int:
+    """Time each step on ``image_path`` (default: the bundled sample) with the model file
+    ``weights`` (default: the shipped model)."""
     from mtface.core.checkpoint import default_weights_path
     from mtface.core.detection.yunet import default_detector
     from mtface.core.imageio import ImageLoadError, load_image
@@ -45,6 +50,7 @@ def run_benchmark(
     from mtface.core.predictor import Predictor
     from mtface.core.resources import resource_path
     from mtface.core.topology import Topology
+    from mtface.core.weights import WeightsError
 
     if repeats < 1 or not all(n >= 1 for n in threads or [1]):
         print(
@@ -60,9 +66,13 @@ def run_benchmark(
     frame = cv2.resize(image, (640, 480))
     topology = Topology.load()
     detector = default_detector()
-    if default_weights_path().exists():
-        predictor = Predictor.from_weights(detector=detector)
-        note = "shipped weights"
+    if weights is not None or default_weights_path().exists():
+        try:
+            predictor = Predictor.from_weights(weights, detector=detector)
+        except WeightsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        note = predictor.model_identity.label()
     else:
         predictor = Predictor(CascadeMTCNN(CascadeConfig(), topology), topology, detector=detector)
         note = "untrained weights (no shipped model found; timings are the same)"

@@ -15,20 +15,27 @@ CONVENTIONS = {
     "coordinates": "image pixels, 0-based pixel centres; x right, y down, z toward the viewer "
     "in the same pixel scale (origin of z: the face's centroid)",
     "landmarks": "iBUG-68; per face, 'landmark_definition' says which: '3d' = points fixed "
-    "to the 3D head (AFLW2000-3D pt3d_68 convention: the network's keypoints plus the "
-    "model's 3d offsets; jaw may be hidden), '2d' = as people "
-    "annotate photos (300-W: jaw on the visible outline; refined on the photo when the "
-    "model has a 2D refiner); 2D = (x, y)",
+    "to the 3D head (AFLW2000-3D pt3d_68 convention: the network's keypoints, moved by the "
+    "model's 3d offsets when the face's 'model_parts' lists offsets3d; jaw may be hidden), "
+    "'2d' = as people annotate photos (300-W: jaw on the visible outline; refined on the "
+    "photo when the face's 'model_parts' lists refiner2d); 2D = (x, y)",
     "visible": "what a person sees: no part of the reconstructed face mesh in front of the "
     "point (a depth test); jaw points on the visible outline count as seen",
     "confidence": "how much to trust the face, in (0, 1]: image-vs-mirror and stage-1-vs-last "
     "agreement (0.5 = a typical face; low = likely wrong); the value annotation files and the "
     "studio's review queue use",
     "pose": "degrees; R = Rx(pitch) Ry(yaw) Rz(roll) as AFLW2000-3D / 300W-LP Pose_Para",
+    "model": "the model file that made the faces: its name, the SHA-256 of the file and the "
+    "parts it holds (cascade, refiner2d, offsets3d, pose_calibration); per face, "
+    "'model_parts' lists the parts applied to it (the refiner to '2d' faces only, the 3d "
+    "offsets to '3d' faces only)",
 }
 
 
-def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
+def face_to_dict(
+    face: Face, mesh_file: str | None = None, model_parts: list[str] | None = None
+) -> dict:
+    """One face of the JSON; ``model_parts``: the model's parts applied to it."""
     return {
         "box": [round(float(v), 2) for v in face.box.as_tuple()],
         "score": round(float(face.box.score), 4),
@@ -39,6 +46,7 @@ def face_to_dict(face: Face, mesh_file: str | None = None) -> dict:
         "pose": {k: round(v, 3) for k, v in face.pose.as_dict().items()},
         "yaw_bin": yaw_bin(face.pose.yaw),
         "mesh": mesh_file,
+        "model_parts": model_parts,
     }
 
 
@@ -56,13 +64,25 @@ def prediction_to_dict(
         "image_size": {"height": prediction.image_size[0], "width": prediction.image_size[1]},
         "conventions": CONVENTIONS,
         "model": model or {},
-        "faces": [face_to_dict(f, m) for f, m in zip(prediction.faces, mesh_files)],
+        "faces": [
+            face_to_dict(f, m, _applied(model, f.convention))
+            for f, m in zip(prediction.faces, mesh_files)
+        ],
         "timings_ms": {
             "detect": round(t.detect_ms, 2),
             "cascade": round(sum(t.stage_ms), 2),
             "total": round(t.total_ms, 2),
         },
     }
+
+
+def _applied(model: dict | None, convention: str) -> list[str] | None:
+    """The parts of ``model`` (its ``parts``) applied to a face of ``convention``."""
+    from mtface.core.model_file import applied_parts
+
+    if not model or "parts" not in model:
+        return None
+    return list(applied_parts(model["parts"], convention))
 
 
 def prediction_json_text(payload: dict) -> str:

@@ -132,7 +132,9 @@ def test_predictor_applies_offsets_beside_its_weights_to_3d_only(
 
 
 def test_the_shipped_model_has_offsets():
-    offsets = Landmark3DOffsets.load(offsets_path())
+    from mtface.core.model_file import load_model
+
+    offsets = load_model().offsets
     assert offsets.faces >= 16 and np.isfinite(offsets.offsets).all()
 
 

@@ -406,10 +406,11 @@ def test_corrupt_refiner_beside_weights_is_a_weights_error(weights_with_refiner)
 
 
 def test_the_shipped_model_has_its_refiner() -> None:
-    from mtface.core.predictor import Predictor, refiner_path
+    from mtface.core.checkpoint import default_weights_path
+    from mtface.core.predictor import Predictor
     from mtface.core.weights import verify_checksum
 
-    assert verify_checksum(refiner_path())  # listed in resources/SHA256SUMS and intact
+    assert verify_checksum(default_weights_path())  # one file, in SHA256SUMS and intact
     predictor = Predictor.from_weights(landmarks="2d")
     assert predictor.refiner_2d is not None and "training faces" in predictor.refiner_2d.source
 

@@ -143,6 +143,6 @@ def test_checksums_cover_weights_tables_and_the_detector_calibration(tmp_path, m
     monkeypatch.setattr(weights, "resource_path", lambda *p: root.joinpath(*p))
     listed = {line.split()[1] for line in weights.write_checksums().read_text().splitlines()}
     assert {"detector/yunet_crop.json", "detector/blazeface_short.pt"} <= listed
-    assert "models/mtface_default.refine2d.npz" in listed
+    assert "models/mtface_default.pt" in listed  # one model file (ADR 20)
     assert not any(name.startswith("configs/") for name in listed)
     weights.verify_bundled()

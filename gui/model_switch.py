@@ -1,0 +1,122 @@
+"""Which model the studio uses: its name and short hash in the status bar, and File > Load
+model… to switch to another model file (core/model_file.py). A file that cannot be used is
+reported in a dialog and the current model is kept."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6 import QtWidgets
+
+from mtface.core.model_file import model_identity_of
+from mtface.core.weights import WeightsError
+
+if TYPE_CHECKING:
+    from mtface.gui.main_window import MainWindow
+
+#: Builds a predictor from a model file; raises WeightsError when the file is unusable.
+PredictorLoader = Callable[[Path], object]
+
+
+def _load_predictor(path: Path) -> object:
+    from mtface.core.predictor import Predictor
+
+    return Predictor.from_weights(path)
+
+
+class ModelSwitch:
+    """The status-bar label of the loaded model and the "Load model…" action of ``window``."""
+
+    def __init__(
+        self,
+        window: MainWindow,
+        predictor: object | None,
+        loader: PredictorLoader = _load_predictor,
+    ) -> None:
+        self.window = window
+        self.loader = loader
+        self.label = QtWidgets.QLabel()
+        self.label.setObjectName("model_label")
+        window.status.addPermanentWidget(self.label)
+        menu = self._file_menu()
+        self.action = window.add_action(menu, "Load model…", self.load_dialog)
+        actions = menu.actions()
+        quit_at = next((i for i, a in enumerate(actions) if a.text() == "Quit"), None)
+        if quit_at is not None:  # before the separator above Quit
+            above = quit_at - 1 if quit_at and actions[quit_at - 1].isSeparator() else quit_at
+            before = actions[above]
+            menu.removeAction(self.action)
+            menu.insertAction(before, self.action)
+        self.show_model(predictor)
+
+    def _file_menu(self) -> QtWidgets.QMenu:
+        """The File menu, "Load model…" going in before its last separator (before Quit)."""
+        for action in self.window.menuBar().actions():
+            if action.menu() is not None and action.text().replace("&", "") == "File":
+                return action.menu()
+        return self.window.menuBar().addMenu("&Model")
+
+    def show_model(self, predictor: object | None) -> None:
+        """Show ``predictor``'s model (name and short hash) and record it on the window for
+        the annotation files (``window.model_identity``)."""
+        identity = model_identity_of(predictor)
+        self.window.model_identity = identity.to_dict() if identity is not None else None
+        text = f"model: {identity.label()}" if identity is not None else "model: none"
+        self.label.setText(text)
+        self.label.setToolTip(
+            f"{identity.name}\nSHA-256 {identity.sha256}\nparts: {', '.join(identity.parts)}"
+            if identity is not None
+            else "no model: annotation only"
+        )
+
+    def load_dialog(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Load model", "", "mtface model (*.pt);;All files (*)"
+        )
+        if path:
+            self.load(Path(path))
+
+    def load(self, path: Path) -> bool:
+        """Switch to the model file ``path``; False (a dialog says why, the current model is
+        kept) when it cannot be used or live mode is running."""
+        window = self.window
+        if window.live.controller is not None:
+            self._refuse("Stop live mode before loading another model.")
+            return False
+        try:
+            predictor = self.loader(path)
+            if hasattr(predictor, "landmarks"):
+                predictor.landmarks = window.landmarks  # type: ignore[attr-defined]
+        except (WeightsError, RuntimeError, ValueError) as exc:
+            self._refuse(f"{exc}\n\nThe current model is kept.")
+            return False
+        self.install(predictor)
+        identity = model_identity_of(predictor)
+        window.status.showMessage(
+            f"loaded {identity.label() if identity else path.name}; it predicts from now on",
+            10000,
+        )
+        return True
+
+    def _refuse(self, message: str) -> None:
+        self.window.status.showMessage(message.split("\n")[0], 10000)
+        QtWidgets.QMessageBox.warning(self.window, "Load model", message)
+
+    def install(self, predictor: object) -> None:
+        """Make ``predictor`` the window's model: predictions, stage-2 re-runs, the landmark
+        switch and live mode use it from now on."""
+        switch = None
+        if hasattr(predictor, "landmarks"):
+
+            def switch(convention: str) -> None:
+                predictor.landmarks = convention  # type: ignore[attr-defined]
+
+        self.window.use_predictor(
+            predictor.predict,  # type: ignore[attr-defined]
+            getattr(predictor, "refine_from_landmarks", None),
+            switch,
+            predictor if hasattr(predictor, "crop_from_landmarks") else None,
+        )
+        self.show_model(predictor)
