@@ -25,6 +25,7 @@ class WindowReview:
 
     model_identity: dict | None = None  # the proposing model (name, hash), set by create_window
     _adopt_definition: str | None = None  # J was pressed: the next prediction is adopted
+    _last_reviewed: str = ""  # the image Ctrl+Enter marked last, beside the count
 
     # --- menus ------------------------------------------------------------------------------
 
@@ -74,7 +75,10 @@ class WindowReview:
 
     def show_review_count(self) -> None:
         reviewed, total = review_counts(self.file_list.statuses)
-        self.review_count.setText(f"reviewed {reviewed} of {total}" if total else "")
+        text = f"reviewed {reviewed} of {total}" if total else ""
+        if text and self._last_reviewed:
+            text += f" (last: {self._last_reviewed}, saved)"
+        self.review_count.setText(text)
 
     def document_status(self) -> dict:
         """The open document's fields for the list's ImageStatus."""
@@ -131,6 +135,8 @@ class WindowReview:
         set_review(doc.session, review, "mark reviewed")
         if not self.save():
             return False
+        self._last_reviewed = doc.path.name
+        self.show_review_count()
         self.go_next_unreviewed()
         return True
 

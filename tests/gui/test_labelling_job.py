@@ -129,7 +129,7 @@ def test_a_labelling_job_ends_with_exactly_that_in_every_format(
             qtbot.keyClick(window, Key.Key_Delete)
             assert len(session.faces) == 1
         qtbot.keyClick(window, Key.Key_Return, CTRL)  # reviewed, saved, the next unreviewed
-        assert window.review_count.text() == f"reviewed {k + 1} of 20"
+        assert window.review_count.text().startswith(f"reviewed {k + 1} of 20 (last: {path.name}")
     assert "no other unreviewed image" in window.status.currentMessage()
 
     right_brow = list(range(17, 22))

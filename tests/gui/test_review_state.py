@@ -69,7 +69,7 @@ def test_review_queue_marks_reviewed_saves_and_jumps_to_the_next_unreviewed(
     qtbot.waitUntil(lambda: window.doc.path.name == "b.jpg" and window.doc.prediction is not None)
     data = json.loads(annotation_path(folder / "a.jpg").read_text())
     assert data["flags"]["reviewed"] is True and len(data["shapes"]) == 68
-    assert window.review_count.text() == "reviewed 1 of 3"
+    assert window.review_count.text() == "reviewed 1 of 3 (last: a.jpg, saved)"
     assert window.file_list.statuses[0].state == "reviewed"
     qtbot.keyClick(window, QtCore.Qt.Key.Key_N)  # skips b: the next unreviewed is c
     qtbot.waitUntil(lambda: window.doc.path.name == "c.jpg" and window.doc.prediction is not None)
@@ -83,7 +83,7 @@ def test_review_queue_marks_reviewed_saves_and_jumps_to_the_next_unreviewed(
     assert record.review.flags == ("no face", "bad image")
     assert record.review.note == "too dark to tell"
     assert window.doc.path.name == "b.jpg"  # the last unreviewed one
-    assert window.review_count.text() == "reviewed 2 of 3"
+    assert window.review_count.text() == "reviewed 2 of 3 (last: c.jpg, saved)"
     window.review_bar.set_choice("folder", "unreviewed")
     assert [window.file_list.index_at(r) for r in range(window.file_list.count())] == [1]
 
