@@ -116,8 +116,11 @@ class FileList(QtWidgets.QListWidget):
         if not 0 <= index < len(self.statuses):
             return
         status = self.statuses[index]
-        for key, value in changes.items():
-            setattr(status, key, value)
+        changed = [key for key, value in changes.items() if getattr(status, key) != value]
+        if not changed:
+            return  # e.g. every step of a drag after the first: nothing to redraw
+        for key in changed:
+            setattr(status, key, changes[key])
         if self.order() != self._shown:
             self._rebuild()
             return

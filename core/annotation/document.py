@@ -57,6 +57,15 @@ class ImageDocument:
 
     def __post_init__(self) -> None:
         self.session.bounds = self.image_size
+        self._found: Path | None = None  # find_annotation's answer, kept between file changes
+        self._looked = False
+
+    def _annotation_file(self) -> Path | None:
+        """The image's annotation file (find_annotation), looked up again only after this
+        document read or wrote one: the status is asked on every drag step."""
+        if not self._looked:
+            self._found, self._looked = find_annotation(self.path), True
+        return self._found
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -65,7 +74,7 @@ class ImageDocument:
     @property
     def has_saved_annotation(self) -> bool:
         """A readable annotation file beside the image (never true for a malformed one)."""
-        saved = find_annotation(self.path)
+        saved = self._annotation_file()
         return saved is not None and saved != self.unreadable
 
     @property
@@ -73,7 +82,7 @@ class ImageDocument:
         """ "saved", "unreadable" or "none" (the review queue's ImageStatus.annotation)."""
         if self.has_saved_annotation:
             return "saved"
-        saved = find_annotation(self.path)
+        saved = self._annotation_file()
         return "unreadable" if saved is not None and saved == self.unreadable else "none"
 
     @property
@@ -218,6 +227,7 @@ class ImageDocument:
             self.set_aside = aside
         clamp = self.session.clamp
         faces = [replace(f, landmarks=clamp(f.landmarks)) for f in self.session.faces]
+        self._looked = False
         written = write_annotation(
             path, fmt, faces, self.path.name, self.image_size, self.session.review
         )

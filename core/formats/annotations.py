@@ -516,16 +516,14 @@ def find_annotation(image_path: Path, formats: tuple[str, ...] = FORMATS) -> Pat
     """The annotation file of an image that the studio opens: the first of ``formats`` found
     beside it (labelme first by default; for .pts the sidecar, else ``<stem>.pts``, else
     ``<stem>_face0.pts``)."""
+    image_path = Path(image_path)
+    stem = _annotation_stem(image_path)  # once: it looks at the image's siblings
     for fmt in formats:
-        path = annotation_path(image_path, fmt)
-        candidates = [path]
+        names = [stem + SUFFIX[fmt]]
         if fmt == "pts":
-            candidates = [
-                path.with_name(path.name + ".json"),
-                path,
-                annotation_path(image_path, fmt, 0),
-            ]
-        for candidate in candidates:
+            names = [f"{stem}.pts.json", f"{stem}.pts", f"{stem}_face0.pts"]
+        for name in names:
+            candidate = image_path.with_name(name)
             if candidate.is_file():
                 return candidate
     return None
