@@ -25,13 +25,14 @@ from mtface.core.commands.outputs import ImageJob, plan_outputs
 from mtface.core.formats.annotations import (
     SUFFIX,
     annotation_path,
-    read_annotation,
+    read_annotation_record,
     write_annotation,
 )
 from mtface.core.formats.atomic import SaveError, remove_files
 from mtface.core.formats.pts import AnnotationFormatError
 from mtface.core.formats.pts_set import pts_files, sidecar_path
 from mtface.core.imageio import ImageLoadError, load_image
+from mtface.core.model_file import model_record
 from mtface.core.predictor import Predictor
 
 
@@ -98,10 +99,13 @@ def person_work(paths: list[Path], image_name: str) -> str | None:
         if path.name.endswith(".pts.json"):
             continue  # the sidecar: read with its .pts files
         try:
-            faces = read_annotation(path, image_name=image_name)
+            record = read_annotation_record(path, image_name=image_name)
         except AnnotationFormatError as exc:
             return f"{path} is not an annotation mtface can read ({str(exc)[-80:]})"
-        for face in faces:
+        review = record.review
+        if review is not None and (review.reviewed or review.flags or review.note):
+            return f"{path} was reviewed or flagged by a person"
+        for face in record.faces:
             if face.edited.any() or getattr(face, "drawn_by_person", False):
                 return f"{path} holds a person's corrections"
     return None
@@ -137,7 +141,10 @@ def annotate_job(predictor: Predictor, job: ImageJob, context: AnnotateContext) 
         written = write_annotation(
             target,
             context.fmt,
-            [FaceAnnotation.from_face(f) for f in faces],
+            [
+                FaceAnnotation.from_face(f, model=model_record(predictor, f.convention))
+                for f in faces
+            ],
             job.path.name,
             image.shape[:2],
         )

@@ -227,3 +227,27 @@ def test_unreviewed_filter_next_unreviewed_and_counts():
     assert review_counts(statuses) == (1, 3)
     assert statuses[2].state == "unreadable image" and ImageStatus(faces=0).state == "no face"
     assert statuses[2].label("x.jpg") != ImageStatus(faces=0).label("x.jpg")
+
+
+def test_annotate_records_the_model_and_overwrite_keeps_reviewed_files(tmp_path, topology):
+    import shutil
+
+    from mtface.core.commands.annotate import run_annotate
+    from mtface.core.model_file import ModelIdentity
+    from mtface.core.resources import resource_path
+    from tests.gui.conftest import FakePredictor
+
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(resource_path("samples", "astronaut.jpg"), tmp_path / name)
+    predictor = FakePredictor(topology)
+    predictor.model_identity = ModelIdentity("mine", "ab" * 32, ("cascade", "offsets3d"))
+    assert run_annotate([tmp_path], predictor, "labelme").annotated == 2
+    record = read_annotation_record(tmp_path / "a.json", "a.jpg")
+    assert record.review == ReviewState()  # pre-annotation: unreviewed
+    assert record.faces[0].model["name"] == "mine"
+    assert record.faces[0].model["sha256"] == "ab" * 32
+    reviewed = ReviewState(True)
+    write_annotation(tmp_path / "a.json", "labelme", record.faces, "a.jpg", (512, 512), reviewed)
+    summary = run_annotate([tmp_path], predictor, "labelme", overwrite=True)
+    assert summary.kept == 1 and summary.annotated == 1  # b replaced, the reviewed a kept
+    assert read_annotation_record(tmp_path / "a.json", "a.jpg").review == reviewed
