@@ -411,6 +411,7 @@ class MainWindow(WindowReview, WindowFiles, QtWidgets.QMainWindow):
             return
         self.landmarks = wanted
         self.landmarks_action.setChecked(self.landmarks == "2d")
+        self._adopt_definition = wanted  # faces with points take it, edited points stay
         self._run_model()
 
     def use_predictor(
