@@ -152,7 +152,11 @@ class FileList(QtWidgets.QListWidget):
         tip = [f"{self.paths[index].name}: {STATE_LOOK[status.state][2]}"]
         if status.flags:
             tip.append("flags: " + ", ".join(status.flags))
-        outside = self.filter != "all" and index not in self.matching()
+        outside = (
+            index == self.current_index
+            and self.filter != "all"
+            and not review_order([status], "folder", self.filter)  # O(1): one status
+        )
         if outside:
             tip.append(f"shown because it is open: it no longer matches '{self.filter}'")
         tip.append(CONFIDENCE_HELP)
