@@ -229,12 +229,9 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     fit.add_argument(
         "--labels", type=Path, required=True, help="from `mtface data import-annotations`"
     )
-    _add_fitted_for_weights(fit, "refiner", ".refine2d.npz")
+    _add_fitted_for_weights(fit, "2D refiner")
     fit.add_argument("--stages", type=int, default=2, help="descent steps")
     fit.add_argument("--ridge", type=float, default=1000.0, help="ridge penalty")
-    fit.add_argument(
-        "--overwrite", action="store_true", help="replace an existing refiner file"
-    )
     fit.add_argument(
         "--force",
         action="store_true",
@@ -248,7 +245,7 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     off.add_argument(
         "--bfm", type=Path, help="BFM bases (3DDFA layout), for .mat files without pt3d_68"
     )
-    _add_fitted_for_weights(off, "offsets", ".offsets3d.npz")
+    _add_fitted_for_weights(off, "3d offsets")
     grid = dsub.add_parser("preview", help="a PNG grid of synthetic samples with labels")
     grid.add_argument("--data", type=Path, required=True)
     grid.add_argument("--out", type=Path, required=True)
@@ -256,14 +253,24 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     grid.add_argument("--seed", type=int, default=0, help="which samples are drawn")
 
 
-def _add_fitted_for_weights(p: argparse.ArgumentParser, what: str, suffix: str) -> None:
-    """--weights / --out / --replace-bundled of a file fitted for some weights (beside them)."""
-    p.add_argument("--weights", type=Path, help="default: the shipped model")
-    p.add_argument("--out", type=Path, help=f"default: beside the weights (W.pt -> W{suffix})")
+def _add_fitted_for_weights(p: argparse.ArgumentParser, what: str) -> None:
+    """--weights / --out / --overwrite / --replace-bundled of a part fitted for a model and
+    written into its model file (ADR 20)."""
+    _add_weights(p)
+    p.add_argument(
+        "--out",
+        type=Path,
+        help=f"write a new model file (the model with this {what}) instead of changing --weights",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace the model's existing {what}, or an existing --out file",
+    )
     p.add_argument(
         "--replace-bundled",
         action="store_true",
-        help=f"write the shipped model's {what} into resources/ and refresh SHA256SUMS",
+        help=f"write the {what} into the shipped model and refresh SHA256SUMS",
     )
 
 
@@ -278,6 +285,32 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="replace the run already in out_dir (without it, such an out_dir is refused)",
     )
+
+
+def _add_finetune(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="your own model from folders of annotated photos, in one command and one file",
+        description="Fine-tune the model on folders of photos with 68-point annotations "
+        "(.pts, labelme, COCO, CSV) within a time budget and write one model file that "
+        "reproduces your points (docs/training.md). Ctrl-C keeps the work in OUT.work; the "
+        "same command continues it.",
+    )
+    p.add_argument("folders", nargs="+", type=Path, metavar="FOLDER", help="annotated photos")
+    p.add_argument("--out", type=Path, required=True, help="the model file to write (.pt)")
+    p.add_argument(
+        "--from", dest="from_weights", type=Path, help="start from these weights (default: shipped)"
+    )
+    p.add_argument(
+        "--minutes", type=float, default=20.0, help="time budget for everything (default 20)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--restart", action="store_true", help="discard the work of an earlier run")
+    p.add_argument(
+        "--bfm", type=Path, help="Basel Face Model folder (3DDFA layout): calibrate the pitch"
+    )
+    p.add_argument("--threads", type=int, help="CPU threads (default: all; 1 on a busy machine)")
+    p.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)  # tests
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -310,7 +343,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         help="landmark definition (default: 3d for AFLW2000-3D and AFLW, whose labels are "
         "3D fits or the clicks they were fitted to (ADR 15); 2d for --pts, 300-W-style clicks)",
     )
-    p.add_argument("--weights", type=Path)
+    _add_weights(p)
     p.add_argument(
         "--crop",
         choices=("gt", "detector"),
@@ -333,6 +366,7 @@ COMMANDS = (
     "benchmark",
     "data",
     "train",
+    "finetune",
     "evaluate",
     "export",
     "live",
@@ -376,6 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_benchmark(sub)
     _add_data(sub)
     _add_train(sub)
+    _add_finetune(sub)
     _add_evaluate(sub)
     export = sub.add_parser("export", help="export the cascade (ONNX)")
     export.add_argument("--onnx", type=Path, required=True, help="output .onnx file")
@@ -565,6 +600,10 @@ def _main(argv: list[str]) -> int:
         )
         train(config, resume=args.resume, overwrite=args.overwrite)
         return 0
+    if args.command == "finetune":
+        from mtface.core.commands.finetune import options_from_args, run_finetune
+
+        return run_finetune(options_from_args(args))
     if args.command == "evaluate":
         from mtface.core.commands.evaluate import run_evaluate
 

@@ -118,16 +118,72 @@ def _refuses_bundled(out: Path, replace_bundled: bool, what: str) -> bool:
     return True
 
 
+def _fit_target(args: argparse.Namespace, what: str, part: str) -> Path | None:
+    """The model file a fit writes into (ADR 20): ``--out`` (a new model file: the model plus
+    the fitted part) or else the ``--weights`` file itself (default: the shipped model). None,
+    after saying why, when it is the shipped model without --replace-bundled, an existing
+    --out without --overwrite, or a model that already holds ``part`` without --overwrite."""
+    from mtface.core.checkpoint import default_weights_path
+    from mtface.core.model_file import load_model
+    from mtface.core.weights import WeightsError
+
+    source = args.weights or default_weights_path()
+    target = args.out or source
+    if target.is_dir():
+        print(f"error: {target} is a folder; give the model file to write (.pt)", file=sys.stderr)
+        return None
+    if _refuses_bundled(target, args.replace_bundled, what):
+        return None
+    allowed = args.overwrite or args.replace_bundled
+    if target.resolve() != source.resolve():  # a new model file
+        if target.exists() and not allowed:
+            print(f"error: {target} exists; give --overwrite to replace it", file=sys.stderr)
+            return None
+        return target
+    try:
+        held = part in load_model(source).identity.parts
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    if held and not allowed:
+        print(
+            f"error: {target} already holds {what} (`mtface train` or an earlier fit wrote "
+            f"them); give --overwrite to replace them, or --out NEW.pt for a new model file",
+            file=sys.stderr,
+        )
+        return None
+    return target
+
+
+def _write_part(args: argparse.Namespace, target: Path, **part: object) -> int:
+    """Write the fitted ``part`` (refiner= or offsets=) into the model ``target`` (atomic),
+    refreshing SHA256SUMS when it is bundled; 0, or 2 after saying why."""
+    from mtface.core.formats.atomic import SaveError
+    from mtface.core.model_file import update_model
+    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+
+    try:
+        identity = update_model(args.weights, target, **part)  # type: ignore[arg-type]
+        if bundled_name(target) is not None:
+            write_checksums()
+    except (SaveError, OSError) as exc:
+        print(f"error: cannot write {target}: {exc}", file=sys.stderr)
+        return 2
+    except WeightsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: {identity.label()}, parts {', '.join(identity.parts)}", file=sys.stderr)
+    return 0
+
+
 def _fit_offsets(args: argparse.Namespace) -> int:
     """``data fit-offsets``: the 3d landmark offsets of a model on 3DMM-fitted photos (ADR 15)."""
     from mtface.core.data.threedmm import ThreeDmmError, is_test_benchmark
-    from mtface.core.formats.atomic import SaveError
-    from mtface.core.landmarks3d import offsets_path
     from mtface.core.training.offsets3d_fit import fit_on_fitted_folders
-    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+    from mtface.core.weights import WeightsError
 
-    out = args.out or offsets_path(args.weights)
-    if _refuses_bundled(out, args.replace_bundled, "3d offsets"):
+    out = _fit_target(args, "3d offsets", "offsets3d")
+    if out is None:
         return 2
     if any(is_test_benchmark(f) for f in args.fits):
         print(
@@ -152,34 +208,19 @@ def _fit_offsets(args: argparse.Namespace) -> int:
         cells = [f"{figures[b]:8.2f}" if b in figures else f"{'-':>8}" for b in bins]
         print(f"{name:>23}  " + "  ".join(cells) + f"  {np.mean(list(figures.values())):8.2f}")
     print(f"{'faces':>23}  " + "  ".join(f"{report.faces[b]:8d}" for b in bins))
-    try:
-        report.offsets.save(out)
-        if bundled_name(out) is not None:
-            write_checksums()
-    except (SaveError, OSError) as exc:
-        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
-        return 2
-    print(f"fitted on {report.offsets.faces} faces -> {out}")
-    return 0
+    code = _write_part(args, out, offsets=report.offsets)
+    if code == 0:
+        print(f"fitted on {report.offsets.faces} faces -> {out}")
+    return code
 
 
 def _fit_refiner(args: argparse.Namespace) -> int:
     """``data fit-refiner``: the 2D refiner of a model on a label folder (ADR 11)."""
-    from mtface.core.formats.atomic import SaveError
-    from mtface.core.predictor import refiner_path
     from mtface.core.training.refine2d_fit import RefinerFitConfig, fit_on_label_folder
-    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+    from mtface.core.weights import WeightsError
 
-    out = args.out or refiner_path(args.weights)
-    bundled = bundled_name(out) is not None
-    if _refuses_bundled(out, args.replace_bundled, "refiner"):
-        return 2
-    if out.exists() and not (getattr(args, "overwrite", False) or args.replace_bundled):
-        print(
-            f"error: {out} exists (a refiner `mtface train` or an earlier fit wrote); give "
-            "--overwrite to replace it, or --out",
-            file=sys.stderr,
-        )
+    out = _fit_target(args, "a 2D refiner", "refiner2d")
+    if out is None:
         return 2
     if args.stages < 1 or not args.ridge > 0:
         print("error: --stages must be at least 1 and --ridge above 0", file=sys.stderr)
@@ -201,18 +242,13 @@ def _fit_refiner(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    try:
-        report.refiner.save(out)
-        if bundled:
-            write_checksums()
-    except (SaveError, OSError) as exc:
-        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
-        return 2
-    print(
-        f"fitted on {report.train_faces} faces ({report.val_faces} held out) -> {out}",
-        file=sys.stderr,
-    )
-    return 0
+    code = _write_part(args, out, refiner=report.refiner)
+    if code == 0:
+        print(
+            f"fitted on {report.train_faces} faces ({report.val_faces} held out) -> {out}",
+            file=sys.stderr,
+        )
+    return code
 
 
 #: Side in pixels of the training crop shown in each preview tile, and of the tile.

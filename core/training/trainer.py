@@ -350,8 +350,10 @@ def train(
 
 def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | None:
     """Fit the 2D refiner of ``weights`` on the training photos of the human label folder
-    ``labels`` and write it beside them (ADR 11); None, with a message, when the folder has
-    no training photos."""
+    ``labels`` and write it into that model file (ADR 11, ADR 20), so that a copy of the file
+    keeps it; returns the file, or None, with a message, when the folder has no training
+    photos or the refiner would make the held-out error worse."""
+    from mtface.core.model_file import update_model
     from mtface.core.training.refine2d_fit import fit_on_label_folder
 
     try:
@@ -360,20 +362,19 @@ def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | 
         if log:
             print(f"no 2D refiner fitted: {exc}", flush=True)
         return None
-    path = refiner_path(weights)
     if log:
         print(report.held_out_line(), file=sys.stderr, flush=True)
     if report.makes_worse:  # a refiner must never make the model worse
         if log:
             print(
-                f"no 2D refiner written: it makes the held-out error worse ({path} would "
+                f"no 2D refiner written: it makes the held-out error worse ({weights} would "
                 "hold it; `mtface data fit-refiner --force` writes it anyway)",
                 file=sys.stderr,
                 flush=True,
             )
         return None
-    report.refiner.save(path)
+    update_model(weights, weights, refiner=report.refiner)
     if log:
         figures = {k: round(v["nme_io"], 3) for k, v in report.errors.items()}
-        print(json.dumps({"refiner_2d": str(path), **figures}), flush=True)
-    return path
+        print(json.dumps({"refiner_2d": f"inside {weights}", **figures}), flush=True)
+    return Path(weights)

@@ -160,7 +160,7 @@ def test_refining_from_3d_landmarks_takes_the_offsets_off_first(tmp_path, sample
 # --- the command ----------------------------------------------------------------------------
 
 
-def test_cli_fit_offsets_writes_them_beside_the_weights(tmp_path, tiny_weights, capsys):
+def test_cli_fit_offsets_writes_them_into_the_model_file(tmp_path, tiny_weights, capsys):
     from mtface.cli.main import main
 
     folder = tmp_path / "fits"
@@ -175,7 +175,10 @@ def test_cli_fit_offsets_writes_them_beside_the_weights(tmp_path, tiny_weights, 
     out = capsys.readouterr()
     assert "leave-one-out" in out.out and "fitted on 3 faces" in out.out
     assert "test benchmark" not in out.err  # the copy is not named like AFLW2000-3D
-    fitted = Landmark3DOffsets.load(offsets_path(weights))
+    from mtface.core.model_file import load_model
+
+    assert not offsets_path(weights).exists()  # inside the one file (ADR 20)
+    fitted = load_model(weights).offsets
     assert fitted.faces == 3 and set(fitted.images) == {image.name for image, _ in pairs}
     # an evaluation on the same photos says its figures are in-sample
     assert main(["evaluate", "--aflw2000", str(folder), "--weights", str(weights)]) == 0

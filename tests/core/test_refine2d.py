@@ -444,33 +444,47 @@ def label_folder(tmp_path):
     return tmp_path / "labels"
 
 
-def test_cli_fit_refiner_writes_it_beside_the_weights(
+def test_cli_fit_refiner_writes_it_into_the_model_file(
     tmp_path, label_folder, tiny_weights, capsys
 ) -> None:
     import shutil
 
     from mtface.cli.main import main
+    from mtface.core.model_file import load_model
     from mtface.core.predictor import Predictor, refiner_path
 
     weights = tmp_path / "mine.pt"
     shutil.copy(tiny_weights, weights)
-    code = main(["data", "fit-refiner", "--labels", str(label_folder), "--weights", str(weights)])
+    fit = ["data", "fit-refiner", "--labels", str(label_folder), "--force"]
+    code = main([*fit, "--weights", str(weights)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "model train: inter-ocular NME" in out and "refined train" in out
-    assert refiner_path(weights).is_file() and "fitted on 2 faces" in err
+    assert not refiner_path(weights).exists() and "fitted on 2 faces" in err
+    assert load_model(weights).identity.parts == ("cascade", "refiner2d")
     refiner = Predictor.from_weights(weights, landmarks="2d").refiner_2d
     assert refiner is not None and "mine.pt" in refiner.source
+    # the model now holds a refiner: a second fit replaces it only when asked
+    before = weights.read_bytes()
+    assert main([*fit, "--weights", str(weights)]) == 2
+    assert "already holds a 2D refiner" in capsys.readouterr().err
+    assert weights.read_bytes() == before
+    # --out: a new model file, the original untouched; an existing --out needs --overwrite
+    other = tmp_path / "other.pt"
+    assert main([*fit, "--weights", str(tiny_weights), "--out", str(other)]) == 0
+    assert load_model(other).refiner is not None and load_model(tiny_weights).refiner is None
+    assert main([*fit, "--weights", str(tiny_weights), "--out", str(other)]) == 2
+    assert "exists; give --overwrite" in capsys.readouterr().err
 
 
 def test_cli_fit_refiner_refuses_to_overwrite_the_bundled_one(label_folder, capsys) -> None:
     from mtface.cli.main import main
-    from mtface.core.predictor import refiner_path
+    from mtface.core.checkpoint import default_weights_path
 
-    before = refiner_path().read_bytes()
+    before = default_weights_path().read_bytes()
     code = main(["data", "fit-refiner", "--labels", str(label_folder)])
     assert code == 2 and "is a bundled file" in capsys.readouterr().err
-    assert refiner_path().read_bytes() == before
+    assert default_weights_path().read_bytes() == before
 
 
 def test_cli_fit_refiner_on_a_folder_without_human_labels(tmp_path, capsys) -> None:
@@ -494,16 +508,17 @@ def test_training_fits_the_refiner_of_best_pt(tmp_path, label_folder, tiny_weigh
     import shutil
 
     from mtface.core.data.human_labels import import_annotations
+    from mtface.core.model_file import load_model
     from mtface.core.predictor import refiner_path
     from mtface.core.training.trainer import fit_refiner_beside
 
     weights = tmp_path / "run" / "best.pt"
     weights.parent.mkdir()
     shutil.copy(tiny_weights, weights)
-    assert fit_refiner_beside(weights, label_folder, log=False) == refiner_path(weights)
-    assert Refiner2D.load(refiner_path(weights)).stages
+    assert fit_refiner_beside(weights, label_folder, log=False) == weights
+    assert load_model(weights).refiner.stages  # inside best.pt: a copy keeps it (ADR 20)
     # a label folder whose photos are all held out: nothing to fit on, said, nothing written
-    refiner_path(weights).unlink()
+    shutil.copy(tiny_weights, weights)
     import_annotations(
         [label_folder.parent / "photos"],
         tmp_path / "val_only",
@@ -512,7 +527,7 @@ def test_training_fits_the_refiner_of_best_pt(tmp_path, label_folder, tiny_weigh
         val_fraction=1.0,
     )
     assert fit_refiner_beside(weights, tmp_path / "val_only", log=False) is None
-    assert not refiner_path(weights).exists()
+    assert load_model(weights).refiner is None and not refiner_path(weights).exists()
 
 
 def test_local_stages_run_only_within_the_fitted_yaw_range(tmp_path) -> None:

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mtface.cli.main import main
+from mtface.core.model_file import load_model
+from mtface.core.refine2d import POINT_FEATURES, Refiner2D, RefineStage
 from mtface.core.training.config import ConfigError
 from mtface.core.training.refine2d_fit import RefinerFitReport
 from mtface.core.training.trainer import TrainConfig, fit_refiner_beside, train
@@ -104,20 +107,23 @@ def test_config_paths_are_relative_to_the_config_file(tmp_path, monkeypatch):
     assert TrainConfig.from_file(config, {"out_dir": "runs/x"}).out_dir == "runs/x"
 
 
-class _Refiner:
-    def save(self, path: Path) -> Path:
-        Path(path).write_bytes(b"refiner")
-        return Path(path)
+def _refiner(source: str) -> Refiner2D:
+    """A refiner that moves nothing (one global step of zeros), named ``source``."""
+    features = POINT_FEATURES * 68 + 136
+    stage = RefineStage(
+        np.zeros(features, np.float32), np.zeros((features, 136), np.float32), np.zeros(136), 8
+    )
+    return Refiner2D(160.0, 256, 8, (stage,), source)
 
 
-def _report(before: float, after: float) -> RefinerFitReport:
+def _report(before: float, after: float, source: str = "first") -> RefinerFitReport:
     figures = {
         "model train": {"nme_io": 4.0},
         "refined train": {"nme_io": 3.0},
         "model val": {"nme_io": before},
         "refined val": {"nme_io": after},
     }
-    return RefinerFitReport(_Refiner(), 10, 5, figures)  # type: ignore[arg-type]
+    return RefinerFitReport(_refiner(source), 10, 5, figures)
 
 
 def test_a_refiner_that_makes_held_out_error_worse_is_not_written(
@@ -131,16 +137,17 @@ def test_a_refiner_that_makes_held_out_error_worse_is_not_written(
     assert fit_refiner_beside(weights, tmp_path, log=True) is None
     err = capsys.readouterr().err
     assert "4.08 -> 4.26 % (worse" in err and "no 2D refiner written" in err
-    assert not (tmp_path / "w.refine2d.npz").exists()
+    assert load_model(weights).refiner is None  # the refiner goes into the model (ADR 20)
     args = ["data", "fit-refiner", "--labels", str(tmp_path), "--weights", str(weights)]
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "4.08 -> 4.26 %" in captured.out and "makes the held-out error worse" in captured.err
-    assert not (tmp_path / "w.refine2d.npz").exists()
-    assert main(args + ["--force"]) == 0 and (tmp_path / "w.refine2d.npz").exists()
+    assert load_model(weights).refiner is None
+    assert main(args + ["--force"]) == 0 and load_model(weights).refiner.source == "first"
     # the refiner train (or an earlier fit) wrote is not replaced silently
-    monkeypatch.setattr(refine2d_fit, "fit_on_label_folder", lambda *a, **k: _report(4.2, 4.0))
+    better = lambda *a, **k: _report(4.2, 4.0, "second")  # noqa: E731
+    monkeypatch.setattr(refine2d_fit, "fit_on_label_folder", better)
     assert main(args) == 2 and "give --overwrite" in capsys.readouterr().err
-    assert (tmp_path / "w.refine2d.npz").read_bytes() == b"refiner"
-    assert main(args + ["--overwrite"]) == 0
-    assert fit_refiner_beside(weights, tmp_path, log=False) == tmp_path / "w.refine2d.npz"
+    assert load_model(weights).refiner.source == "first"
+    assert main(args + ["--overwrite"]) == 0 and load_model(weights).refiner.source == "second"
+    assert fit_refiner_beside(weights, tmp_path, log=False) == weights
