@@ -15,7 +15,7 @@ import numpy as np
 from mtface.core.annotation.face import FaceAnnotation
 from mtface.core.annotation.record import ReviewState
 from mtface.core.annotation.session import EVERYTHING, AnnotationSession, Command, SessionEvent
-from mtface.core.types import Face
+from mtface.core.types import Face, Pose
 
 
 def set_review(session: AnnotationSession, state: ReviewState, text: str = "") -> None:
@@ -66,7 +66,44 @@ class DefinitionChange:
     face: int
     moved: int
     kept: int
-    definition: str
+    definition: str | None
+
+
+@dataclass(frozen=True)
+class _FaceState:
+    """What J and Shift+R change in a face, copied, so that undo can put it back."""
+
+    landmarks: np.ndarray
+    visible: np.ndarray
+    edited: np.ndarray
+    predicted_landmarks: np.ndarray
+    predicted_visible: np.ndarray
+    definition: str | None
+    predicted_definition: str | None
+    face: Face | None
+    pose: Pose | None
+
+    @classmethod
+    def of(cls, ann: FaceAnnotation) -> _FaceState:
+        return cls(
+            ann.landmarks.copy(),
+            ann.visible.copy(),
+            ann.edited.copy(),
+            ann.predicted_landmarks.copy(),
+            ann.predicted_visible.copy(),
+            ann.definition,
+            ann.predicted_definition,
+            ann.face,
+            ann.pose,
+        )
+
+    def restore(self, ann: FaceAnnotation) -> None:
+        ann.landmarks[:], ann.visible[:] = self.landmarks, self.visible
+        ann.edited[:] = self.edited
+        ann.predicted_landmarks[:] = self.predicted_landmarks
+        ann.predicted_visible[:] = self.predicted_visible
+        ann.definition, ann.predicted_definition = self.definition, self.predicted_definition
+        ann.face, ann.pose = self.face, self.pose
 
 
 def _definition_after(face: FaceAnnotation, new: str, moved: int, kept: int) -> str:
@@ -93,23 +130,7 @@ def adopt_definition(
         changes.append(
             DefinitionChange(index, moved, kept, _definition_after(ann, definition, moved, kept))
         )
-        saved.append(
-            (
-                ann,
-                new,
-                keep,
-                (
-                    ann.landmarks.copy(),
-                    ann.visible.copy(),
-                    ann.predicted_landmarks.copy(),
-                    ann.predicted_visible.copy(),
-                    ann.definition,
-                    ann.predicted_definition,
-                    ann.face,
-                    ann.pose,
-                ),
-            )
-        )
+        saved.append((ann, new, keep, _FaceState.of(ann)))
     if not saved:
         return changes
 
@@ -125,9 +146,7 @@ def adopt_definition(
 
     def revert() -> None:
         for ann, _, _, old in saved:
-            ann.landmarks[:], ann.visible[:] = old[0].copy(), old[1].copy()
-            ann.predicted_landmarks[:], ann.predicted_visible[:] = old[2].copy(), old[3].copy()
-            ann.definition, ann.predicted_definition, ann.face, ann.pose = old[4:]
+            old.restore(ann)
 
     session.execute(Command(f"switch to {definition} landmarks", apply, revert, event=EVERYTHING))
     return changes
@@ -141,17 +160,7 @@ def reset_face_to(
     no point stays marked as edited."""
     index = session.selected if face_index is None else face_index
     ann = session.faces[index]
-    old = (
-        ann.landmarks.copy(),
-        ann.visible.copy(),
-        ann.edited.copy(),
-        ann.predicted_landmarks.copy(),
-        ann.predicted_visible.copy(),
-        ann.definition,
-        ann.predicted_definition,
-        ann.face,
-        ann.pose,
-    )
+    old = _FaceState.of(ann)
 
     def apply() -> None:
         if model_face is not None:
@@ -165,9 +174,7 @@ def reset_face_to(
         ann.definition = ann.predicted_definition
 
     def revert() -> None:
-        ann.landmarks[:], ann.visible[:], ann.edited[:] = (a.copy() for a in old[:3])
-        ann.predicted_landmarks[:], ann.predicted_visible[:] = old[3].copy(), old[4].copy()
-        ann.definition, ann.predicted_definition, ann.face, ann.pose = old[5:]
+        old.restore(ann)
 
     session.execute(
         Command(f"reset face {index + 1}", apply, revert, event=SessionEvent("face", index))
