@@ -17,10 +17,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from mtface.core.annotation.face import FaceAnnotation
-from mtface.core.commands.batch import OutputLock, PredictorSpec, map_jobs, shard_jobs
+from mtface.core.commands.batch import OutputLock, PredictorSpec, run_jobs, shard_jobs
 from mtface.core.commands.outputs import ImageJob, plan_outputs
 from mtface.core.formats.annotations import (
     SUFFIX,
@@ -181,21 +179,15 @@ def run_annotate(
     lock = OutputLock(Path(out_dir), shard) if out_dir is not None else None
     if lock is not None:
         lock.__enter__()
-    bar = tqdm(total=len(jobs), desc="annotate", unit="img", file=sys.stderr, disable=len(jobs) < 2)
-    results = map_jobs(annotate_job, jobs, context, predictor, spec, workers)
+
+    def take(result: AnnotateResult) -> None:
+        summary.annotated += result.annotated
+        summary.kept += result.kept
+        summary.error = result.error or summary.error
+
     try:
-        for result in results:
-            for message in result.messages:
-                tqdm.write(message, file=sys.stderr)
-            summary.annotated += result.annotated
-            summary.kept += result.kept
-            bar.update()
-            if result.error:
-                summary.error = result.error
-                break
+        run_jobs(annotate_job, jobs, context, predictor, spec, workers, "annotate", take)
     finally:
-        results.close()
-        bar.close()
         if lock is not None:
             lock.__exit__()
     return summary

@@ -193,3 +193,33 @@ def map_jobs(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         sys.stderr.flush()
+
+
+def run_jobs(
+    task: Callable[[Predictor, ImageJob, Any], Result],
+    jobs: Sequence[ImageJob],
+    context: object,
+    predictor: Predictor,
+    spec: PredictorSpec | None,
+    workers: int,
+    desc: str,
+    take: Callable[[Result], None],
+) -> None:
+    """``map_jobs`` with a progress bar named ``desc`` (shown from two images): each result's
+    ``messages`` are printed above the bar, ``take(result)`` adds it to the caller's summary,
+    and a result with an ``error`` (a write failure) stops the run."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc=desc, unit="img", file=sys.stderr, disable=len(jobs) < 2)
+    results = map_jobs(task, jobs, context, predictor, spec, workers)
+    try:
+        for result in results:
+            for message in result.messages:  # type: ignore[attr-defined]
+                tqdm.write(message, file=sys.stderr)
+            take(result)
+            bar.update()
+            if result.error:  # type: ignore[attr-defined]
+                break
+    finally:
+        results.close()
+        bar.close()

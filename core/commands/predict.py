@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
-from mtface.core.commands.batch import OutputLock, PredictorSpec, map_jobs, shard_jobs
+from mtface.core.commands.batch import OutputLock, PredictorSpec, run_jobs, shard_jobs
 from mtface.core.commands.outputs import FaceFileIndex, ImageJob, plan_outputs
 from mtface.core.formats.atomic import (
     SaveError,
@@ -369,22 +368,14 @@ def run_predict(
         context = PredictContext(
             out_dir, boxes, overlay, mesh_format, model_info, run=uuid.uuid4().hex
         )
-        bar = tqdm(
-            total=len(jobs), desc="predict", unit="img", file=sys.stderr, disable=len(jobs) < 2
-        )
-        results = map_jobs(predict_job, jobs, context, predictor, spec, workers)
+
+        def take(result: JobResult) -> None:
+            summary.processed += result.processed
+            summary.failed += result.failed
+            summary.error = result.error or summary.error
+
         try:
-            for result in results:
-                for message in result.messages:
-                    tqdm.write(message, file=sys.stderr)
-                summary.processed += result.processed
-                summary.failed += result.failed
-                bar.update()
-                if result.error:
-                    summary.error = result.error
-                    break
+            run_jobs(predict_job, jobs, context, predictor, spec, workers, "predict", take)
         finally:
-            results.close()
-            bar.close()
             _INDEXES.pop(context.run, None)
     return summary
