@@ -36,7 +36,7 @@ CONFIDENCE_HELP = (
     "[0.48]: the model's confidence in the image's least certain face, from 0 to 1 "
     "(core/confidence.py: how far its points move when the face is mirrored and between its "
     "two stages; 0.5 is the median of ordinary faces). Below "
-    f"{LOW_CONFIDENCE:.1f} a face counts as low confidence: check those first "
+    f"{LOW_CONFIDENCE:.2f} a face counts as low confidence: check those first "
     "(filter 'low confidence', sort 'least confident first')."
 )
 
@@ -265,7 +265,7 @@ class ReviewBar(QtWidgets.QWidget):
         self.filter_box.setToolTip(
             "Show every image, those without a saved annotation (or with unsaved edits), those "
             "no person has reviewed yet, or those with a low-confidence face "
-            f"(confidence below {LOW_CONFIDENCE:.1f}).\n" + CONFIDENCE_HELP
+            f"(confidence below {LOW_CONFIDENCE:.2f}).\n" + CONFIDENCE_HELP
         )
         layout.addWidget(QtWidgets.QLabel("Sort:"))
         layout.addWidget(self.sort_box, 1)

@@ -119,13 +119,13 @@ def test_review_order_sorts_least_confident_first_and_filters():
         ImageStatus("saved", False, 0.9),
         ImageStatus("none", False, 0.2),
         ImageStatus("none", True, None),
-        ImageStatus("unreadable", False, 0.4),
+        ImageStatus("unreadable", False, 0.3),
     ]
     assert review_order(statuses) == [0, 1, 2, 3]
     assert review_order(statuses, "confidence") == [1, 3, 0, 2]  # unknown last
     assert review_order(statuses, "folder", "unsaved") == [1, 2, 3]
     assert review_order(statuses, "confidence", "low confidence") == [1, 3]
-    assert statuses[3].label("x.jpg") == "x.jpg  [0.40]  ⚠ unreadable annotation"
+    assert statuses[3].label("x.jpg") == "x.jpg  [0.30]  ⚠ unreadable annotation"
     assert statuses[2].label("x.jpg") == "* x.jpg"
     with pytest.raises(ValueError):
         review_order(statuses, "size")

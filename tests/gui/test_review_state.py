@@ -100,7 +100,7 @@ def test_the_list_tells_unreadable_from_no_face_and_explains_the_confidence(
     icons = [window.file_list.item(r).icon().pixmap(16, 16).toImage() for r in (2, 3)]
     assert icons[0] != icons[1]
     tip = window.file_list.item(0).toolTip()
-    assert "confidence" in tip and "0.5" in tip and "low confidence" in tip
+    assert "confidence" in tip and "Below 0.35" in tip and "low confidence" in tip
     assert "0.5" in window.review_bar.filter_box.toolTip()
 
 
