@@ -134,6 +134,10 @@ def _predict_aflw2000(predictor: Predictor, samples: list, crop: str) -> FacePre
     return FacePredictions.collect(faces)
 
 
+#: Width of a cell of the per-bin report: "1969/2000 (31 miss)" and a space.
+REPORT_CELL = 20
+
+
 def print_bin_report(
     nme: np.ndarray, yaws: np.ndarray, found: np.ndarray, confidence: np.ndarray
 ) -> dict:
@@ -141,7 +145,8 @@ def print_bin_report(
     confidence's AUROC for NME > ``FAILURE_NME`` (nme (N,) with NaN where not found)."""
     labels = np.array([yaw_bin(y) for y in yaws])
     out: dict = {}
-    print(f"{'per |yaw| bin (labels)':34s}" + "".join(f"{b:>16s}" for b in BINS) + f"{'all':>16s}")
+    header = "".join(f"{b:>{REPORT_CELL}s}" for b in [*BINS, "all"])
+    print(f"{'per |yaw| bin (labels)':34s}{header}")
     groups = [(b, labels == b) for b in BINS] + [("all", np.ones(len(labels), bool))]
     cells = {"found": "", "gross": "", "auroc": ""}
     for name, m in groups:
@@ -158,10 +163,11 @@ def print_bin_report(
             "confidence_auroc": score,
         }
         cells["found"] += (
-            f"{f'{int(f.sum())}/{int(m.sum())} ({int((m & ~found).sum())} miss)':>16s}"
+            f"{f'{int(f.sum())}/{int(m.sum())} ({int((m & ~found).sum())} miss)':>{REPORT_CELL}s}"
         )
-        cells["gross"] += f"{f'{gross} ({100 * gross / max(int(f.sum()), 1):.1f} %)':>16s}"
-        cells["auroc"] += f"{f'{score:.3f} ({int(fail.sum())})':>16s}"
+        share = 100 * gross / max(int(f.sum()), 1)
+        cells["gross"] += f"{f'{gross} ({share:.1f} %)':>{REPORT_CELL}s}"
+        cells["auroc"] += f"{f'{score:.3f} ({int(fail.sum())})':>{REPORT_CELL}s}"
     print(f"{'faces on the person (misses)':34s}{cells['found']}")
     print(f"{f'gross failures (NME > {GROSS_NME:.0f} %)':34s}{cells['gross']}")
     print(f"{f'confidence AUROC, NME > {FAILURE_NME:.0f} % (n)':34s}{cells['auroc']}")
