@@ -168,6 +168,23 @@ def _check_out_dir(out_dir: Path, resume: bool, overwrite: bool) -> None:
         )
 
 
+def epoch_line(metrics: dict, epochs: int) -> str:
+    """One readable line per epoch: its number, stage, keypoint losses, the validation means
+    (NME %) and seconds so far; every figure is also in ``history.json``."""
+    parts = [f"epoch {metrics['epoch']}/{epochs} (stage {metrics['stage']})"]
+    running = metrics.get("train") or {}
+    parts += [f"{key} {value:.4f}" for key, value in running.items() if key.endswith("kp")]
+    for key, name in (
+        ("synthetic_val_mean", "synthetic val NME"),
+        ("aflw_val_mean", "AFLW val NME"),
+        ("human_val_nme", "human val NME"),
+    ):
+        if isinstance(metrics.get(key), (int, float)):
+            parts.append(f"{name} {metrics[key]:.2f} %")
+    parts.append(f"{metrics['seconds']:.0f} s")
+    return " · ".join(parts)
+
+
 def _say(text: str, log: bool) -> None:
     if log and _is_main():
         print(text, file=sys.stderr, flush=True)
@@ -311,8 +328,7 @@ def train(
             history.append(metrics)
             # without validation every epoch is "better": best.pt is the last epoch's model
             score = selection_score(metrics) if has_validation(config) else -float(epoch)
-            if log:
-                print(json.dumps(metrics), flush=True)
+            _say(epoch_line(metrics, config.epochs), log)
             meta = {"train_config": asdict(config), "epoch": epoch + 1, "metrics": metrics}
             if score < best:
                 best = score
@@ -375,6 +391,5 @@ def fit_refiner_beside(weights: Path, labels: Path, log: bool = True) -> Path | 
         return None
     update_model(weights, weights, refiner=report.refiner)
     if log:
-        figures = {k: round(v["nme_io"], 3) for k, v in report.errors.items()}
-        print(json.dumps({"refiner_2d": f"inside {weights}", **figures}), flush=True)
+        print(f"2D refiner written into {weights}", file=sys.stderr, flush=True)
     return Path(weights)

@@ -5,6 +5,7 @@ refiner that makes the held-out error worse. docs/bad_inputs.md lists them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -65,10 +66,13 @@ def test_without_validation_best_is_the_last_epoch_and_said(synthetic_set, tmp_p
     root, _ = synthetic_set
     out = tmp_path / "run"
     train(_config(root, out, val_dir=None), log=True)
-    err = capsys.readouterr().err
+    out_text, err = capsys.readouterr()
     assert "no validation set" in err and "best.pt will be the last epoch's model" in err
     assert (out / "best.pt").is_file()
     assert f"the model to use is {out / 'best.pt'}" in err
+    # one readable line per epoch (the figures stay in history.json), no JSON on stdout
+    assert re.search(r"epoch 1/\d+ \(stage \d\) · .*s$", err, re.MULTILINE)
+    assert "{" not in out_text
 
 
 def test_missing_validation_paths_fail_at_the_start(tmp_path):
