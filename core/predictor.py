@@ -24,6 +24,7 @@ from mtface.core.checkpoint import companion_path
 from mtface.core.confidence import ConfidenceEvidence, confidence_from_evidence, crop_evidence
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
+from mtface.core.detection.chain import SAME_FACE_OVERLAP, box_overlap
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
 from mtface.core.geometry import (
     PROTOCOL_CROP_ENLARGE,
@@ -121,6 +122,41 @@ def nearest_box(candidates: list[FaceBox], box: FaceBox) -> FaceBox | None:
         if distance < best_distance:
             best, best_distance = candidate, distance
     return best
+
+
+def detect_with_alternatives(
+    detector: Detector, image: np.ndarray
+) -> tuple[list[FaceBox], list[FaceBox] | None]:
+    """A detector's faces and, when it gives them (``MergingDetector``), the other boxes its
+    later detectors found on the same people; None: it gives none."""
+    both = getattr(detector, "detect_with_alternatives", None)
+    if both is not None:
+        return both(image)
+    return detector.detect(image), None
+
+
+def same_person(candidate: FaceBox, box: FaceBox) -> bool:
+    """True when ``candidate`` is another detector's box of ``box``'s face: more than half of
+    the smaller box lies in the other (``chain.box_overlap``, the merging rule); a neighbour's
+    box beside it is not (the centre distance of ``nearest_box`` took a frontal neighbour's)."""
+    return box_overlap(candidate, box) > SAME_FACE_OVERLAP
+
+
+def doubtful_box(face: Face) -> bool:
+    """A detected face worth a second opinion: its five points look turned (``turn_ratio``
+    above ``TURN_LIMIT``; inf without five points, which is not doubted)."""
+    turn = turn_ratio(face.box.keypoints)
+    return bool(np.isfinite(turn) and turn > TURN_LIMIT)
+
+
+def better_fit(candidate: Face, current: Face) -> bool:
+    """True when the cascade's own reconstruction trusts ``candidate`` more than ``current``
+    (two fits of one person from different boxes): a higher ``Face.confidence`` (its fit
+    agrees with its mirror and across its stages, core/confidence.py). Unscored faces never
+    replace."""
+    if candidate.confidence is None or current.confidence is None:
+        return False
+    return candidate.confidence > current.confidence
 
 
 class Predictor:
@@ -315,8 +351,9 @@ class Predictor:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         t0 = time.perf_counter()
         detected = boxes is None
+        alternatives: list[FaceBox] | None = None
         if boxes is None:
-            boxes = self.detector.detect(image)  # type: ignore[attr-defined]
+            boxes, alternatives = detect_with_alternatives(self.detector, image)
             box_kind = "detector"
         t1 = time.perf_counter()
         faces: list[Face] = []
@@ -339,7 +376,7 @@ class Predictor:
                 for i, (box, tf) in enumerate(zip(boxes, transforms))
             ]
             if detected:
-                faces = self._second_opinion(image, faces, refine)
+                faces = self._second_opinion(image, faces, refine, alternatives)
         else:
             t2 = t1
         t3 = time.perf_counter()
@@ -394,23 +431,45 @@ class Predictor:
             pose_from_normalised(pose).numpy(),
         )
 
-    def _second_opinion(self, image: np.ndarray, faces: list[Face], refine: bool) -> list[Face]:
-        """Faces whose detector box looks wrong (its five points and the predicted yaw turn
-        opposite ways: ``turned_the_other_way``) are predicted again from the detector's second
-        opinion (BlazeFace in the default chain) when it finds a face near them (ADR 9
-        addendum). Other detectors have no second opinion: the faces are returned as they are."""
-        second = getattr(self.detector, "second_opinion", None)
-        doubtful = [
-            i for i, f in enumerate(faces) if turned_the_other_way(f.box.keypoints, f.pose.yaw)
-        ]
-        if second is None or not doubtful:
+    def _second_opinion(
+        self,
+        image: np.ndarray,
+        faces: list[Face],
+        refine: bool,
+        alternatives: list[FaceBox] | None = None,
+    ) -> list[Face]:
+        """Faces whose detector box may be wrong (``doubtful_box``: turned faces) are predicted
+        again from the other boxes the detectors gave for the same person (``alternatives``;
+        without them, the detector's ``second_opinion``, BlazeFace in the default chain, is
+        asked), in one batch, and the fit the cascade's own reconstruction trusts most is kept
+        (``better_fit``; ADR 9 addendum, ADR 32). A face whose five points and predicted yaw
+        turn opposite ways (``turned_the_other_way``: its box is on the back of the head) is
+        replaced by its best alternative whatever its own confidence. Other detectors: the
+        faces are returned as they are."""
+        doubtful = [i for i, f in enumerate(faces) if doubtful_box(f)]
+        if not doubtful:
             return faces
-        others = second.detect(image)
+        if alternatives is None:
+            second = getattr(self.detector, "second_opinion", None)
+            if second is None:
+                return faces
+            alternatives = second.detect(image)
+        pairs = [
+            (i, box) for i in doubtful for box in alternatives if same_person(box, faces[i].box)
+        ]
+        if not pairs:
+            return faces
+        others = self.predict(image, [b for _, b in pairs], box_kind="detector", refine=refine)
         faces = list(faces)
         for i in doubtful:
-            box = nearest_box(others, faces[i].box)
-            if box is not None:
-                faces[i] = self.predict(image, [box], box_kind="detector", refine=refine).faces[0]
+            found = [f for (j, _), f in zip(pairs, others.faces) if j == i]
+            if not found:
+                continue
+            best = max(found, key=lambda f: -1.0 if f.confidence is None else f.confidence)
+            if turned_the_other_way(faces[i].box.keypoints, faces[i].pose.yaw) or better_fit(
+                best, faces[i]
+            ):
+                faces[i] = best
         return faces
 
     def _near_frontal(self, box: FaceBox, yaw_deg: float) -> bool:

@@ -28,21 +28,25 @@ from mtface.core.types import FaceBox
 FIRST_SIDE = 128
 #: The lowest score accepted from the coarse search: all 991 w300 training faces scored 0.85 or
 #: more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part of a
-#: profile, which the finer search placed right).
-COARSE_MIN_SCORE = 0.8
+#: profile, which the finer search placed right; a box of 0.80 over two touching heads, which
+#: the finer search found apart: ADR 33).
+COARSE_MIN_SCORE = 0.85
+#: The turned faces' first-crop calibration in resources/detector/ (ADR 31).
+TURNED_CALIBRATION = "yunet_crop_turned.json"
 
 
 class DetectorUnavailable(RuntimeError):
     """The optional ``yuface`` package is not installed."""
 
 
-def default_calibration() -> CropCalibration:
-    """The shipped crop calibration (resources/detector/yunet_crop.json), checksum checked;
-    WeightsError when missing or unusable."""
+def default_calibration(name: str = "yunet_crop.json") -> CropCalibration:
+    """A shipped crop calibration (resources/detector/: ``yunet_crop.json`` for near-frontal
+    faces, ``yunet_crop_turned.json`` for turned ones, ADR 31), checksum checked; WeightsError
+    when missing or unusable."""
     from mtface.core.resources import resource_path
     from mtface.core.weights import WeightsError, verify_checksum
 
-    path = resource_path("detector", "yunet_crop.json")
+    path = resource_path("detector", name)
     verify_checksum(path)
     try:
         return CropCalibration.load(path)
@@ -67,7 +71,9 @@ class YuNetDetector:
     finds faces down to 20 px in a 640x480 photo, beside larger ones too). With ``upscale`` > 1
     it searches only the enlarged image (for images up to ``second_side / upscale``): the last
     resort of :func:`default_detector`. ``calibration``: where near-frontal faces' first crop
-    goes ("default": the shipped one; None: the plain box geometry for every face)."""
+    goes ("default": the shipped one; None: the plain box geometry for every face);
+    ``turned_calibration`` the same for turned faces (ADR 31; "default": the shipped
+    ``yunet_crop_turned.json``; None: the plain box geometry)."""
 
     def __init__(
         self,
@@ -79,6 +85,7 @@ class YuNetDetector:
         turn_limit: float = TURN_LIMIT,
         coarse_min_score: float = COARSE_MIN_SCORE,
         calibration: CropCalibration | str | None = "default",
+        turned_calibration: CropCalibration | str | None = "default",
     ) -> None:
         try:
             import yuface
@@ -95,11 +102,18 @@ class YuNetDetector:
         self.turn_limit = turn_limit
         self.coarse_min_score = coarse_min_score
         self.calibration = default_calibration() if calibration == "default" else calibration
+        self.turned_calibration = (
+            default_calibration(TURNED_CALIBRATION)
+            if turned_calibration == "default"
+            else turned_calibration
+        )
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         calibration = self.calibration if isinstance(self.calibration, CropCalibration) else None
+        turned = self.turned_calibration
+        turned = turned if isinstance(turned, CropCalibration) else None
         return [
-            as_blazeface_box(face, calibration, self.turn_limit)
+            as_blazeface_box(face, calibration, self.turn_limit, turned)
             for face in self.detect_faces(image)
         ]
 
@@ -163,20 +177,29 @@ class YuNetDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-def default_detector(small_faces: bool = False) -> Detector:
-    """YuNet, then YuNet on the image enlarged twice (images up to 640 px) where it finds no
-    face, then BlazeFace (ADR 9, addendum on the order: on small photos of profiles the
-    enlarged search places boxes better than BlazeFace); BlazeFace alone without ``yuface``.
+def default_detector(small_faces: bool = False, merge: bool = True) -> Detector:
+    """YuNet, then YuNet on the image enlarged twice (images up to 640 px), then BlazeFace,
+    merged (core/detection/chain.py, ADR 31): the later detectors are asked whenever YuNet's
+    answer is not settled (no face, a turned face or a weak one), and add the faces YuNet
+    missed (ADR 9, addendum on the order: on small photos of profiles the enlarged search
+    places boxes better than BlazeFace); BlazeFace alone without ``yuface``.
     ``small_faces``: skip YuNet's coarse first search, so that faces of 20-56 px in a 640x480
-    photo are found beside larger ones too (YuNet then costs about 5x more)."""
+    photo are found beside larger ones too (YuNet then costs about 5x more). ``merge=False``:
+    the chain before issue 19 (``FallbackDetector``: the first answer with a face wins)."""
     from mtface.core.detection.blazeface import BlazeFaceDetector
+    from mtface.core.detection.chain import MergingDetector
 
     first_side = None if small_faces else FIRST_SIDE
     blazeface = BlazeFaceDetector()
     try:
         first = YuNetDetector(first_side=first_side)
-        enlarged = YuNetDetector(upscale=2.0, calibration=first.calibration)  # read once
-        return FallbackDetector([first, enlarged, blazeface], second_opinion=blazeface)
+        enlarged = YuNetDetector(  # the calibrations are read once
+            upscale=2.0,
+            calibration=first.calibration,
+            turned_calibration=first.turned_calibration,
+        )
+        chain = MergingDetector if merge else FallbackDetector
+        return chain([first, enlarged, blazeface], second_opinion=blazeface)
     except DetectorUnavailable:
         return BlazeFaceDetector()
 

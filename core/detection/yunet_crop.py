@@ -8,9 +8,13 @@ the same 68-landmark box. That landmark box (centre and larger side) comes from:
   YuNet's five points (relative to its box) and the box's aspect to the crop the predictor's
   second pass picks, fitted by ``tools/calibrate_yunet.py`` on training faces and shipped as
   ``resources/detector/yunet_crop.json`` (:class:`CropCalibration`);
-- turned faces and no calibration: the plain geometry measured on 250 teacher-labelled LFW
-  training faces: the larger side of the landmark box is 0.766 (std 0.038) x the larger side of
-  YuNet's box, its centre 0.118 (std 0.028) x the box height below YuNet's centre. The
+- turned faces: the same regression fitted by ``tools/calibrate_turned_crop.py`` on the boxes
+  YuNet gives on large-pose views with background of w300 training photos, to the views' exact
+  landmark box (``resources/detector/yunet_crop_turned.json``, ADR 31): on a profile YuNet's
+  box covers hair and ear and its five points say where the face lies in it;
+- no calibration: the plain geometry measured on 250 teacher-labelled LFW training faces:
+  the larger side of the landmark box is 0.766 (std 0.038) x the larger side of YuNet's box,
+  its centre 0.118 (std 0.028) x the box height below YuNet's centre. The near-frontal
   regression, fitted on mostly frontal photos, placed profiles worse
   (docs/adr/0013-still-image-cost.md).
 """
@@ -171,12 +175,18 @@ class CropCalibration:
 
 
 def as_blazeface_box(
-    face: YuNetFace, calibration: CropCalibration | None, turn_limit: float
+    face: YuNetFace,
+    calibration: CropCalibration | None,
+    turn_limit: float,
+    turned: CropCalibration | None = None,
 ) -> FaceBox:
-    """The square box BlazeFace would give for ``face``'s landmark box (the calibrated one for
-    near-frontal faces when there is a ``calibration``)."""
-    if calibration is not None and turn_ratio(face.keypoints) <= turn_limit:
-        cx, cy, landmark_side = calibration.landmark_box(face)
+    """The square box BlazeFace would give for ``face``'s landmark box: ``calibration``'s for
+    near-frontal faces (``turn_ratio`` at most ``turn_limit``), ``turned``'s for the others
+    (ADR 31), the plain geometry where the one that applies is None."""
+    frontal = turn_ratio(face.keypoints) <= turn_limit
+    chosen = calibration if frontal else turned
+    if chosen is not None:
+        cx, cy, landmark_side = chosen.landmark_box(face)
     else:
         cx, cy, landmark_side = plain_landmark_box(face)
     side = landmark_side / _BLAZEFACE_LANDMARK_SCALE

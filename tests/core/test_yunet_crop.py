@@ -300,7 +300,9 @@ def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
             self.calls += 1
             return [self.box]
 
-    first = Boxes(FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=FRONTAL_POINTS))
+    turned_points = FRONTAL_POINTS.copy()
+    turned_points[2] = [66.0, 50.0]  # a turned face: only those are doubted (ADR 32)
+    first = Boxes(FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=turned_points))
     second = Boxes(FaceBox(200.0, 80.0, 300.0, 190.0, 0.8))
 
     class Chain(Boxes):
@@ -308,10 +310,11 @@ def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
 
     chain = Chain(first.box)
     predictor = Predictor.from_weights(detector=chain)
-    assert predictor.predict(sample_image).faces[0].box is first.box
-    assert second.calls == 0  # a consistent face: no second look
+    monkeypatch.setattr(predictor_module, "better_fit", lambda candidate, current: False)
+    assert predictor.predict(sample_image).faces[0].box is first.box  # the first fit is kept
+    assert second.calls == 1  # a turned face: a second look
     monkeypatch.setattr(predictor_module, "turned_the_other_way", lambda keypoints, yaw: True)
     again = predictor.predict(sample_image).faces[0]
-    assert second.calls == 1 and again.box is second.box
+    assert second.calls == 2 and again.box is second.box
     predictor_without = Predictor.from_weights(detector=Boxes(first.box))
     assert predictor_without.predict(sample_image).faces[0].box is first.box

@@ -1,0 +1,86 @@
+"""The default detector chain: YuNet, then every other detector where a face may be missing.
+
+``FallbackDetector`` (the chain before issue 19) returned the first detector's answer whenever it
+had a face, so a profile beside a frontal neighbour (or behind a face in the background) was
+never looked for by the later detectors. :class:`MergingDetector` asks the later detectors too
+whenever the first answer is not settled (a face that looks turned or weakly detected, or no
+face), and adds each face they find that is not already found; the second opinion's boxes of
+faces already found are offered to the predictor as alternatives, among which the cascade's own
+fit decides (docs/adr/0032-merging-detector-chain.md). Photos whose faces are all near-frontal
+and confidently found keep the first detector's answer and its cost
+(docs/adr/0013-still-image-cost.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mtface.core.detection import Detector
+from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio
+from mtface.core.types import FaceBox
+
+#: A face is settled (the later detectors are not asked) when its five points look
+#: near-frontal (``turn_ratio`` at most ``yunet_crop.TURN_LIMIT``) and it scores at least this
+#: (the coarse search's own limit, ``yunet.COARSE_MIN_SCORE``: the lowest score of the 991
+#: w300 training faces).
+SETTLED_MIN_SCORE = 0.85
+#: Two boxes are of one face when more than this share of the smaller lies in the other.
+SAME_FACE_OVERLAP = 0.5
+
+
+def box_overlap(a: FaceBox, b: FaceBox) -> float:
+    """Intersection over the smaller box's area, in [0, 1]: 1 when one box lies inside the
+    other (the same face seen by two detectors, whatever their box sizes)."""
+    ix = max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0))
+    iy = max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
+    smaller = min(a.width * a.height, b.width * b.height)
+    return float(ix * iy / smaller) if smaller > 0 else 0.0
+
+
+def settled(face: FaceBox) -> bool:
+    """True when a detected face needs no second look: five points that look near-frontal
+    and a score of at least ``SETTLED_MIN_SCORE``. Boxes without five points are not settled."""
+    return face.score >= SETTLED_MIN_SCORE and turn_ratio(face.keypoints) <= TURN_LIMIT
+
+
+class MergingDetector:
+    """detect(image RGB uint8 (H, W, 3)) -> list[FaceBox]: the first detector's faces, then
+    (unless every one of them is ``settled``) each face of the later detectors, in order, that
+    overlaps no face already kept by more than ``same_face_overlap`` (``box_overlap``).
+
+    ``second_opinion``: a detector the predictor asks again where a face's box looks wrong
+    (core/predictor.py)."""
+
+    def __init__(
+        self,
+        detectors: list[Detector],
+        second_opinion: Detector | None = None,
+        same_face_overlap: float = SAME_FACE_OVERLAP,
+    ) -> None:
+        if not detectors:
+            raise ValueError("MergingDetector needs at least one detector")
+        self.detectors = detectors
+        self.second_opinion = second_opinion
+        self.same_face_overlap = same_face_overlap
+
+    def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return self.detect_with_alternatives(image)[0]
+
+    def detect_with_alternatives(self, image: np.ndarray) -> tuple[list[FaceBox], list[FaceBox]]:
+        """(faces, alternatives): ``detect``'s faces and the ``second_opinion``'s faces that were
+        left out because they lie on a face already kept (other boxes of the same people,
+        among which the predictor lets the cascade's fit decide, ADR 32); no alternatives
+        when the first answer is settled (the later detectors are not run). The enlarged
+        search's boxes are not offered: on aflw2000_3d_val, choosing among them by the
+        confidence picked worse fits (ADR 32)."""
+        faces = list(self.detectors[0].detect(image))
+        if faces and all(settled(f) for f in faces):
+            return faces, []
+        alternatives: list[FaceBox] = []
+        for detector in self.detectors[1:]:
+            for candidate in detector.detect(image):
+                if all(box_overlap(candidate, f) <= self.same_face_overlap for f in faces):
+                    faces.append(candidate)
+                elif detector is self.second_opinion:
+                    alternatives.append(candidate)
+        return faces, alternatives
