@@ -36,6 +36,7 @@ from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
 from mtface.core.landmarks3d import Landmark3DOffsets
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
 from mtface.core.model_file import ModelIdentity, applied_parts, load_model, parts_of
+from mtface.core.pose_geometry import MeshPoseFrame, mesh_pose_frame_of, pose_from_mesh
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
@@ -176,12 +177,14 @@ class Predictor:
         refiner_2d: Refiner2D | Path | None = None,
         offsets_3d: Landmark3DOffsets | None = None,
         identity: ModelIdentity | None = None,
+        pose_frame: MeshPoseFrame | None = None,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
         one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
         ``offsets_3d``: the 3d definition's offsets (core/landmarks3d.py); None: the keypoint
         head's points as they are. ``identity``: the model file's (core/model_file.py); None:
-        a model that was never saved."""
+        a model that was never saved. ``pose_frame``: report the pose of the predicted mesh in
+        this frame (core/pose_geometry.py, ADR 34); None: the regression head's pose."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
@@ -197,6 +200,7 @@ class Predictor:
         self.refine_tolerance = refine_tolerance
         self.refine_min_yaw_deg = refine_min_yaw_deg
         self.flip_test = flip_test
+        self.pose_frame = pose_frame
 
     @property
     def refiner_2d(self) -> Refiner2D | None:
@@ -245,6 +249,7 @@ class Predictor:
         kwargs.setdefault("refiner_2d", loaded.refiner)
         kwargs.setdefault("offsets_3d", loaded.offsets)
         kwargs.setdefault("identity", loaded.identity)
+        kwargs.setdefault("pose_frame", mesh_pose_frame_of(loaded.meta))
         return cls(loaded.cascade, topology, **kwargs)  # type: ignore[arg-type]
 
     @property
@@ -578,6 +583,13 @@ class Predictor:
         moved = self.offsets_3d.apply(keypoints, np.asarray(vertices, np.float64), template)
         return moved - keypoints
 
+    def _reported_pose(self, last: StageOutput) -> Pose:
+        """The pose a face reports: its mesh's in the model's pose frame when the model has
+        one (ADR 34), else the regression head's (the stages keep the head's)."""
+        if self.pose_frame is None:
+            return last.pose
+        return Pose(*map(float, pose_from_mesh(last.vertices, self.topology, self.pose_frame)))
+
     def face_from_result(
         self,
         box: FaceBox,
@@ -631,7 +643,7 @@ class Predictor:
             vertices=last.vertices,
             landmarks=landmarks,
             visible=visible,
-            pose=last.pose,
+            pose=self._reported_pose(last),
             stages=tuple(stages),
             convention=self.landmarks,
         )

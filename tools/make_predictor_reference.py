@@ -50,7 +50,7 @@ def sample_faces(
         .faces[0]
     )
     given = refined.landmarks[:, :2] + np.array([1.5, -1.0]) if given is None else given
-    visible = refined.visible if visible is None else visible
+    visible = refined.stages[-1].visible if visible is None else visible  # as stored
     corrected = Predictor.from_weights().refine_from_landmarks(image, given, visible, box)
     return {"refined": refined, "flip": flip, "corrected": corrected}
 
@@ -64,7 +64,7 @@ def main() -> None:
         arrays[f"{name}_landmarks"] = face.landmarks
         arrays[f"{name}_stage1_landmarks"] = face.stages[0].landmarks
         arrays[f"{name}_vertices"] = face.vertices
-        arrays[f"{name}_visible"] = face.visible
+        arrays[f"{name}_visible"] = face.stages[-1].visible  # the cascade's own (ADR 28)
         arrays[f"{name}_pose"] = np.array([face.pose.pitch, face.pose.yaw, face.pose.roll])
     arrays["weights_sha256"] = np.array(sha256_of(resource_path("models", "mtface_default.pt")))
     np.savez_compressed(OUT, **arrays)
