@@ -397,6 +397,13 @@ def describe_model(path: Path | None = None) -> dict:
             f"pitch {float(calibration.get('pitch_offset_deg', 0.0)):+.2f} degrees "
             f"({calibration.get('faces', '?')} faces)"
         )
+        frame = calibration.get("mesh_frame")
+        if isinstance(frame, Mapping):  # ADR 34: the reported pose is the mesh's in this frame
+            parts["pose_calibration"] += (
+                f"; pose from the mesh, head tilt {float(frame.get('head_tilt_deg', 0.0)):+.2f}, "
+                f"camera tilt {float(frame.get('camera_tilt_deg', 0.0)):+.2f} degrees "
+                f"({frame.get('faces', '?')} faces)"
+            )
     return {
         "file": str(loaded.path),
         "format": loaded.format,

@@ -137,3 +137,54 @@ def test_shipped_model_holds_a_mesh_pose_frame():
     frame = mesh_pose_frame_of(load_model(None).meta)
     assert frame is not None and frame.faces > 1000
     assert 1.0 < frame.head_tilt_deg < 4.0 and abs(frame.camera_tilt_deg) < 2.0
+
+
+def test_training_poses_round_trip_and_calibration_table(tmp_path):
+    """The readings cache (core/pose_frame.TrainingPoses) and the tool's per-bin table."""
+    import importlib.util
+
+    from mtface.core.pose_frame import TrainingPoses
+    from tests.conftest import REPO
+
+    truth = np.array([[0.0, 10.0, 0.0], [5.0, 45.0, 2.0], [-3.0, -75.0, 1.0]])
+    rotations = np.stack([rotation_from_angles(*t) for t in truth + [1.0, 0.0, 0.0]])
+    poses = TrainingPoses(np.array(["photo", "view", "view"]), truth, truth + 2.0, rotations)
+    poses.save(tmp_path / "poses.npz")
+    back = TrainingPoses.load(tmp_path / "poses.npz")
+    assert back.kind.tolist() == ["photo", "view", "view"]
+    np.testing.assert_array_equal(back.mesh_rotation, rotations)
+    spec = importlib.util.spec_from_file_location("calibrate", REPO / "tools/calibrate_pose.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    lines = calibrate.bin_lines(angles_of_rotations(rotations), back)
+    assert len(lines) == 3 and "photo |yaw| [0,30]" in lines[0] and "(60,90]" in lines[2]
+    assert "pitch  +1.00 /  1.00" in lines[1]
+
+
+def test_the_pitch_offset_is_measured_on_the_head_not_the_mesh(tmp_path, tiny_weights):
+    """ADR 14's offset moves the regression head, so measure_pose_frame reads the head's pose
+    even when the model reports its mesh's (ADR 34)."""
+    import importlib.util
+    import shutil
+
+    from mtface.core.data.bfm_fit import KeypointFitter
+    from mtface.core.pose_frame import measure_pose_frame
+    from mtface.core.predictor import Predictor
+    from tests.conftest import REPO, shared_path
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in sorted(shared_path("w300", "helen_train").glob("*.pts"))[:2]:
+        shutil.copy(path, folder)
+        shutil.copy(path.with_suffix(".jpg"), folder)
+    fitter = KeypointFitter.from_folder(shared_path("bfm_subset"))
+    spec = importlib.util.spec_from_file_location("calibrate", REPO / "tools/calibrate_pose.py")
+    calibrate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibrate)
+    framed = tmp_path / "framed.pt"
+    calibrate.apply_mesh_frame(tiny_weights, framed, MeshPoseFrame(5.0, 5.0), "test")
+    plain = measure_pose_frame(
+        Predictor.from_weights(tiny_weights, refiner_2d=None), fitter, [folder]
+    )
+    moved = measure_pose_frame(Predictor.from_weights(framed, refiner_2d=None), fitter, [folder])
+    np.testing.assert_allclose(moved.model_deg, plain.model_deg, atol=1e-6)
