@@ -91,6 +91,33 @@ def test_scan_counts_every_face_of_one_file_per_face_pts(annotated, sample_point
     assert (scan.faces, scan.photos, scan.images) == (PHOTOS + 1, PHOTOS, PHOTOS)
 
 
+@pytest.mark.parametrize("fmt", ["labelme", "coco"])
+def test_every_face_of_a_two_face_labelme_or_coco_file_is_scanned_and_imported(
+    annotated, sample_points, tmp_path, fmt
+):
+    from mtface.core.annotation.face import FaceAnnotation
+    from mtface.core.data.human_labels import import_annotations
+    from mtface.core.data.labels import load_labels
+    from mtface.core.formats.annotations import annotation_path, write_annotation
+
+    (annotated / "face0.pts").unlink()
+    second = sample_points * 0.8 + np.array([10.0, 12.0])
+    faces = [FaceAnnotation.from_points(p) for p in (sample_points, second)]
+    write_annotation(
+        annotation_path(annotated / "face0.jpg", fmt), fmt, faces, "face0.jpg", (512, 512)
+    )
+    scan = scan_inputs([annotated])
+    assert (scan.faces, scan.photos, scan.images) == (PHOTOS + 1, PHOTOS, PHOTOS)
+
+    for k in range(2, PHOTOS):  # the import runs the model per face: keep it small
+        (annotated / f"face{k}.jpg").unlink()
+        (annotated / f"face{k}.pts").unlink()
+    report = import_annotations([annotated], tmp_path / "labels", "test", val_fraction=0.0)
+    assert (report.faces, report.images, report.skipped) == (3, 2, 0)
+    labels = load_labels(tmp_path / "labels")
+    assert sorted(str(p) for p in labels.paths) == ["face0.jpg", "face0.jpg", "face1.jpg"]
+
+
 def test_held_out_part_is_at_least_one_photo_and_never_all():
     names = tuple(f"photo{k}" for k in range(3))
     fraction = held_out_fraction(names)
@@ -128,6 +155,8 @@ def test_tiny_run_writes_one_model_that_predicts_and_refuses_to_overwrite(
     captured = capsys.readouterr()
     assert "held-out inter-ocular NME" in captured.out
     assert f"mtface studio --weights {out}" in captured.out
+    assert f"mtface predict IMAGES --out DIR --weights {out} --landmarks 2d" in captured.out
+    assert f"mtface evaluate --pts FOLDER --weights {out}" in captured.out
     assert "2D refiner: " in captured.out
     assert out.is_file() and not work_folder(out).exists()
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine.pt"]  # one file
