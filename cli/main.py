@@ -309,7 +309,12 @@ def _add_finetune(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--bfm", type=Path, help="Basel Face Model folder (3DDFA layout): calibrate the pitch"
     )
-    p.add_argument("--threads", type=int, help="CPU threads (default: all; 1 on a busy machine)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads (default: all cores but the one that loads the training samples; "
+        "1 on a busy machine)",
+    )
     p.add_argument("--max-steps", type=int, help=argparse.SUPPRESS)  # tests
 
 

@@ -107,17 +107,19 @@ def _say(message: str) -> None:
 
 
 def use_threads(requested: int | None) -> int:
-    """Set the threads of torch and OpenCV: ``requested``, else every core, or one when the
+    """Set the threads of torch and OpenCV: ``requested``, else every core but one (the
+    training's sample loader is a process of its own and takes that core), or one when the
     machine is already busy (a load average of at least the core count), where threads
-    that wait for each other cost more than they give (measured: a training step 4x slower
-    with 2 threads than with 1 on 2 busy cores)."""
+    that wait for each other cost more than they give. Measured on the 2-core development
+    machine with other jobs at nice 15 (docs/training.md, "Fine-tuning benchmark"): 2 threads
+    trained 954 steps of 32 in 20 minutes (about 0.9 s a step), 1 thread about 0.2 s a step."""
     import os
 
     import cv2
     import torch
 
     cores = os.cpu_count() or 1
-    threads = requested or (1 if os.getloadavg()[0] >= cores else cores)
+    threads = requested or (1 if os.getloadavg()[0] >= cores else max(cores - 1, 1))
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     return threads
