@@ -1,0 +1,108 @@
+"""The detector path on large-pose views of HELD-OUT w300 photos (training-side data), for
+choosing how the predictor treats turned faces (ADR 32) without touching the validation sets.
+
+Each photo of the label folder's held-out split (``val.txt`` of ``mtface data
+import-annotations``) gives ``--views`` views by the data engine's face profiling (as
+``mtface data synthesize`` draws them: target |yaw| in (30,60] and (60,90] alternately, with
+background), whose 68 landmarks are exact. For every variant of ``--variants`` the predictor's
+whole detector path runs on every view; per |yaw| bin of the views it prints the mean and median
+box NME (%) of the face on the person, the faces above 20 %, the misses and the median time.
+
+    OMP_NUM_THREADS=1 python tools/turned_views_val.py --labels data_cache/w300_labels \\
+        --variants blind,default
+
+``default``: the predictor as shipped; ``blind``: no choice by the confidence (the second
+opinion is taken only for a face turned the other way, as before ADR 32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main() -> None:
+    from mtface.core.data.labels import load_human_labels
+    from mtface.core.data.profiling import profile_face, working_crop
+    from mtface.core.data.synthesis import sample_delta
+    from mtface.core.evaluation import nme_box
+    from mtface.core.imageio import load_image
+    from mtface.core.predictor import Predictor
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
+    parser.add_argument("--views", type=int, default=2)
+    parser.add_argument("--work-size", type=int, default=320)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--variants", default="blind,default")
+    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
+    args = parser.parse_args()
+    names = args.variants.split(",")
+    if set(names) - {"blind", "default"}:
+        raise SystemExit("--variants: a comma-separated list of blind, default")
+    labels, held_out = load_human_labels(args.labels)
+    photos = np.flatnonzero(held_out)
+    if args.limit:
+        photos = photos[: args.limit]
+    predictor = Predictor.from_weights()
+    topology = predictor.topology
+    rng = np.random.default_rng(args.seed)
+    views = []
+    for n, i in enumerate(photos):
+        image = load_image(labels.images_root / str(labels.paths[i]))
+        crop, verts = working_crop(
+            image, labels.vertices[i].astype(np.float64), args.work_size, 2.2
+        )
+        base = tuple(float(a) for a in labels.pose[i])
+        for v in range(args.views):
+            delta = sample_delta(base[1], rng, 1 + (n * args.views + v) % 2)
+            sample = profile_face(crop, verts, base, delta, topology)
+            truth = topology.landmarks_from_vertices(sample.vertices.astype(np.float64))[:, :2]
+            views.append((sample.image, truth, abs(float(sample.pose[1]))))
+    yaws = np.array([y for _, _, y in views])
+    print(f"{len(views)} views of {len(photos)} held-out photos of {args.labels}")
+    print(
+        f"{'variant':9s}{'bin':10s}{'n':>5s}{'mean':>7s}{'median':>8s}{'>20%':>6s}{'miss':>6s}"
+        f"{'ms':>7s}"
+    )
+    import mtface.core.predictor as predictor_module
+
+    chooses = predictor_module.better_fit
+    for name in names:
+        predictor_module.better_fit = (lambda a, b: False) if name == "blind" else chooses
+        nme, seconds = [], []
+        for image, truth, _ in views:
+            t0 = time.perf_counter()
+            faces = predictor.predict(image).faces
+            seconds.append(time.perf_counter() - t0)
+            centre = truth.mean(0)
+            x0, y0 = truth.min(0)
+            x1, y1 = truth.max(0)
+            on = [
+                f
+                for f in faces
+                if x0 <= f.landmarks_2d[:, 0].mean() <= x1
+                and y0 <= f.landmarks_2d[:, 1].mean() <= y1
+            ]
+            if not on:
+                nme.append(np.nan)
+                continue
+            face = min(on, key=lambda f: float(np.linalg.norm(f.landmarks_2d.mean(0) - centre)))
+            nme.append(float(nme_box(face.landmarks_2d[None], truth[None])[0]))
+        nme_a, secs = np.array(nme), np.array(seconds)
+        for lo, hi in ((30, 60), (60, 90)):
+            m = (yaws > lo) & (yaws <= hi)
+            ok = m & np.isfinite(nme_a)
+            print(
+                f"{name:9s}{f'({lo},{hi}]':10s}{int(m.sum()):5d}{nme_a[ok].mean():7.2f}"
+                f"{np.median(nme_a[ok]):8.2f}{int((nme_a[ok] > 20).sum()):6d}"
+                f"{int((m & ~np.isfinite(nme_a)).sum()):6d}{np.median(secs[m]) * 1e3:7.1f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
