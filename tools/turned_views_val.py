@@ -12,7 +12,8 @@ box NME (%) of the face on the person, the faces above 20 %, the misses and the 
         --variants blind,default
 
 ``default``: the predictor as shipped; ``blind``: no choice by the confidence (the second
-opinion is taken only for a face turned the other way, as before ADR 32).
+opinion is taken only for a face turned the other way, as before ADR 32); ``plain-crop``: turned
+faces' first crop from the plain box geometry instead of ADR 31's calibration.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def main() -> None:
     from mtface.core.data.labels import load_human_labels
     from mtface.core.data.profiling import profile_face, working_crop
     from mtface.core.data.synthesis import sample_delta
+    from mtface.core.detection.yunet import default_detector
     from mtface.core.evaluation import nme_box
     from mtface.core.imageio import load_image
     from mtface.core.predictor import Predictor
@@ -41,8 +43,8 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     names = args.variants.split(",")
-    if set(names) - {"blind", "default"}:
-        raise SystemExit("--variants: a comma-separated list of blind, default")
+    if set(names) - {"blind", "default", "plain-crop"}:
+        raise SystemExit("--variants: a comma-separated list of blind, default, plain-crop")
     labels, held_out = load_human_labels(args.labels)
     photos = np.flatnonzero(held_out)
     if args.limit:
@@ -71,8 +73,14 @@ def main() -> None:
     import mtface.core.predictor as predictor_module
 
     chooses = predictor_module.better_fit
+    shipped = predictor.detector
+    plain = default_detector()
+    for detector in plain.detectors:  # type: ignore[attr-defined]
+        if hasattr(detector, "turned_calibration"):
+            detector.turned_calibration = None
     for name in names:
         predictor_module.better_fit = (lambda a, b: False) if name == "blind" else chooses
+        predictor._detector = plain if name == "plain-crop" else shipped  # noqa: SLF001
         nme, seconds = [], []
         for image, truth, _ in views:
             t0 = time.perf_counter()

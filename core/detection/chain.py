@@ -21,9 +21,8 @@ from mtface.core.types import FaceBox
 
 #: A face is settled (the later detectors are not asked) when its five points look
 #: near-frontal (``turn_ratio`` at most ``yunet_crop.TURN_LIMIT``) and it scores at least this
-#: (the coarse search's own limit, ``yunet.COARSE_MIN_SCORE``: the lowest score of the 991
-#: w300 training faces).
-SETTLED_MIN_SCORE = 0.85
+#: (the coarse search's own limit, ``yunet.COARSE_MIN_SCORE``).
+SETTLED_MIN_SCORE = 0.8
 #: Two boxes are of one face when more than this share of the smaller lies in the other.
 SAME_FACE_OVERLAP = 0.5
 
