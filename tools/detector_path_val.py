@@ -43,7 +43,7 @@ GROSS_NME = 20.0
 
 def detector_by_name(name: str) -> Detector:
     """The detector chains compared here: ``default`` (what ``mtface predict`` uses),
-    ``fallback`` (the chain before issue 19: the first detector with a face wins),
+    ``fallback`` (the first detector with a face wins, as before issue 19; crops as now),
     ``blazeface``, ``yunet`` (one YuNet search, coarse to fine)."""
     from mtface.core.detection.blazeface import BlazeFaceDetector
     from mtface.core.detection.yunet import YuNetDetector, default_detector
