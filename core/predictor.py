@@ -24,7 +24,7 @@ from mtface.core.checkpoint import companion_path
 from mtface.core.confidence import ConfidenceEvidence, confidence_from_evidence, crop_evidence
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
-from mtface.core.detection.chain import SAME_FACE_OVERLAP, box_overlap
+from mtface.core.detection.chain import SAME_FACE_OVERLAP, box_overlap, confirmed
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
 from mtface.core.geometry import (
     PROTOCOL_CROP_ENLARGE,
@@ -382,6 +382,7 @@ class Predictor:
             ]
             if detected:
                 faces = self._second_opinion(image, faces, refine, alternatives)
+                faces = [f for f in faces if confirmed(f)]
         else:
             t2 = t1
         t3 = time.perf_counter()

@@ -8,7 +8,9 @@ face), and adds each face they find that is not already found; the second opinio
 faces already found are offered to the predictor as alternatives, among which the cascade's own
 fit decides (docs/adr/0032-merging-detector-chain.md). Photos whose faces are all near-frontal
 and confidently found keep the first detector's answer and its cost
-(docs/adr/0013-still-image-cost.md).
+(docs/adr/0013-still-image-cost.md), plus the faces YuNet's coarse search scored too low to
+keep (a profile beside a frontal face), which cost no extra search and which the predictor
+keeps only where the cascade's fit is confident (ADR 32 addendum).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 
 from mtface.core.detection import Detector
 from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio
-from mtface.core.types import FaceBox
+from mtface.core.types import Face, FaceBox
 
 #: A face is settled (the later detectors are not asked) when its five points look
 #: near-frontal (``turn_ratio`` at most ``yunet_crop.TURN_LIMIT``) and it scores at least this
@@ -25,6 +27,24 @@ from mtface.core.types import FaceBox
 SETTLED_MIN_SCORE = 0.8
 #: Two boxes are of one face when more than this share of the smaller lies in the other.
 SAME_FACE_OVERLAP = 0.5
+
+
+#: Detected boxes scoring below this are faint faces (the default chain's detectors keep faces
+#: scoring 0.5 or more; ``YuNetDetector.detect_with_faint`` adds lower ones beside settled faces).
+FAINT_BOX_SCORE = 0.5
+#: A faint face is kept when its fit's ``Face.confidence`` is at least this: chosen on w300
+#: training photos (none of 250 plain photos gained a face) and composites of them (a profile
+#: beside a frontal face), docs/adr/0032-merging-detector-chain.md addendum.
+FAINT_MIN_CONFIDENCE = 0.35
+
+
+def confirmed(face: Face) -> bool:
+    """False for a faint detected face (box score below ``FAINT_BOX_SCORE``) whose fit the
+    cascade does not trust (``Face.confidence`` below ``FAINT_MIN_CONFIDENCE`` or none): the
+    predictor drops such faces from a detected image's answer."""
+    if face.box.score >= FAINT_BOX_SCORE:
+        return True
+    return face.confidence is not None and face.confidence >= FAINT_MIN_CONFIDENCE
 
 
 def box_overlap(a: FaceBox, b: FaceBox) -> float:
@@ -45,7 +65,8 @@ def settled(face: FaceBox) -> bool:
 class MergingDetector:
     """detect(image RGB uint8 (H, W, 3)) -> list[FaceBox]: the first detector's faces, then
     (unless every one of them is ``settled``) each face of the later detectors, in order, that
-    overlaps no face already kept by more than ``same_face_overlap`` (``box_overlap``).
+    overlaps no face already kept by more than ``same_face_overlap`` (``box_overlap``); when
+    all are settled, the first detector's faint faces off every kept face instead.
 
     ``second_opinion``: a detector the predictor asks again where a face's box looks wrong
     (core/predictor.py)."""
@@ -69,11 +90,20 @@ class MergingDetector:
         """(faces, alternatives): ``detect``'s faces and the ``second_opinion``'s faces that were
         left out because they lie on a face already kept (other boxes of the same people,
         among which the predictor lets the cascade's fit decide, ADR 32); no alternatives
-        when the first answer is settled (the later detectors are not run). The enlarged
-        search's boxes are not offered: on aflw2000_3d_val, choosing among them by the
+        when the first answer is settled (the later detectors are not run): then the first
+        detector's *faint* faces (``detect_with_faint``: YuNet's coarse answers scoring below
+        its threshold, at no extra search) that overlap no kept face are added, and the
+        predictor keeps them only where the cascade's fit is confident (ADR 32 addendum).
+        The enlarged search's boxes are not offered: on aflw2000_3d_val, choosing among them by the
         confidence picked worse fits (ADR 32)."""
-        faces = list(self.detectors[0].detect(image))
+        first = self.detectors[0]
+        with_faint = getattr(first, "detect_with_faint", None)
+        faces, faint = with_faint(image) if with_faint is not None else (first.detect(image), [])
+        faces = list(faces)
         if faces and all(settled(f) for f in faces):
+            for candidate in faint:
+                if all(box_overlap(candidate, f) <= self.same_face_overlap for f in faces):
+                    faces.append(candidate)
             return faces, []
         alternatives: list[FaceBox] = []
         for detector in self.detectors[1:]:

@@ -31,6 +31,12 @@ FIRST_SIDE = 128
 #: profile, which the finer search placed right). Not 0.85: the bundled sample scores 0.84 and
 #: would pay the finer search and the whole chain (detector 2.1 -> 17 ms, ADR 33).
 COARSE_MIN_SCORE = 0.8
+#: The coarse search's faint faces (``YuNetDetector.detect_with_faint``) score at least this
+#: (ADR 32 addendum: on settled composites of w300 training photos, profiles beside a frontal
+#: face scored 0.26-0.54 there).
+FAINT_MIN_SCORE = 0.25
+#: yuface's own default threshold (what ``yuface.detect`` returns without ``conf``).
+YUFACE_MIN_SCORE = 0.5
 #: The turned faces' first-crop calibration in resources/detector/ (ADR 31).
 TURNED_CALIBRATION = "yunet_crop_turned.json"
 
@@ -70,8 +76,9 @@ class YuNetDetector:
     The first answer with a face wins. ``first_side=None`` starts at ``max_side`` (320 px
     finds faces down to 20 px in a 640x480 photo, beside larger ones too). With ``upscale`` > 1
     it searches only the enlarged image (for images up to ``second_side / upscale``): the last
-    resort of :func:`default_detector`. ``calibration``: where near-frontal faces' first crop
-    goes ("default": the shipped one; None: the plain box geometry for every face);
+    resort of :func:`default_detector`. ``faint_min_score``: the lowest score of the coarse
+    search's faint faces (``detect_with_faint``). ``calibration``: where near-frontal faces'
+    first crop goes ("default": the shipped one; None: the plain box geometry for every face);
     ``turned_calibration`` the same for turned faces (ADR 31; "default": the shipped
     ``yunet_crop_turned.json``; None: the plain box geometry)."""
 
@@ -84,6 +91,7 @@ class YuNetDetector:
         first_side: int | None = FIRST_SIDE,
         turn_limit: float = TURN_LIMIT,
         coarse_min_score: float = COARSE_MIN_SCORE,
+        faint_min_score: float = FAINT_MIN_SCORE,
         calibration: CropCalibration | str | None = "default",
         turned_calibration: CropCalibration | str | None = "default",
     ) -> None:
@@ -101,6 +109,7 @@ class YuNetDetector:
         self.first_side = first_side if first_side is not None and first_side < max_side else None
         self.turn_limit = turn_limit
         self.coarse_min_score = coarse_min_score
+        self.faint_min_score = faint_min_score
         self.calibration = default_calibration() if calibration == "default" else calibration
         self.turned_calibration = (
             default_calibration(TURNED_CALIBRATION)
@@ -109,42 +118,60 @@ class YuNetDetector:
         )
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
+        return self.detect_with_faint(image)[0]
+
+    def detect_with_faint(self, image: np.ndarray) -> tuple[list[FaceBox], list[FaceBox]]:
+        """(faces, faint): ``detect``'s faces and, when the coarse search's answer stands, its
+        answers scoring from ``faint_min_score`` up to below ``score_threshold`` (faces the
+        coarse search nearly missed, such as a profile beside a frontal face; ADR 32 addendum),
+        in the same box geometry; they cost no extra search."""
         calibration = self.calibration if isinstance(self.calibration, CropCalibration) else None
         turned = self.turned_calibration
         turned = turned if isinstance(turned, CropCalibration) else None
-        return [
-            as_blazeface_box(face, calibration, self.turn_limit, turned)
-            for face in self.detect_faces(image)
-        ]
+        faces, faint = self._search(image)
+
+        def boxes(found: list[YuNetFace]) -> list[FaceBox]:
+            return [as_blazeface_box(f, calibration, self.turn_limit, turned) for f in found]
+
+        return boxes(faces), boxes(faint)
 
     def detect_faces(self, image: np.ndarray) -> list[YuNetFace]:
         """YuNet's own detections (image pixels), best first, searched as the class says."""
+        return self._search(image)[0]
+
+    def _search(self, image: np.ndarray) -> tuple[list[YuNetFace], list[YuNetFace]]:
+        """``detect_faces``'s answer and the faint faces of ``detect_with_faint``."""
         import cv2
 
         longest = max(image.shape[:2])
         if self.upscale > 1.0:  # small faces in small images: search the enlarged image only
             if longest * self.upscale > self.second_side:
-                return []
+                return [], []
             big = cv2.resize(
                 image, None, fx=self.upscale, fy=self.upscale, interpolation=cv2.INTER_LINEAR
             )
-            return self._detect_at(big, self.upscale)
+            return self._detect_at(big, self.upscale), []
         coarse: list[YuNetFace] = []
         if self.first_side is not None and longest > self.first_side:
-            coarse = self._detect_at_side(image, self.first_side)
+            lowest = min(self.faint_min_score, self.score_threshold)
+            found = self._detect_at_side(image, self.first_side, lowest)
+            coarse = [f for f in found if f.score >= self.score_threshold]
             if coarse and all(
                 turn_ratio(f.keypoints) <= self.turn_limit and f.score >= self.coarse_min_score
                 for f in coarse
             ):
-                return coarse
+                return coarse, [f for f in found if f.score < self.score_threshold]
         for side in (self.max_side, self.second_side):
             faces = self._detect_at_side(image, side)
             if faces or side >= longest:
-                return faces or coarse
-        return coarse
+                return faces or coarse, []
+        return coarse, []
 
-    def _detect_at_side(self, image: np.ndarray, side: int) -> list[YuNetFace]:
-        """Search the image scaled down to ``side`` pixels on its longer side (or as it is)."""
+    def _detect_at_side(
+        self, image: np.ndarray, side: int, min_score: float | None = None
+    ) -> list[YuNetFace]:
+        """Search the image scaled down to ``side`` pixels on its longer side (or as it is);
+        answers scoring from ``min_score`` (default ``score_threshold``) up."""
         import cv2
 
         scale = min(1.0, side / max(image.shape[:2]))
@@ -157,20 +184,27 @@ class YuNetDetector:
                 interpolation=cv2.INTER_AREA,
             )
         )
-        return self._detect_at(resized, scale)
+        return self._detect_at(resized, scale, min_score)
 
-    def _detect_at(self, image: np.ndarray, scale: float) -> list[YuNetFace]:
+    def _detect_at(
+        self, image: np.ndarray, scale: float, min_score: float | None = None
+    ) -> list[YuNetFace]:
         import cv2
 
+        min_score = self.score_threshold if min_score is None else min_score
         bgr = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2BGR)
         with warnings.catch_warnings():  # yuface warns about images it finds large
             warnings.simplefilter("ignore", UserWarning)
-            scores, boxes, points = self._detect(bgr)
+            scores, boxes, points = (
+                self._detect(bgr, min_score)
+                if min_score < YUFACE_MIN_SCORE
+                else self._detect(bgr)  # yuface's default: the usual searches
+            )
         faces = []
         for score, box, kp in zip(scores, boxes, points):
             x, y, w, h = (float(v) / scale for v in box)
             score = float(score) / 100.0
-            if score < self.score_threshold or w <= 0 or h <= 0:
+            if score < min_score or w <= 0 or h <= 0:
                 continue
             keypoints = np.asarray(kp, np.float64).reshape(5, 2) / scale
             faces.append(YuNetFace(x, y, w, h, score, keypoints))
@@ -182,7 +216,8 @@ def default_detector(small_faces: bool = False, merge: bool = True) -> Detector:
     merged (core/detection/chain.py, ADR 31): the later detectors are asked whenever YuNet's
     answer is not settled (no face, a turned face or a weak one), and add the faces YuNet
     missed (ADR 9, addendum on the order: on small photos of profiles the enlarged search
-    places boxes better than BlazeFace); BlazeFace alone without ``yuface``.
+    places boxes better than BlazeFace); beside a settled answer, YuNet's faint faces are added
+    instead (ADR 32 addendum); BlazeFace alone without ``yuface``.
     ``small_faces``: skip YuNet's coarse first search, so that faces of 20-56 px in a 640x480
     photo are found beside larger ones too (YuNet then costs about 5x more). ``merge=False``:
     the chain before issue 19 (``FallbackDetector``: the first answer with a face wins)."""

@@ -172,7 +172,7 @@ class FakeYuNet:
         self.percent = percent
         self.sides: list[int] = []
 
-    def __call__(self, bgr: np.ndarray) -> tuple[list, list, list]:
+    def __call__(self, bgr: np.ndarray, conf: float = 0.5) -> tuple[list, list, list]:
         side = max(bgr.shape[:2])
         self.sides.append(side)
         found = self.answers.get(side, [])
