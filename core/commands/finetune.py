@@ -48,12 +48,16 @@ from mtface.core.training.finetune_model import (
     write_finetuned_model,
 )
 
-#: Seconds kept for step 6 beyond the measured times it repeats: the refiner fit predicts
-#: every face once (about what the import cost) and fits on descriptors, the written file is
-#: scored once more on the held-out faces (half of step 3's two-definition scoring). Measured
-#: on the fine-tuning benchmark (799 faces, 2 busy cores): with 1.5 x the import + 30 s the run
-#: ended at 20.3 of 20 minutes (docs/training.md).
-FIT_RESERVE_S = 45.0
+#: The reserve for step 6, in the times measured earlier in the run: ``FIT_PER_IMPORT`` x the
+#: import's time (the refiner fit predicts every face, reads descriptors around the points,
+#: fits and refines every face again: 118 s for 1,207 faces where predicting alone took 0.026 s
+#: a face, about 4 imports; measured with 1 thread at nice 15 on the 2 busy cores), half of
+#: step 3's two-definition scoring (the written file is scored once more) and ``FIT_RESERVE_S``
+#: (loading, writing). On the benchmark (docs/training.md), 1.5 imports + 30 s ended a
+#: 20-minute run at 20.3 minutes; 1.5 imports + half the scoring + 45 s ended one at 20.0 and
+#: a 5-minute run at 5.8.
+FIT_PER_IMPORT = 4.5
+FIT_RESERVE_S = 30.0
 #: Large-pose views per training face (the original included), at most; and the share of the
 #: budget the views may take.
 VARIANTS = 8
@@ -305,7 +309,7 @@ def _phases(
     if "trained" not in state:
         if "plan" not in state:
             reserve = (
-                1.5 * state["imported"]["seconds"]
+                FIT_PER_IMPORT * state["imported"]["seconds"]
                 + 0.5 * state["before"].get("seconds", 0.0)
                 + FIT_RESERVE_S
             )
