@@ -166,7 +166,7 @@ def face_of(box: FaceBox, confidence: float | None) -> Face:
 
 
 def test_same_person_doubt_and_better_fit():
-    from mtface.core.predictor import better_fit, doubtful_box, same_person
+    from mtface.core.detection.choice import better_fit, doubtful_box, same_person
 
     box = FaceBox(100.0, 100.0, 200.0, 200.0)
     assert same_person(FaceBox(110.0, 95.0, 215.0, 205.0), box)

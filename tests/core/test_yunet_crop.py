@@ -276,7 +276,7 @@ def test_cli_predict_with_small_faces_finds_the_sample_face(tmp_path):
 
 
 def test_nearest_box_is_the_same_face_or_none():
-    from mtface.core.predictor import nearest_box
+    from mtface.core.detection.choice import nearest_box
     from mtface.core.types import FaceBox
 
     face = FaceBox(100.0, 100.0, 200.0, 200.0)
