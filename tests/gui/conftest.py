@@ -6,6 +6,9 @@ Widgets run with QT_QPA_PLATFORM=offscreen unless a display exists; the VTK view
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
 
 if not os.environ.get("DISPLAY"):
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -118,3 +121,19 @@ def make_studio(qtbot, topology, monkeypatch):
         if w.doc is not None:
             w.doc.session.mark_saved()  # no prompt on teardown
         w.close()
+
+
+def sample_folder(tmp_path: Path, **variants: Callable[[np.ndarray], np.ndarray]) -> Path:
+    """``tmp_path/imgs`` holding a.jpg (the bundled 512x512 sample) and, per keyword, NAME.jpg
+    made from the sample's BGR pixels by the given function (flipped, darker, ...)."""
+    import cv2
+
+    from mtface.core.resources import resource_path
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    shutil.copy(resource_path("samples", "astronaut.jpg"), folder / "a.jpg")
+    image = cv2.imread(str(folder / "a.jpg"))
+    for name, make in variants.items():
+        cv2.imwrite(str(folder / f"{name}.jpg"), make(image))
+    return folder

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from mtface.core.resources import resource_path
 from mtface.gui import settings
+from tests.gui.conftest import sample_folder
 from tests.gui.test_studio import drag
 
 pytestmark = pytest.mark.gui
@@ -18,11 +18,7 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture()
 def folder(tmp_path):
-    path = tmp_path / "imgs"
-    path.mkdir()
-    for name in ("a.jpg", "b.jpg"):
-        shutil.copy(resource_path("samples", "astronaut.jpg"), path / name)
-    return path
+    return sample_folder(tmp_path, b=lambda image: image)
 
 
 def test_settings_are_per_test_and_unreadable_values_fall_back(isolated_settings):

@@ -5,27 +5,19 @@ list and asks where a snapshot goes, paused live says so, no previous mesh or po
 
 from __future__ import annotations
 
-import shutil
-
-import cv2
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
 from mtface.core.formats.annotations import annotation_path
-from mtface.core.resources import resource_path
+from tests.gui.conftest import sample_folder
 
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture()
 def folder(tmp_path):
-    d = tmp_path / "imgs"
-    d.mkdir()
-    shutil.copy(resource_path("samples", "astronaut.jpg"), d / "a.jpg")
-    img = cv2.imread(str(d / "a.jpg"))
-    cv2.imwrite(str(d / "b.jpg"), img[:, ::-1])
-    return d
+    return sample_folder(tmp_path, b=lambda image: image[:, ::-1])
 
 
 @pytest.fixture()

@@ -5,7 +5,6 @@ built by create_window() as main() builds it, driven with qtbot."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import cv2
 import numpy as np
@@ -15,7 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from mtface.core.formats.annotations import annotation_path
 from mtface.core.resources import resource_path
 from mtface.core.types import Face, StageOutput
-from tests.gui.conftest import FakePredictor, display_available
+from tests.gui.conftest import FakePredictor, display_available, sample_folder
 from tests.gui.test_studio import _mouse, _viewport_pos, drag
 
 pytestmark = pytest.mark.gui
@@ -24,12 +23,7 @@ pytestmark = pytest.mark.gui
 @pytest.fixture()
 def folder(tmp_path):
     """a.jpg (the 512x512 sample), b.jpg (a darker copy)."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    shutil.copy(resource_path("samples", "astronaut.jpg"), d / "a.jpg")
-    img = cv2.imread(str(d / "a.jpg"))
-    cv2.imwrite(str(d / "b.jpg"), (img * 0.5).astype(np.uint8))
-    return d
+    return sample_folder(tmp_path, b=lambda image: (image * 0.5).astype(np.uint8))
 
 
 def _answer(monkeypatch, answers):

@@ -6,18 +6,15 @@ chosen format saved) and the "Keys and views" defects."""
 from __future__ import annotations
 
 import json
-import shutil
 
-import cv2
 import numpy as np
 import pytest
 from PySide6 import QtCore, QtWidgets
 
 from mtface.core.annotation.folder import set_folder_formats
 from mtface.core.formats.annotations import annotation_path, read_annotation_record
-from mtface.core.resources import resource_path
 from mtface.core.types import Prediction, Timings
-from tests.gui.conftest import FakePredictor
+from tests.gui.conftest import FakePredictor, sample_folder
 
 pytestmark = pytest.mark.gui
 
@@ -35,13 +32,11 @@ class NoFaceOnDarkPhotos(FakePredictor):
 @pytest.fixture()
 def folder(tmp_path):
     """a.jpg (the sample), b.jpg (flipped), c.jpg (very dark: no face found)."""
-    d = tmp_path / "imgs"
-    d.mkdir()
-    shutil.copy(resource_path("samples", "astronaut.jpg"), d / "a.jpg")
-    img = cv2.imread(str(d / "a.jpg"))
-    cv2.imwrite(str(d / "b.jpg"), img[:, ::-1])
-    cv2.imwrite(str(d / "c.jpg"), (img * 0.1).astype(np.uint8))
-    return d
+    return sample_folder(
+        tmp_path,
+        b=lambda image: image[:, ::-1],
+        c=lambda image: (image * 0.1).astype(np.uint8),
+    )
 
 
 def _studio(make_studio, folder, topology, qtbot):
