@@ -14,8 +14,13 @@ import numpy as np
 
 from mtface.core.annotation.face import FaceAnnotation
 from mtface.core.annotation.record import ReviewState
-from mtface.core.annotation.session import EVERYTHING, AnnotationSession, Command, SessionEvent
-from mtface.core.types import Face, Pose
+from mtface.core.annotation.session import (
+    EVERYTHING,
+    AnnotationSession,
+    Command,
+    FaceState,
+)
+from mtface.core.types import Face
 
 
 def set_review(session: AnnotationSession, state: ReviewState, text: str = "") -> None:
@@ -69,43 +74,6 @@ class DefinitionChange:
     definition: str | None
 
 
-@dataclass(frozen=True)
-class _FaceState:
-    """What J and Shift+R change in a face, copied, so that undo can put it back."""
-
-    landmarks: np.ndarray
-    visible: np.ndarray
-    edited: np.ndarray
-    predicted_landmarks: np.ndarray
-    predicted_visible: np.ndarray
-    definition: str | None
-    predicted_definition: str | None
-    face: Face | None
-    pose: Pose | None
-
-    @classmethod
-    def of(cls, ann: FaceAnnotation) -> _FaceState:
-        return cls(
-            ann.landmarks.copy(),
-            ann.visible.copy(),
-            ann.edited.copy(),
-            ann.predicted_landmarks.copy(),
-            ann.predicted_visible.copy(),
-            ann.definition,
-            ann.predicted_definition,
-            ann.face,
-            ann.pose,
-        )
-
-    def restore(self, ann: FaceAnnotation) -> None:
-        ann.landmarks[:], ann.visible[:] = self.landmarks, self.visible
-        ann.edited[:] = self.edited
-        ann.predicted_landmarks[:] = self.predicted_landmarks
-        ann.predicted_visible[:] = self.predicted_visible
-        ann.definition, ann.predicted_definition = self.definition, self.predicted_definition
-        ann.face, ann.pose = self.face, self.pose
-
-
 def _definition_after(face: FaceAnnotation, new: str, moved: int, kept: int) -> str:
     if kept == 0:
         return new
@@ -130,7 +98,7 @@ def adopt_definition(
         changes.append(
             DefinitionChange(index, moved, kept, _definition_after(ann, definition, moved, kept))
         )
-        saved.append((ann, new, keep, _FaceState.of(ann)))
+        saved.append((ann, new, keep, FaceState.of(ann)))
     if not saved:
         return changes
 
@@ -157,25 +125,5 @@ def reset_face_to(
 ) -> None:
     """Shift+R: every point of a face back to the model's, in the definition of
     ``model_face`` (the studio's current one) when given, else to the face's own prediction;
-    no point stays marked as edited."""
-    index = session.selected if face_index is None else face_index
-    ann = session.faces[index]
-    old = _FaceState.of(ann)
-
-    def apply() -> None:
-        if model_face is not None:
-            ann.predicted_landmarks[:] = model_face.landmarks[:, :2]
-            ann.predicted_visible[:] = model_face.visible
-            ann.predicted_definition = model_face.convention
-            ann.face, ann.pose = model_face, model_face.pose
-        ann.landmarks[:] = ann.predicted_landmarks
-        ann.visible[:] = ann.predicted_visible
-        ann.edited[:] = False
-        ann.definition = ann.predicted_definition
-
-    def revert() -> None:
-        old.restore(ann)
-
-    session.execute(
-        Command(f"reset face {index + 1}", apply, revert, event=SessionEvent("face", index))
-    )
+    no point stays marked as edited (:meth:`AnnotationSession.reset_face`)."""
+    session.reset_face(face_index, model_face)

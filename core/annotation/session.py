@@ -16,7 +16,7 @@ import numpy as np
 
 from mtface.core.annotation.face import FaceAnnotation
 from mtface.core.annotation.record import ReviewState
-from mtface.core.types import Face
+from mtface.core.types import Face, Pose
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,46 @@ class SessionEvent:
 
 #: The event of a change whose extent is unknown: views redraw everything.
 EVERYTHING = SessionEvent("faces")
+
+
+@dataclass(frozen=True)
+class FaceState:
+    """A copy of what a reset, J or a re-run prediction changes in a face, so that undo can put
+    it back: the (68, 2) pixel landmarks and (68,) flags, current and predicted, the
+    definitions and the model's face and pose."""
+
+    landmarks: np.ndarray
+    visible: np.ndarray
+    edited: np.ndarray
+    predicted_landmarks: np.ndarray
+    predicted_visible: np.ndarray
+    definition: str | None
+    predicted_definition: str | None
+    face: Face | None
+    pose: Pose | None
+
+    @classmethod
+    def of(cls, ann: FaceAnnotation) -> FaceState:
+        return cls(
+            ann.landmarks.copy(),
+            ann.visible.copy(),
+            ann.edited.copy(),
+            ann.predicted_landmarks.copy(),
+            ann.predicted_visible.copy(),
+            ann.definition,
+            ann.predicted_definition,
+            ann.face,
+            ann.pose,
+        )
+
+    def restore(self, ann: FaceAnnotation) -> None:
+        """Put the copied values back into ``ann`` (in place: the arrays stay its own)."""
+        ann.landmarks[:], ann.visible[:] = self.landmarks, self.visible
+        ann.edited[:] = self.edited
+        ann.predicted_landmarks[:] = self.predicted_landmarks
+        ann.predicted_visible[:] = self.predicted_visible
+        ann.definition, ann.predicted_definition = self.definition, self.predicted_definition
+        ann.face, ann.pose = self.face, self.pose
 
 
 @dataclass
@@ -272,34 +312,38 @@ class AnnotationSession:
             )
         )
 
-    def reset_face(self, face_index: int | None = None) -> None:
-        index, face = self._face(face_index)
-        old = (face.landmarks.copy(), face.visible.copy(), face.edited.copy())
+    def reset_face(self, face_index: int | None = None, model_face: Face | None = None) -> None:
+        """Shift+R: every point of a face back to the model's, in the definition of
+        ``model_face`` (the studio's current one) when given, else to the face's own
+        prediction; no point stays marked as edited."""
+        index, ann = self._face(face_index)
+        old = FaceState.of(ann)
 
         def apply() -> None:
-            face.landmarks[:] = face.predicted_landmarks
-            face.visible[:] = face.predicted_visible
-            face.edited[:] = False
-
-        def revert() -> None:
-            face.landmarks[:], face.visible[:], face.edited[:] = (a.copy() for a in old)
+            if model_face is not None:
+                ann.predicted_landmarks[:] = model_face.landmarks[:, :2]
+                ann.predicted_visible[:] = model_face.visible
+                ann.predicted_definition = model_face.convention
+                ann.face, ann.pose = model_face, model_face.pose
+            ann.landmarks[:] = ann.predicted_landmarks
+            ann.visible[:] = ann.predicted_visible
+            ann.edited[:] = False
+            ann.definition = ann.predicted_definition
 
         self.execute(
-            Command(f"reset face {index + 1}", apply, revert, event=SessionEvent("face", index))
+            Command(
+                f"reset face {index + 1}",
+                apply,
+                lambda: old.restore(ann),
+                event=SessionEvent("face", index),
+            )
         )
 
     def replace_prediction(self, face_index: int, face: Face) -> None:
         """Take a re-run model result (e.g. stage 2 from corrected points) as the new
         prediction of a face, keeping the human's edited points."""
         index, ann = self._face(face_index)
-        old = (
-            ann.predicted_landmarks.copy(),
-            ann.predicted_visible.copy(),
-            ann.landmarks.copy(),
-            ann.visible.copy(),
-            ann.face,
-            ann.pose,
-        )
+        old = FaceState.of(ann)
         new_lm = face.landmarks[:, :2].astype(np.float64)
 
         def apply() -> None:
@@ -310,20 +354,11 @@ class AnnotationSession:
             ann.visible[~keep] = face.visible[~keep]
             ann.face, ann.pose = face, face.pose
 
-        def revert() -> None:
-            (
-                ann.predicted_landmarks[:],
-                ann.predicted_visible[:],
-                ann.landmarks[:],
-                ann.visible[:],
-            ) = (a.copy() for a in old[:4])
-            ann.face, ann.pose = old[4], old[5]
-
         self.execute(
             Command(
                 f"re-run stage 2 on face {index + 1}",
                 apply,
-                revert,
+                lambda: old.restore(ann),
                 event=SessionEvent("face", index),
             )
         )

@@ -212,6 +212,19 @@ def test_reset_face_and_rerun_stage2(make_studio):
     assert session.current().edited[10]
 
 
+def test_undoing_a_stage2_rerun_puts_the_prediction_back(make_studio):
+    window = make_studio()
+    session = window.doc.session
+    face = session.current()
+    before, model = face.predicted_landmarks.copy(), face.face
+    session.move_point(10, (1.0, 2.0))
+    window.rerun_stage2()
+    assert face.face is not model
+    session.undo()
+    assert np.allclose(face.predicted_landmarks, before) and face.face is model
+    assert np.allclose(face.landmarks[10], (1.0, 2.0)) and face.edited[10]
+
+
 def test_without_weights_the_studio_opens_for_annotation(make_studio):
     def broken():
         raise WeightsError("weights file not found: x.pt")
