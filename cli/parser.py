@@ -39,13 +39,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
         "around the 68 landmarks (datasets, annotation tools); landmarks + "
         "--no-refine is exactly the crop of `mtface evaluate`",
     )
-    p.add_argument(
-        "--landmarks",
-        choices=("3d", "2d"),
-        default="3d",
-        help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
-        "annotate photos, the jaw on the visible outline",
-    )
+    _add_landmarks(p)
 
 
 def _add_batch(p: argparse.ArgumentParser) -> None:
@@ -84,6 +78,17 @@ def _add_weights(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_landmarks(p: argparse.ArgumentParser) -> None:
+    """--landmarks of predict and annotate: the definition written (3d unless asked)."""
+    p.add_argument(
+        "--landmarks",
+        choices=("3d", "2d"),
+        default="3d",
+        help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
+        "annotate photos (300-W style), the jaw on the visible outline",
+    )
+
+
 def _add_small_faces(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--small-faces",
@@ -107,13 +112,7 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     )
     _add_batch(p)
     _add_small_faces(p)
-    p.add_argument(
-        "--landmarks",
-        choices=("3d", "2d"),
-        default="3d",
-        help="3d: points fixed to the 3D head, the method's (default); 2d: as people "
-        "annotate photos (300-W style), the jaw on the visible outline",
-    )
+    _add_landmarks(p)
     _add_weights(p)
 
 
