@@ -155,25 +155,13 @@ def _fit_target(args: argparse.Namespace, what: str, part: str) -> Path | None:
     return target
 
 
-def _write_part(args: argparse.Namespace, target: Path, **part: object) -> int:
+def _write_part(args: argparse.Namespace, target: Path, **part: object) -> None:
     """Write the fitted ``part`` (refiner= or offsets=) into the model ``target`` (atomic),
-    refreshing SHA256SUMS when it is bundled; 0, or 2 after saying why."""
-    from mtface.core.formats.atomic import SaveError
-    from mtface.core.model_file import update_model
-    from mtface.core.weights import WeightsError, bundled_name, write_checksums
+    refreshing SHA256SUMS when it is bundled; a failure reaches the command line's error."""
+    from mtface.core.commands.model import write_model_file
 
-    try:
-        identity = update_model(args.weights, target, **part)  # type: ignore[arg-type]
-        if bundled_name(target) is not None:
-            write_checksums()
-    except (SaveError, OSError) as exc:
-        print(f"error: cannot write {target}: {exc}", file=sys.stderr)
-        return 2
-    except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    identity = write_model_file(args.weights, target, **part)
     print(f"wrote {target}: {identity.label()}, parts {', '.join(identity.parts)}", file=sys.stderr)
-    return 0
 
 
 def _fit_offsets(args: argparse.Namespace) -> int:
@@ -208,10 +196,9 @@ def _fit_offsets(args: argparse.Namespace) -> int:
         cells = [f"{figures[b]:8.2f}" if b in figures else f"{'-':>8}" for b in bins]
         print(f"{name:>23}  " + "  ".join(cells) + f"  {np.mean(list(figures.values())):8.2f}")
     print(f"{'faces':>23}  " + "  ".join(f"{report.faces[b]:8d}" for b in bins))
-    code = _write_part(args, out, offsets=report.offsets)
-    if code == 0:
-        print(f"fitted on {report.offsets.faces} faces -> {out}")
-    return code
+    _write_part(args, out, offsets=report.offsets)
+    print(f"fitted on {report.offsets.faces} faces -> {out}")
+    return 0
 
 
 def _fit_refiner(args: argparse.Namespace) -> int:
@@ -242,13 +229,12 @@ def _fit_refiner(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    code = _write_part(args, out, refiner=report.refiner)
-    if code == 0:
-        print(
-            f"fitted on {report.train_faces} faces ({report.val_faces} held out) -> {out}",
-            file=sys.stderr,
-        )
-    return code
+    _write_part(args, out, refiner=report.refiner)
+    print(
+        f"fitted on {report.train_faces} faces ({report.val_faces} held out) -> {out}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 #: Side in pixels of the training crop shown in each preview tile, and of the tile.

@@ -11,9 +11,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mtface.core.formats.atomic import SaveError
 from mtface.core.weights import WeightsError, bundled_name, write_checksums
+
+if TYPE_CHECKING:
+    from mtface.core.model_file import ModelIdentity
 
 
 def run_model(args: argparse.Namespace) -> int:
@@ -24,17 +27,27 @@ def run_model(args: argparse.Namespace) -> int:
     return 2
 
 
-def _pack(args: argparse.Namespace) -> int:
+def write_model_file(weights: Path | None, out: Path, **changes: Any) -> ModelIdentity:
+    """``update_model(weights, out, **changes)`` (core/model_file.py, atomic), then
+    resources/SHA256SUMS refreshed when ``out`` is a bundled file, so the shipped model still
+    verifies. SaveError / OSError (exit 1) and WeightsError (exit 2) are left to the command
+    line's one-line error (core/errors.py)."""
     from mtface.core.model_file import update_model
 
+    identity = update_model(weights, out, **changes)
+    if bundled_name(out) is not None:
+        write_checksums()
+    return identity
+
+
+def _pack(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.is_dir():
         print(
             f"error: --out {out} is a folder; give the model file to write (.pt)", file=sys.stderr
         )
         return 2
-    bundled = bundled_name(out) is not None
-    if bundled and not args.replace_bundled:
+    if bundled_name(out) is not None and not args.replace_bundled:
         print(
             f"error: {out} is a bundled file; give another --out, or --replace-bundled to "
             "replace the shipped model (SHA256SUMS is refreshed)",
@@ -45,16 +58,7 @@ def _pack(args: argparse.Namespace) -> int:
         print(f"error: {out} exists; add --overwrite to replace it", file=sys.stderr)
         return 2
     meta = {"name": args.name} if args.name else None
-    try:
-        identity = update_model(args.weights, out, meta=meta)
-        if bundled:
-            write_checksums()
-    except (SaveError, OSError) as exc:
-        print(f"error: cannot write {out}: {exc}", file=sys.stderr)
-        return 1
-    except WeightsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    identity = write_model_file(args.weights, out, meta=meta)
     size = out.stat().st_size / 1e6
     print(
         f"wrote {out} ({size:.2f} MB): {identity.name}, sha256 {identity.short_hash}, "
