@@ -43,9 +43,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mtface.core.data.human_labels import find_annotated_images, photo_identity
+from mtface.core.data.human_labels import find_annotated_images, photo_identity, usable_faces
 from mtface.core.data.labels import is_validation_identity
-from mtface.core.formats.annotations import read_annotation
 from mtface.core.formats.atomic import atomic_write_bytes, atomic_write_text
 from mtface.core.formats.pts import write_pts
 from mtface.core.imageio import load_image
@@ -123,8 +122,7 @@ def main() -> None:
             if shipped_val or _hash_fraction("eval:" + identity) < args.extra_eval
             else "finetune"
         )
-        faces = read_annotation(item.annotation, image_name=item.image.name)
-        faces = [f for f in faces if len(f.landmarks) == 68 and np.isfinite(f.landmarks).all()]
+        faces = usable_faces(item, lambda message: print(message, file=sys.stderr))
         if not faces:
             continue
         relative = item.image.resolve().relative_to(root)
