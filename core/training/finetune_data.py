@@ -145,12 +145,6 @@ class HeldOutScores:
     faces: int
     nme_io: dict[str, float]
 
-    @property
-    def best(self) -> tuple[str, float]:
-        """The reading with the lowest error and that error."""
-        name = min(self.nme_io, key=lambda k: self.nme_io[k])
-        return name, self.nme_io[name]
-
 
 def held_out_scores(
     weights: Path | None, labels_dir: Path, conventions: tuple[str, ...] = ("2d", "3d")
