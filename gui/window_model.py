@@ -14,6 +14,7 @@ import numpy as np
 from PySide6 import QtWidgets
 
 from mtface.core.annotation.face import FaceAnnotation
+from mtface.core.confidence import face_confidence
 from mtface.core.types import FaceBox, Prediction
 from mtface.gui.workers import InferenceWorker
 
@@ -27,10 +28,13 @@ class WindowModel:
     ``_refresh``, ``_build_mesh_view``, ``take_prediction``, ``_start_scan`` and
     ``_maybe_autosave`` from MainWindow."""
 
-    def _predict_scored(self, image: np.ndarray) -> tuple[Prediction, list[float] | None]:
-        """In the worker thread: the prediction and each face's confidence."""
+    def _predict_scored(
+        self, image: np.ndarray, *boxes: list[FaceBox]
+    ) -> tuple[Prediction, list[float] | None]:
+        """The prediction (in ``boxes`` when given: faces a person drew) and each face's
+        confidence; in the worker thread, or on the GUI thread for a drawn box."""
         with self._busy:
-            prediction = self._predict(image)
+            prediction = self._predict(image, *boxes)
             scores = self._score(image, prediction) if self._score is not None else None
         return prediction, scores
 
@@ -41,7 +45,7 @@ class WindowModel:
         if self._score is not None:
             values = self._score(image, prediction)
         else:
-            values = [FaceAnnotation.from_face(f).confidence for f in prediction.faces]
+            values = [face_confidence(f) for f in prediction.faces]
         values = [v for v in values if v is not None]
         return (min(values) if values else None), len(prediction.faces)
 
@@ -133,9 +137,7 @@ class WindowModel:
         if x1 - x0 < 8 or y1 - y0 < 8:
             self.status.showMessage("the box is too small: drag a box around the face", 6000)
             return
-        with self._busy:
-            prediction = self._predict(doc.image, [FaceBox(x0, y0, x1, y1, 1.0)])
-            scores = self._score(doc.image, prediction) if self._score is not None else None
+        prediction, scores = self._predict_scored(doc.image, [FaceBox(x0, y0, x1, y1, 1.0)])
         if not prediction.faces:
             self.status.showMessage("no face predicted in that box", 6000)
             return
