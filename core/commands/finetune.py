@@ -82,12 +82,13 @@ class FinetuneOptions:
 
 
 class Budget:
-    """The time budget: ``total_s`` seconds, ``spent_before_s`` of them in earlier runs."""
+    """The time budget: ``total_s`` seconds, ``spent_before_s`` of them in earlier runs, this
+    run's counted from ``start`` (``time.monotonic()``; default: now)."""
 
-    def __init__(self, total_s: float, spent_before_s: float) -> None:
+    def __init__(self, total_s: float, spent_before_s: float, start: float | None = None) -> None:
         self.total_s = total_s
         self.spent_before_s = spent_before_s
-        self.start = time.monotonic()
+        self.start = time.monotonic() if start is None else start
 
     def spent(self) -> float:
         return self.spent_before_s + time.monotonic() - self.start
@@ -199,6 +200,7 @@ def _open_work(work: Path, job: dict, restart: bool) -> dict:
 
 def run_finetune(options: FinetuneOptions) -> int:
     """Run the command (module doc); returns the exit code."""
+    started = time.monotonic()  # the budget covers reading the folders too
     problem = check_options(options)
     if problem:
         return _error(problem)
@@ -214,7 +216,7 @@ def run_finetune(options: FinetuneOptions) -> int:
         f"{scan.faces} annotated faces on {scan.photos} photos under "
         f"{', '.join(map(str, scan.folders))}; work folder {work}; {threads} thread(s)"
     )
-    budget = Budget(options.minutes * 60.0, float(state.get("spent_s", 0.0)))
+    budget = Budget(options.minutes * 60.0, float(state.get("spent_s", 0.0)), started)
 
     def save_state() -> None:
         state["spent_s"] = budget.spent()
