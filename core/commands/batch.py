@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from mtface.core.commands.outputs import ImageJob
@@ -32,6 +32,16 @@ if TYPE_CHECKING:
 
 LOCK_NAME = ".mtface.lock"
 Result = TypeVar("Result")
+
+
+class JobOutcome(Protocol):
+    """What ``run_jobs`` reads of a job's result: lines to print, and a write failure."""
+
+    messages: list[str]
+    error: str | None
+
+
+Outcome = TypeVar("Outcome", bound=JobOutcome)
 
 
 class OutputBusyError(OSError):
@@ -196,14 +206,14 @@ def map_jobs(
 
 
 def run_jobs(
-    task: Callable[[Predictor, ImageJob, Any], Result],
+    task: Callable[[Predictor, ImageJob, Any], Outcome],
     jobs: Sequence[ImageJob],
     context: object,
     predictor: Predictor,
     spec: PredictorSpec | None,
     workers: int,
     desc: str,
-    take: Callable[[Result], None],
+    take: Callable[[Outcome], None],
 ) -> None:
     """``map_jobs`` with a progress bar named ``desc`` (shown from two images): each result's
     ``messages`` are printed above the bar, ``take(result)`` adds it to the caller's summary,
@@ -214,11 +224,11 @@ def run_jobs(
     results = map_jobs(task, jobs, context, predictor, spec, workers)
     try:
         for result in results:
-            for message in result.messages:  # type: ignore[attr-defined]
+            for message in result.messages:
                 tqdm.write(message, file=sys.stderr)
             take(result)
             bar.update()
-            if result.error:  # type: ignore[attr-defined]
+            if result.error:
                 break
     finally:
         results.close()
