@@ -22,6 +22,15 @@ def _predictor_spec(args: argparse.Namespace, **options: object) -> PredictorSpe
     return PredictorSpec(args.weights, dict(options), small_faces=args.small_faces)
 
 
+def _rotation_options(args: argparse.Namespace) -> dict[str, object]:
+    """The predictor options of ``--any-rotation`` (ADR 35)."""
+    if not args.any_rotation:
+        return {}
+    from mtface.core.predictor import RETRY_TURNS
+
+    return {"retry_turns": RETRY_TURNS}
+
+
 def _detector_for(args: argparse.Namespace) -> Detector | None:
     """The detector the command asks for; None: the predictor's default."""
     if not args.small_faces:
@@ -44,6 +53,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             "flip_test": args.flip_test,
             "landmarks": args.landmarks,
             "box_kind": args.box_kind,
+            **_rotation_options(args),
         }
         predictor = Predictor.from_weights(args.weights, detector=_detector_for(args), **options)
     except (BoxesFileError, WeightsError) as exc:
@@ -133,8 +143,9 @@ def _main(argv: list[str]) -> int:
         from mtface.core.weights import WeightsError
 
         try:
+            options = {"landmarks": args.landmarks, **_rotation_options(args)}
             predictor = Predictor.from_weights(
-                args.weights, landmarks=args.landmarks, detector=_detector_for(args)
+                args.weights, detector=_detector_for(args), **options
             )
         except WeightsError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -147,7 +158,7 @@ def _main(argv: list[str]) -> int:
             args.overwrite,
             workers=args.workers,
             shard=args.shard,
-            spec=_predictor_spec(args, landmarks=args.landmarks),
+            spec=_predictor_spec(args, **options),
         )
         if summary.error:
             print(f"error: {summary.error}", file=sys.stderr)

@@ -26,6 +26,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
     _add_small_faces(p)
+    _add_any_rotation(p)
     p.add_argument(
         "--no-refine",
         action="store_true",
@@ -98,6 +99,16 @@ def _add_small_faces(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_any_rotation(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--any-rotation",
+        action="store_true",
+        help="also try each face the model trusts little turned a quarter either way (photos "
+        "taken sideways without an EXIF orientation, people lying down whose tilt the "
+        "detector misses); up to two more passes for such faces",
+    )
+
+
 def _add_annotate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("annotate", help="pre-annotate images for correction in the studio")
     p.add_argument("inputs", nargs="+", type=Path, help="image files and/or folders")
@@ -112,6 +123,7 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
     )
     _add_batch(p)
     _add_small_faces(p)
+    _add_any_rotation(p)
     _add_landmarks(p)
     _add_weights(p)
 

@@ -173,39 +173,72 @@ def pose_from_vertices(
 
 @dataclass(frozen=True)
 class CropTransform:
-    """Axis-aligned similarity from image pixels to crop pixels: crop = (image - origin) * scale.
+    """Similarity from image pixels to crop pixels, optionally turned in the image plane:
+    crop = Rot(-angle) (image - origin) * scale.
 
     ``origin`` is the image point (x, y) that maps to crop pixel (0, 0); ``scale`` is crop
-    pixels per image pixel, applied to x, y and z alike (z has no origin shift).
+    pixels per image pixel, applied to x, y and z alike (z has no origin shift); ``angle``
+    (radians) is the direction of the crop's x axis in the image (0: axis-aligned; positive
+    turns it from image x toward image y, i.e. clockwise on screen). A face whose eye line
+    runs at ``angle`` in the image is level in the crop (ADR 35). Turning about the viewing
+    axis leaves z unchanged.
     """
 
     origin_x: float
     origin_y: float
     scale: float
     size: int
+    angle: float = 0.0
 
     @staticmethod
     def from_box(
-        box: tuple[float, float, float, float], size: int, enlarge: float = 1.0
+        box: tuple[float, float, float, float],
+        size: int,
+        enlarge: float = 1.0,
+        angle: float = 0.0,
     ) -> CropTransform:
         """Square crop of ``size`` pixels centred on ``box`` = (x0, y0, x1, y1), side =
-        ``enlarge`` * max(w, h)."""
+        ``enlarge`` * max(w, h), its x axis at ``angle`` radians in the image."""
         x0, y0, x1, y1 = box
         side = max(x1 - x0, y1 - y0) * enlarge
         if side <= 0:
             raise ValueError(f"degenerate face box {box}")
-        cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+        return CropTransform.about_centre((x0 + x1) / 2.0, (y0 + y1) / 2.0, side, size, angle)
+
+    @staticmethod
+    def about_centre(
+        cx: float, cy: float, side: float, size: int, angle: float = 0.0
+    ) -> CropTransform:
+        """Square crop of ``size`` pixels showing ``side`` image pixels centred on (cx, cy),
+        its x axis at ``angle`` radians in the image."""
+        if side <= 0:
+            raise ValueError(f"degenerate crop side {side}")
         scale = size / side
-        # pixel centres at integers: crop pixel (size-1)/2 is the box centre
+        # pixel centres at integers: crop pixel (size-1)/2 is the centre
+        half = (size - 1) / 2.0 / scale
+        c, s = np.cos(angle), np.sin(angle)
         return CropTransform(
-            cx - (size - 1) / 2.0 / scale, cy - (size - 1) / 2.0 / scale, scale, size
+            cx - (c * half - s * half), cy - (s * half + c * half), scale, size, float(angle)
         )
+
+    @property
+    def centre(self) -> np.ndarray:
+        """(2,) the image point at the crop's centre pixel."""
+        return self.to_image(np.full(2, (self.size - 1) / 2.0))
+
+    @property
+    def side(self) -> float:
+        """The crop's side in image pixels."""
+        return self.size / self.scale
 
     def to_crop(self, points: np.ndarray) -> np.ndarray:
         """Image -> crop coordinates. points (..., 2) or (..., 3)."""
         out = np.array(points, dtype=np.float64, copy=True)
-        out[..., 0] = (out[..., 0] - self.origin_x) * self.scale
-        out[..., 1] = (out[..., 1] - self.origin_y) * self.scale
+        dx = out[..., 0] - self.origin_x
+        dy = out[..., 1] - self.origin_y
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        out[..., 0] = (c * dx + s * dy) * self.scale
+        out[..., 1] = (-s * dx + c * dy) * self.scale
         if out.shape[-1] == 3:
             out[..., 2] *= self.scale
         return out
@@ -213,18 +246,22 @@ class CropTransform:
     def to_image(self, points: np.ndarray) -> np.ndarray:
         """Crop -> image coordinates. points (..., 2) or (..., 3)."""
         out = np.array(points, dtype=np.float64, copy=True)
-        out[..., 0] = out[..., 0] / self.scale + self.origin_x
-        out[..., 1] = out[..., 1] / self.scale + self.origin_y
+        u = out[..., 0] / self.scale
+        v = out[..., 1] / self.scale
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        out[..., 0] = c * u - s * v + self.origin_x
+        out[..., 1] = s * u + c * v + self.origin_y
         if out.shape[-1] == 3:
             out[..., 2] /= self.scale
         return out
 
     def affine(self) -> np.ndarray:
         """2x3 affine matrix for ``cv2.warpAffine`` (image -> crop)."""
+        c, s = np.cos(self.angle) * self.scale, np.sin(self.angle) * self.scale
         return np.array(
             [
-                [self.scale, 0.0, -self.origin_x * self.scale],
-                [0.0, self.scale, -self.origin_y * self.scale],
+                [c, s, -(c * self.origin_x + s * self.origin_y)],
+                [-s, c, -(-s * self.origin_x + c * self.origin_y)],
             ]
         )
 
@@ -235,10 +272,24 @@ PROTOCOL_CROP_ENLARGE = float(np.sqrt(2.0))
 
 
 def protocol_crop(
-    landmarks_2d: np.ndarray, size: int, enlarge: float = PROTOCOL_CROP_ENLARGE
+    landmarks_2d: np.ndarray,
+    size: int,
+    enlarge: float = PROTOCOL_CROP_ENLARGE,
+    angle: float = 0.0,
 ) -> CropTransform:
-    """The 3DDFA crop of landmarks (N, >=2) in image pixels, ``size`` crop pixels."""
-    return CropTransform.from_box(box_of_points(landmarks_2d), size, enlarge)
+    """The 3DDFA crop of landmarks (N, >=2) in image pixels, ``size`` crop pixels; with an
+    ``angle`` (radians) the rule is applied in the frame turned by it (the box of the points
+    as the turned crop sees them)."""
+    if angle == 0.0:
+        return CropTransform.from_box(box_of_points(landmarks_2d), size, enlarge)
+    c, s = np.cos(angle), np.sin(angle)
+    xy = np.asarray(landmarks_2d, dtype=np.float64)[:, :2]
+    turned = xy @ np.array([[c, -s], [s, c]])  # each row Rot(-angle) p
+    x0, y0, x1, y1 = box_of_points(turned)
+    side = max(x1 - x0, y1 - y0) * enlarge
+    mid = np.array([(x0 + x1) / 2.0, (y0 + y1) / 2.0])
+    cx, cy = np.array([[c, -s], [s, c]]) @ mid
+    return CropTransform.about_centre(float(cx), float(cy), side, size, angle)
 
 
 def box_of_points(points: np.ndarray) -> tuple[float, float, float, float]:

@@ -164,3 +164,14 @@ def mesh_pose_frame_of(meta: Mapping) -> MeshPoseFrame | None:
     if not isinstance(calibration, Mapping) or calibration.get("mesh_frame") is None:
         return None
     return MeshPoseFrame.from_dict(calibration["mesh_frame"])
+
+
+def pose_turned_on_screen(pose_deg: np.ndarray, angle: float) -> np.ndarray:
+    """A pose (pitch, yaw, roll) in degrees read in a crop turned by ``angle`` radians
+    (``CropTransform.angle``) -> the same head's pose in the image: the crop's rotation about
+    the viewing axis composed on the camera side. (3,) -> (3,); ``angle`` 0 returns it as is."""
+    pose = np.asarray(pose_deg, np.float64)
+    if angle == 0.0:
+        return pose
+    turn = rotation_from_angles(0.0, 0.0, float(np.rad2deg(angle)))
+    return np.array(angles_from_rotation(turn @ rotation_from_angles(*pose)))

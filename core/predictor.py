@@ -21,7 +21,12 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import companion_path
-from mtface.core.confidence import ConfidenceEvidence, confidence_from_evidence, crop_evidence
+from mtface.core.confidence import (
+    LOW_CONFIDENCE,
+    ConfidenceEvidence,
+    confidence_from_evidence,
+    crop_evidence,
+)
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.detection import Detector
 from mtface.core.detection.chain import confirmed
@@ -31,7 +36,17 @@ from mtface.core.detection.choice import (
     doubtful_box,
     same_person,
 )
-from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio, turned_the_other_way
+from mtface.core.detection.yunet_crop import (
+    TURN_LIMIT,
+    turn_ratio,
+    turned_the_other_way,
+)
+from mtface.core.face_roll import (
+    ROLL_LIMIT_DEG,
+    crop_angle,
+    roll_of_detector_points,
+    roll_of_landmarks,
+)
 from mtface.core.geometry import (
     PROTOCOL_CROP_ENLARGE,
     CropTransform,
@@ -42,7 +57,12 @@ from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
 from mtface.core.landmarks3d import Landmark3DOffsets
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
 from mtface.core.model_file import ModelIdentity, applied_parts, load_model, parts_of
-from mtface.core.pose_geometry import MeshPoseFrame, mesh_pose_frame_of, pose_from_mesh
+from mtface.core.pose_geometry import (
+    MeshPoseFrame,
+    mesh_pose_frame_of,
+    pose_from_mesh,
+    pose_turned_on_screen,
+)
 from mtface.core.refine2d import Refiner2D
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
@@ -66,6 +86,12 @@ REFINE_TOLERANCE = 0.03
 #: it is worth its cost.
 REFINE_MIN_YAW_DEG = 30.0
 LANDMARK_CONVENTIONS = ("3d", "2d")
+#: The turns (radians) of a low-confidence face's first crop tried again with ``--any-rotation``
+#: (ADR 35): a quarter either way.
+RETRY_TURNS: tuple[float, ...] = (np.pi / 2, -np.pi / 2)
+#: How much more a turned retry's confidence must be to replace the face (ADR 35): on profiles
+#: a turned reading sometimes scores a hair above a good fit.
+RETRY_MARGIN = 0.10
 #: A model's 2D landmark refiner (core/refine2d.py) lies beside its weights with this suffix
 #: (``mtface_default.pt`` -> ``mtface_default.refine2d.npz``).
 REFINER_SUFFIX = ".refine2d.npz"
@@ -106,12 +132,13 @@ class CropResult:
 
 
 def crop_change(a: CropTransform, b: CropTransform) -> float:
-    """How far crop ``b`` is from crop ``a``: the larger of the centre shift (in ``a``'s side)
-    and the relative change of the side."""
-    side_a, side_b = a.size / a.scale, b.size / b.scale
-    centre_a = np.array([a.origin_x, a.origin_y]) + (a.size - 1) / 2.0 / a.scale
-    centre_b = np.array([b.origin_x, b.origin_y]) + (b.size - 1) / 2.0 / b.scale
-    return float(max(np.linalg.norm(centre_b - centre_a) / side_a, abs(side_b / side_a - 1.0)))
+    """How far crop ``b`` is from crop ``a``: the largest of the centre shift (in ``a``'s
+    side), the relative change of the side and how far the turn between them moves a corner
+    (in ``a``'s side)."""
+    side_a, side_b = a.side, b.side
+    shift = float(np.linalg.norm(b.centre - a.centre)) / side_a
+    turn = abs(2.0 * np.sin((b.angle - a.angle) / 2.0)) / np.sqrt(2.0)
+    return float(max(shift, abs(side_b / side_a - 1.0), turn))
 
 
 class Predictor:
@@ -132,13 +159,19 @@ class Predictor:
         offsets_3d: Landmark3DOffsets | None = None,
         identity: ModelIdentity | None = None,
         pose_frame: MeshPoseFrame | None = None,
+        roll_limit_deg: float = ROLL_LIMIT_DEG,
+        retry_turns: tuple[float, ...] = (),
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
         one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
         ``offsets_3d``: the 3d definition's offsets (core/landmarks3d.py); None: the keypoint
         head's points as they are. ``identity``: the model file's (core/model_file.py); None:
         a model that was never saved. ``pose_frame``: report the pose of the predicted mesh in
-        this frame (core/pose_geometry.py, ADR 34); None: the regression head's pose."""
+        this frame (core/pose_geometry.py, ADR 34); None: the regression head's pose.
+        ``roll_limit_deg``: faces turned further than this on screen get a crop turned with
+        them (core/face_roll.py, ADR 35); ``inf``: axis-aligned crops only. ``retry_turns``:
+        the turns (radians) a low-confidence face's first crop is tried again with (``mtface
+        predict --any-rotation``: ``RETRY_TURNS``); () none, the default."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
@@ -155,6 +188,8 @@ class Predictor:
         self.refine_min_yaw_deg = refine_min_yaw_deg
         self.flip_test = flip_test
         self.pose_frame = pose_frame
+        self.roll_limit_deg = roll_limit_deg
+        self.retry_turns = retry_turns
 
     @property
     def refiner_2d(self) -> Refiner2D | None:
@@ -266,24 +301,25 @@ class Predictor:
         )
 
     def crop_from_box(self, box: FaceBox) -> CropTransform:
-        """The crop for a detector (or caller) box."""
+        """The crop for a detector (or caller) box; turned with the face when the detector's
+        points say it is turned on screen beyond ``roll_limit_deg`` (ADR 35)."""
         w, h = box.width, box.height
-        side = max(w, h) * DETECTOR_BOX_SCALE
-        cx = (box.x0 + box.x1) / 2.0
-        cy = (box.y0 + box.y1) / 2.0 + DETECTOR_BOX_SHIFT_Y * h
-        return CropTransform.from_box(
-            (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2),
-            self.crop_size,
-            PROTOCOL_CROP_ENLARGE,
-        )
+        side = max(w, h) * DETECTOR_BOX_SCALE * PROTOCOL_CROP_ENLARGE
+        angle = crop_angle(roll_of_detector_points(box.keypoints), self.roll_limit_deg)
+        shift = DETECTOR_BOX_SHIFT_Y * h  # down the face
+        cx = (box.x0 + box.x1) / 2.0 - np.sin(angle) * shift
+        cy = (box.y0 + box.y1) / 2.0 + np.cos(angle) * shift
+        return CropTransform.about_centre(cx, cy, side, self.crop_size, angle)
 
     def crop_from_landmark_box(self, box: FaceBox) -> CropTransform:
         """The evaluation protocol's crop for a tight box around the 68 landmarks."""
         return CropTransform.from_box(box.as_tuple(), self.crop_size, PROTOCOL_CROP_ENLARGE)
 
     def crop_from_landmarks(self, landmarks_2d: np.ndarray) -> CropTransform:
-        """The training crop rule applied to 2D landmarks (68, 2) in image pixels."""
-        return protocol_crop(landmarks_2d, self.crop_size)
+        """The training crop rule applied to 2D landmarks (68, 2) in image pixels, in a crop
+        turned with the face when they are turned on screen beyond ``roll_limit_deg``."""
+        angle = crop_angle(roll_of_landmarks(landmarks_2d), self.roll_limit_deg)
+        return protocol_crop(landmarks_2d, self.crop_size, angle=angle)
 
     def run_on_transforms(self, image: np.ndarray, transforms: list[CropTransform]) -> CropResult:
         crops = np.stack([self._crop(image, tf) for tf in transforms])
@@ -321,19 +357,10 @@ class Predictor:
                 self.crop_from_box if box_kind == "detector" else self.crop_from_landmark_box
             )
             transforms = [first_crop(b) for b in boxes]
-            first_transforms = list(transforms)
-            result = self.run_on_transforms(image, transforms)
-            if refine:
-                transforms, result = self._refine(image, boxes, transforms, result)
+            faces = self._faces_from_crops(image, boxes, transforms, refine)
             t2 = time.perf_counter()
-            evidence = self.confidence_evidence(image, first_transforms, transforms, result)
-            faces = [
-                replace(
-                    self.face_from_result(box, tf, result, i, image),
-                    confidence=confidence_from_evidence(evidence[i]),
-                )
-                for i, (box, tf) in enumerate(zip(boxes, transforms))
-            ]
+            if box_kind == "detector":  # the protocol's crop (landmark boxes) stays one try
+                faces = self._turned_on_screen(image, boxes, transforms, faces, refine)
             if detected:
                 faces = self._second_opinion(image, faces, refine, alternatives)
                 faces = [f for f in faces if confirmed(f)]
@@ -347,6 +374,72 @@ class Predictor:
             total_ms=(t3 - t0) * 1e3,
         )
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
+
+    def _faces_from_crops(
+        self,
+        image: np.ndarray,
+        boxes: list[FaceBox],
+        transforms: list[CropTransform],
+        refine: bool,
+    ) -> list[Face]:
+        """The faces of ``boxes`` from their first crops ``transforms``, in one batch: the
+        cascade, the re-crop from the landmarks when ``refine``, each face's confidence."""
+        first_transforms = list(transforms)
+        result = self.run_on_transforms(image, transforms)
+        if refine:
+            transforms, result = self._refine(image, boxes, list(transforms), result)
+        evidence = self.confidence_evidence(image, first_transforms, transforms, result)
+        return [
+            replace(
+                self.face_from_result(box, tf, result, i, image),
+                confidence=confidence_from_evidence(evidence[i]),
+            )
+            for i, (box, tf) in enumerate(zip(boxes, transforms))
+        ]
+
+    def _turned_on_screen(
+        self,
+        image: np.ndarray,
+        boxes: list[FaceBox],
+        transforms: list[CropTransform],
+        faces: list[Face],
+        refine: bool,
+    ) -> list[Face]:
+        """Faces the cascade trusts little (confidence below ``LOW_CONFIDENCE``) are tried
+        again with their first crop turned a quarter either way and upside down (a person
+        lying down, whose roll the detector's points miss), each re-cropped from its own
+        landmarks; the fit the cascade trusts most is kept (``better_fit``) where its
+        landmarks still lie on the box (``same_person``: a re-crop may drift to a neighbour;
+        ADR 35). Off with ``roll_limit_deg`` = inf."""
+        low = [
+            i
+            for i, f in enumerate(faces)
+            if f.confidence is not None and f.confidence < LOW_CONFIDENCE
+        ]
+        if not low or not self.retry_turns or not np.isfinite(self.roll_limit_deg):
+            return faces
+        tries = [
+            (
+                i,
+                CropTransform.about_centre(
+                    *transforms[i].centre,
+                    transforms[i].side,
+                    self.crop_size,
+                    transforms[i].angle + turn,
+                ),
+            )
+            for i in low
+            for turn in self.retry_turns
+        ]
+        found = self._faces_from_crops(
+            image, [boxes[i] for i, _ in tries], [tf for _, tf in tries], refine
+        )
+        faces = list(faces)
+        for (i, _), candidate in zip(tries, found):
+            on_box = same_person(FaceBox(*box_of_points(candidate.landmarks_2d)), boxes[i])
+            if on_box and better_fit(candidate, faces[i], RETRY_MARGIN):
+                faces[i] = candidate
+        return faces
 
     def confidence_evidence(
         self,
@@ -419,10 +512,13 @@ class Predictor:
         ]
         if not pairs:
             return faces
-        others = self.predict(image, [b for _, b in pairs], box_kind="detector", refine=refine)
+        others = [b for _, b in pairs]  # their turned retries are not asked (ADR 35)
+        refits = self._faces_from_crops(
+            image, others, [self.crop_from_box(b) for b in others], refine
+        )
         faces = list(faces)
         for i in doubtful:
-            found = [f for (j, _), f in zip(pairs, others.faces) if j == i]
+            found = [f for (j, _), f in zip(pairs, refits) if j == i]
             if not found:
                 continue
             best = max(found, key=lambda f: -1.0 if f.confidence is None else f.confidence)
@@ -457,7 +553,9 @@ class Predictor:
             i
             for i, (a, b) in enumerate(zip(transforms, refined))
             if crop_change(a, b) > self.refine_tolerance
-            and not self._near_frontal(boxes[i], float(result.pose[i, -1, 1]))
+            and (
+                a.angle != b.angle or not self._near_frontal(boxes[i], float(result.pose[i, -1, 1]))
+            )
         ]
         if not redo:
             return transforms, result
@@ -563,7 +661,7 @@ class Predictor:
                     vertices=tf.to_image(result.vertices[i, k]).astype(np.float32),
                     landmarks=tf.to_image(result.keypoints[i, k]).astype(np.float32),
                     visible=result.visibility[i, k] > 0,
-                    pose=Pose(*map(float, result.pose[i, k])),
+                    pose=Pose(*map(float, pose_turned_on_screen(result.pose[i, k], tf.angle))),
                 )
             )
         last = stages[-1]

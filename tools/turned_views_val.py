@@ -13,7 +13,9 @@ box NME (%) of the face on the person, the faces above 20 %, the misses and the 
 
 ``default``: the predictor as shipped; ``blind``: no choice by the confidence (the second
 opinion is taken only for a face turned the other way, as before ADR 32); ``plain-crop``: turned
-faces' first crop from the plain box geometry instead of ADR 31's calibration.
+faces' first crop from the plain box geometry instead of ADR 31's calibration;
+``axis-aligned``: no crop turned with the face (before ADR 35); ``any-rotation``: with the
+turned retries of low-confidence faces (``mtface predict --any-rotation``).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ def main() -> None:
     from mtface.core.data.synthesis import sample_delta
     from mtface.core.detection.yunet import default_detector
     from mtface.core.evaluation import nme_box
+    from mtface.core.face_roll import ROLL_LIMIT_DEG
     from mtface.core.imageio import load_image
-    from mtface.core.predictor import Predictor
+    from mtface.core.predictor import RETRY_TURNS, Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
@@ -43,8 +46,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     names = args.variants.split(",")
-    if set(names) - {"blind", "default", "plain-crop"}:
-        raise SystemExit("--variants: a comma-separated list of blind, default, plain-crop")
+    known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation"}
+    if set(names) - known:
+        raise SystemExit(f"--variants: a comma-separated list of {', '.join(sorted(known))}")
     labels, held_out = load_human_labels(args.labels)
     photos = np.flatnonzero(held_out)
     if args.limit:
@@ -81,6 +85,8 @@ def main() -> None:
     for name in names:
         predictor_module.better_fit = (lambda a, b: False) if name == "blind" else chooses
         predictor._detector = plain if name == "plain-crop" else shipped  # noqa: SLF001
+        predictor.roll_limit_deg = float("inf") if name == "axis-aligned" else ROLL_LIMIT_DEG
+        predictor.retry_turns = RETRY_TURNS if name == "any-rotation" else ()
         nme, seconds = [], []
         for image, truth, _ in views:
             t0 = time.perf_counter()

@@ -55,11 +55,11 @@ def doubtful_box(face: Face) -> bool:
     return bool(np.isfinite(turn) and turn > TURN_LIMIT)
 
 
-def better_fit(candidate: Face, current: Face) -> bool:
+def better_fit(candidate: Face, current: Face, margin: float = 0.0) -> bool:
     """True when the cascade's own reconstruction trusts ``candidate`` more than ``current``
-    (two fits of one person from different boxes): a higher ``Face.confidence`` (its fit
-    agrees with its mirror and across its stages, core/confidence.py). Unscored faces never
-    replace."""
+    (two fits of one person from different crops): a ``Face.confidence`` higher by more than
+    ``margin`` (its fit agrees with its mirror and across its stages, core/confidence.py).
+    Unscored faces never replace."""
     if candidate.confidence is None or current.confidence is None:
         return False
-    return candidate.confidence > current.confidence
+    return candidate.confidence > current.confidence + margin

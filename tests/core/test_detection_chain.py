@@ -178,6 +178,8 @@ def test_same_person_doubt_and_better_fit():
     assert better_fit(face_of(box, 0.6), face_of(box, 0.5))
     assert not better_fit(face_of(box, 0.4), face_of(box, 0.5))
     assert not better_fit(face_of(box, None), face_of(box, 0.5))
+    assert not better_fit(face_of(box, 0.55), face_of(box, 0.5), margin=0.1)  # a hair above
+    assert better_fit(face_of(box, 0.65), face_of(box, 0.5), margin=0.1)
 
 
 def test_the_predictor_keeps_the_fit_it_trusts_most(sample_image, monkeypatch):
