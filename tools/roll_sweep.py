@@ -10,7 +10,7 @@ labels were clicked in). Prints, per roll, the faces found and the mean NME (fou
 the share above 10 % for each limit.
 
 Usage: python tools/roll_sweep.py --root ../shared/data/w300 --list data_cache/w300_labels/train.txt
-       [--count 120] [--rolls 0 15 25 35 45 60 90 135 180] [--limits inf 20 30 45] [--no-retry]
+       [--count 120] [--rolls 0 15 25 35 45 60 90 135 180] [--limits inf 20 30 45] [--any-rotation]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 from mtface.core.formats.annotations import read_annotation
 from mtface.core.imageio import load_image
-from mtface.core.predictor import Predictor
+from mtface.core.predictor import RETRY_TURNS, Predictor
 
 
 def turned(image: np.ndarray, points: np.ndarray, roll_deg: float) -> tuple[np.ndarray, np.ndarray]:
@@ -70,15 +70,15 @@ def main() -> int:
     parser.add_argument("--limits", type=float, nargs="+", default=[float("inf"), 20, 30, 45])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--no-retry", action="store_true", help="turned crops only: no turned retries"
+        "--any-rotation", action="store_true", help="with the turned retries (ADR 35)"
     )
     args = parser.parse_args()
     names = [line.strip() for line in args.list.read_text().splitlines() if line.strip()]
     rng = np.random.default_rng(args.seed)
     names = [names[i] for i in sorted(rng.choice(len(names), min(args.count, len(names)), False))]
     predictor = Predictor.from_weights(landmarks="2d")
-    if args.no_retry:
-        predictor.retry_turns = ()
+    if args.any_rotation:
+        predictor.retry_turns = RETRY_TURNS
     faces = []
     for name in names:
         annotation = (args.root / name).with_suffix(".pts")
