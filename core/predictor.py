@@ -405,12 +405,13 @@ class Predictor:
         faces: list[Face],
         refine: bool,
     ) -> list[Face]:
-        """Faces the cascade trusts little (confidence below ``LOW_CONFIDENCE``) are tried
-        again with their first crop turned a quarter either way and upside down (a person
-        lying down, whose roll the detector's points miss), each re-cropped from its own
-        landmarks; the fit the cascade trusts most is kept (``better_fit``) where its
-        landmarks still lie on the box (``same_person``: a re-crop may drift to a neighbour;
-        ADR 35). Off with ``roll_limit_deg`` = inf."""
+        """With ``retry_turns`` (``--any-rotation``), faces the cascade trusts little
+        (confidence below ``LOW_CONFIDENCE``) are tried again with their first crop turned by
+        each of them (a face the detector's points read upright although it lies on its
+        side), each re-cropped from its own landmarks; a retry replaces the face when its
+        confidence is higher by more than ``RETRY_MARGIN`` (``better_fit``) and its landmarks
+        still lie on the box (``same_person``: a re-crop may drift to a neighbour; ADR 35).
+        Off without ``retry_turns`` or with ``roll_limit_deg`` = inf."""
         low = [
             i
             for i, f in enumerate(faces)
