@@ -6,9 +6,10 @@ synthetic views, roll +-20). A face lying on its side or upside down gets a crop
 the face, so the network sees it upright; the points come back through the crop's transform.
 
 Angles are radians in image axes (x right, y down): the direction of the face's left-right
-axis, from the eye on the image's left of an upright face to the other one. 0 for an upright
-face, +pi/2 for a face lying with its top toward the image's left... more exactly: the angle
-of ``CropTransform.angle`` that makes the face level in the crop. No torch, no Qt.
+axis, from the eye on the image's left of an upright face to the other one: 0 for an upright
+face, +pi/2 for a face turned a quarter clockwise on screen (the top of its head toward the
+image's right). It is the ``CropTransform.angle`` that makes the face level in the crop. No
+torch, no Qt.
 """
 
 from __future__ import annotations
