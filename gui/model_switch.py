@@ -1,6 +1,7 @@
-"""Which model the studio uses: its name and short hash in the status bar, and File > Load
-model… to switch to another model file (core/model_file.py). A file that cannot be used is
-reported in a dialog and the current model is kept."""
+"""Which model the studio uses: its name and short hash in the status bar, File > Load model…
+to switch to another model file (core/model_file.py), and File > Find faces at any rotation
+(``mtface predict --any-rotation``, ADR 35; remembered between sessions). A file that cannot
+be used is reported in a dialog and the current model is kept."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6 import QtWidgets
 
 from mtface.core.model_file import model_identity_of
 from mtface.core.weights import WeightsError
+from mtface.gui import settings
 
 if TYPE_CHECKING:
     from mtface.gui.main_window import MainWindow
@@ -37,6 +39,7 @@ class ModelSwitch:
     ) -> None:
         self.window = window
         self.loader = loader
+        self.predictor = predictor
         self.label = QtWidgets.QLabel()
         self.label.setObjectName("model_label")
         window.status.addPermanentWidget(self.label)
@@ -49,6 +52,22 @@ class ModelSwitch:
             before = actions[above]
             menu.removeAction(self.action)
             menu.insertAction(before, self.action)
+        self.rotation_action = window.add_action(
+            menu,
+            "Find faces at any rotation",
+            self.toggle_any_rotation,
+            checkable=True,
+            checked=bool(settings.read("any_rotation", False)),
+        )
+        self.rotation_action.setToolTip(
+            "Also try faces the model trusts little turned a quarter either way (photos taken "
+            "sideways, people lying down): slower on such faces"
+        )
+        menu.removeAction(self.rotation_action)
+        menu.insertAction(self.action, self.rotation_action)
+        menu.removeAction(self.action)
+        menu.insertAction(self.rotation_action, self.action)
+        self._apply_rotation(predictor)
         self.show_model(predictor)
 
     def _file_menu(self) -> QtWidgets.QMenu:
@@ -70,6 +89,31 @@ class ModelSwitch:
             if identity is not None
             else "no model: annotation only"
         )
+
+    def _apply_rotation(self, predictor: object | None) -> None:
+        """Give ``predictor`` the turned retries when the action is on (a predictor without
+        them, e.g. a test double, is left as it is)."""
+        if predictor is None or not hasattr(predictor, "retry_turns"):
+            self.rotation_action.setEnabled(predictor is None)
+            return
+        from mtface.core.predictor import RETRY_TURNS
+
+        predictor.retry_turns = RETRY_TURNS if self.rotation_action.isChecked() else ()  # type: ignore[attr-defined]
+        self.rotation_action.setEnabled(True)
+
+    def toggle_any_rotation(self) -> None:
+        """Turn the retries on or off, remember it and predict the shown image again (edits and
+        loaded annotations are kept; the prediction is then the reference beside them)."""
+        settings.write("any_rotation", self.rotation_action.isChecked())
+        self._apply_rotation(self.predictor)
+        on = self.rotation_action.isChecked()
+        self.window.status.showMessage(
+            "faces the model trusts little are also tried turned a quarter either way"
+            if on
+            else "faces are predicted as the detector finds them (no turned retries)",
+            8000,
+        )
+        self.window._run_model()  # noqa: SLF001
 
     def load_dialog(self) -> None:
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
@@ -113,6 +157,8 @@ class ModelSwitch:
             def switch(convention: str) -> None:
                 predictor.landmarks = convention  # type: ignore[attr-defined]
 
+        self.predictor = predictor
+        self._apply_rotation(predictor)
         self.window.use_predictor(
             predictor.predict,  # type: ignore[attr-defined]
             getattr(predictor, "refine_from_landmarks", None),

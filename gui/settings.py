@@ -6,7 +6,8 @@ nothing in them changes an annotation. Tests point QSettings at a temporary fold
 Keys: ``review/sort``, ``review/filter``, ``autosave``, ``landmarks`` ("3d" / "2d"),
 ``formats`` (list of format names), ``layout/geometry``, ``layout/state``, ``layout/splitter``,
 ``layout/panel_3d``, ``display/marker_size``, ``display/point_numbers``,
-``display/brightness``, ``display/contrast``.
+``display/brightness``, ``display/contrast``, ``any_rotation`` (File > Find faces at any
+rotation).
 """
 
 from __future__ import annotations

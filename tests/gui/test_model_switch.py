@@ -77,3 +77,36 @@ def test_studio_and_live_with_bad_weights_exit_2_before_any_window(tmp_path, cap
     for command in (["studio"], ["live", "--benchmark"]):
         assert main([*command, "--weights", str(tmp_path)]) == 2
         assert "is a folder, expected a model file (.pt)" in capsys.readouterr().err
+
+
+def test_find_faces_at_any_rotation_reaches_the_model_and_is_remembered(
+    make_studio, qtbot, tmp_path, sample_image
+):
+    import cv2
+    import numpy as np
+
+    from mtface.core.predictor import RETRY_TURNS
+    from mtface.gui import settings
+
+    shipped = Predictor.from_weights()
+    upright = shipped.predict(sample_image).faces[0].landmarks[:, :2]
+    size = float(np.sqrt(np.prod(np.ptp(upright, axis=0))))
+    side = tmp_path / "side.png"  # the sample turned a quarter clockwise: read as upright
+    cv2.imwrite(str(side), cv2.cvtColor(np.rot90(sample_image, -1).copy(), cv2.COLOR_RGB2BGR))
+    truth = np.stack([sample_image.shape[0] - 1 - upright[:, 1], upright[:, 0]], 1)
+
+    def error(window) -> float:
+        faces = window.doc.session.faces
+        return min(np.linalg.norm(f.landmarks[:, :2] - truth, axis=1).mean() for f in faces) / size
+
+    window = make_studio([side], predictor=Predictor.from_weights)
+    action = window.model_switch.rotation_action
+    assert not action.isChecked() and window.model_switch.predictor.retry_turns == ()
+    assert error(window) > 0.15
+    action.trigger()
+    qtbot.waitUntil(lambda: error(window) < 0.04, timeout=20000)
+    assert window.model_switch.predictor.retry_turns == RETRY_TURNS
+    assert settings.read("any_rotation", False) is True
+    again = make_studio([side], predictor=Predictor.from_weights)
+    assert again.model_switch.rotation_action.isChecked()
+    assert again.model_switch.predictor.retry_turns == RETRY_TURNS
