@@ -198,3 +198,20 @@ def test_cli_any_rotation_reaches_predict_and_annotate(upright, sample_image, tm
     assert main(["annotate", str(tmp_path / "side.png"), "--any-rotation", "--format", "pts"]) == 0
     points = [a.landmarks for a in read_annotation(tmp_path / "side.pts")]
     assert np.linalg.norm(points[0][:, :2] - truth, axis=1).mean() / size < 0.04
+
+
+def test_on_a_profile_the_eyes_to_mouth_line_leads():
+    from mtface.core.face_roll import roll_from_eyes_and_mouth
+
+    # a profile's eyes nearly meet and their short line tilts with the pitch (45 degrees here);
+    # the face's up-down line is level: its roll on screen is near 0
+    roll = roll_from_eyes_and_mouth(
+        np.array([0.0, 0.0]), np.array([2.0, 2.0]), np.array([1.0, 11.0])
+    )
+    assert abs(math.degrees(roll)) < 5.0
+    # a frontal face: the eye line counts as much as the eyes-to-mouth line
+    level = roll_from_eyes_and_mouth(
+        np.array([0.0, 0.0]), np.array([10.0, 1.0]), np.array([5.0, 10.0])
+    )
+    # across = (10, 1) + the eyes-to-mouth line (0, 9.5) turned a quarter back = (19.5, 1)
+    assert math.isclose(level, math.atan2(1.0, 19.5), abs_tol=1e-12)
