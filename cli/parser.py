@@ -25,8 +25,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overlay", action="store_true", help="also write an overlay PNG")
     p.add_argument("--mesh-format", choices=("obj", "ply"), default="obj")
     p.add_argument("--flip-test", action="store_true", help="average with the mirrored image")
-    _add_small_faces(p)
-    _add_any_rotation(p)
+    _add_face_search(p)
     p.add_argument(
         "--no-refine",
         action="store_true",
@@ -90,16 +89,14 @@ def _add_landmarks(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_small_faces(p: argparse.ArgumentParser) -> None:
+def _add_face_search(p: argparse.ArgumentParser) -> None:
+    """How predict and annotate look for faces beyond the default search."""
     p.add_argument(
         "--small-faces",
         action="store_true",
         help="also find faces under about 1/11 of the image's longer side when larger ones "
         "are present (the detector's fine search on every image: slower)",
     )
-
-
-def _add_any_rotation(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--any-rotation",
         action="store_true",
@@ -122,8 +119,7 @@ def _add_annotate(sub: argparse._SubParsersAction) -> None:
         help="replace existing annotation files (never files with a person's corrections)",
     )
     _add_batch(p)
-    _add_small_faces(p)
-    _add_any_rotation(p)
+    _add_face_search(p)
     _add_landmarks(p)
     _add_weights(p)
 
