@@ -45,13 +45,6 @@ class ModelSwitch:
         window.status.addPermanentWidget(self.label)
         menu = self._file_menu()
         self.action = window.add_action(menu, "Load model…", self.load_dialog)
-        actions = menu.actions()
-        quit_at = next((i for i, a in enumerate(actions) if a.text() == "Quit"), None)
-        if quit_at is not None:  # before the separator above Quit
-            above = quit_at - 1 if quit_at and actions[quit_at - 1].isSeparator() else quit_at
-            before = actions[above]
-            menu.removeAction(self.action)
-            menu.insertAction(before, self.action)
         self.rotation_action = window.add_action(
             menu,
             "Find faces at any rotation",
@@ -63,10 +56,13 @@ class ModelSwitch:
             "Also try faces the model trusts little turned a quarter either way (photos taken "
             "sideways, people lying down): slower on such faces"
         )
-        menu.removeAction(self.rotation_action)
-        menu.insertAction(self.action, self.rotation_action)
-        menu.removeAction(self.action)
-        menu.insertAction(self.rotation_action, self.action)
+        actions = menu.actions()
+        quit_at = next((i for i, a in enumerate(actions) if a.text() == "Quit"), None)
+        if quit_at is not None:  # both go before the separator above Quit, in this order
+            above = quit_at - 1 if quit_at and actions[quit_at - 1].isSeparator() else quit_at
+            for action in (self.action, self.rotation_action):
+                menu.removeAction(action)
+                menu.insertAction(actions[above], action)
         self._apply_rotation(predictor)
         self.show_model(predictor)
 
@@ -91,8 +87,9 @@ class ModelSwitch:
         )
 
     def _apply_rotation(self, predictor: object | None) -> None:
-        """Give ``predictor`` the turned retries when the action is on (a predictor without
-        them, e.g. a test double, is left as it is)."""
+        """Give ``predictor`` the turned retries when the action is on. Without a model the
+        choice can still be made (a model loaded later takes it); a predictor without
+        retries (e.g. a test double) greys the action out."""
         if predictor is None or not hasattr(predictor, "retry_turns"):
             self.rotation_action.setEnabled(predictor is None)
             return
