@@ -183,6 +183,7 @@ class Predictor:
         self.model = fuse_batchnorm(model.eval()).to(memory_format=torch.channels_last)
         self.crop_size = model.config.crop_size
         self._detector = detector
+        self._video_detector = detector  # None: the default's video form, built when needed
         self.refine_crop = refine_crop
         self.refine_tolerance = refine_tolerance
         self.refine_min_yaw_deg = refine_min_yaw_deg
@@ -248,6 +249,16 @@ class Predictor:
 
             self._detector = default_detector()
         return self._detector
+
+    @property
+    def video_detector(self) -> Detector:
+        """The detector for video frames (the live tracker's): the caller's detector when one
+        was given, else the default chain without its costly searches (ADR 36)."""
+        if self._video_detector is None:
+            from mtface.core.detection.yunet import default_detector
+
+            self._video_detector = default_detector(video=True)
+        return self._video_detector
 
     # --- crops ------------------------------------------------------------------------------
 

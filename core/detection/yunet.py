@@ -26,6 +26,9 @@ from mtface.core.types import FaceBox
 #: The coarse first search (longer side, pixels); faces found there stand when near-frontal
 #: (``yunet_crop.TURN_LIMIT``) and scored at least ``COARSE_MIN_SCORE``.
 FIRST_SIDE = 128
+#: The finer search (longer side, pixels) and the last one for small faces in large photos.
+MAX_SIDE = 320
+SECOND_SIDE = 1280
 #: The lowest score accepted from the coarse search: all 991 w300 training faces scored 0.85 or
 #: more there; a lower score is a second look's worth (on aflw_val, boxes of 0.6 on part of a
 #: profile, which the finer search placed right). Not 0.85: the bundled sample scores 0.84 and
@@ -85,8 +88,8 @@ class YuNetDetector:
     def __init__(
         self,
         score_threshold: float = 0.5,
-        max_side: int = 320,
-        second_side: int = 1280,
+        max_side: int = MAX_SIDE,
+        second_side: int = SECOND_SIDE,
         upscale: float = 1.0,
         first_side: int | None = FIRST_SIDE,
         turn_limit: float = TURN_LIMIT,
@@ -161,7 +164,7 @@ class YuNetDetector:
                 for f in coarse
             ):
                 return coarse, [f for f in found if f.score < self.score_threshold]
-        for side in (self.max_side, self.second_side):
+        for side in dict.fromkeys((self.max_side, self.second_side)):  # each side once
             faces = self._detect_at_side(image, side)
             if faces or side >= longest:
                 return faces or coarse, []
@@ -211,7 +214,9 @@ class YuNetDetector:
         return sorted(faces, key=lambda f: -f.score)
 
 
-def default_detector(small_faces: bool = False, merge: bool = True) -> Detector:
+def default_detector(
+    small_faces: bool = False, merge: bool = True, video: bool = False
+) -> Detector:
     """YuNet, then YuNet on the image enlarged twice (images up to 640 px), then BlazeFace,
     merged (core/detection/chain.py, ADR 31): the later detectors are asked whenever YuNet's
     answer is not settled (no face, a turned face or a weak one), and add the faces YuNet
@@ -220,14 +225,20 @@ def default_detector(small_faces: bool = False, merge: bool = True) -> Detector:
     instead (ADR 32 addendum); BlazeFace alone without ``yuface``.
     ``small_faces``: skip YuNet's coarse first search, so that faces of 20-56 px in a 640x480
     photo are found beside larger ones too (YuNet then costs about 5x more). ``merge=False``:
-    the chain before issue 19 (``FallbackDetector``: the first answer with a face wins)."""
+    the chain before issue 19 (``FallbackDetector``: the first answer with a face wins).
+    ``video``: the chain for video frames (the live tracker's, ADR 36): YuNet up to
+    ``max_side`` only, then BlazeFace, with no enlarged search; a face missed on one frame is
+    looked for again on the next, and a frame without a face costs some 15 ms instead of
+    300."""
     from mtface.core.detection.blazeface import BlazeFaceDetector
     from mtface.core.detection.chain import MergingDetector
 
     first_side = None if small_faces else FIRST_SIDE
     blazeface = BlazeFaceDetector()
     try:
-        first = YuNetDetector(first_side=first_side)
+        first = YuNetDetector(first_side=first_side, second_side=MAX_SIDE if video else SECOND_SIDE)
+        if video:
+            return MergingDetector([first, blazeface], second_opinion=blazeface)
         enlarged = YuNetDetector(  # the calibrations are read once
             upscale=2.0,
             calibration=first.calibration,

@@ -205,7 +205,7 @@ class FaceTracker:
         box = None
         if need_detect:
             d0 = time.perf_counter()
-            boxes = p.detector.detect(image)
+            boxes = p.video_detector.detect(image)
             detect_ms = (time.perf_counter() - d0) * 1e3
             self.detections += 1
             if not boxes:

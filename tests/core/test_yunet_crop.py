@@ -235,6 +235,15 @@ def test_small_faces_mode_skips_the_coarse_search():
     assert fake.sides == [320]
 
 
+def test_a_last_side_equal_to_the_finer_one_is_searched_once():
+    """The video chain's YuNet stops at 320 px: a frame without a face costs two searches."""
+    fake = FakeYuNet({})
+    assert (
+        detector_with(fake, second_side=320).detect_faces(np.zeros((480, 640, 3), np.uint8)) == []
+    )
+    assert fake.sides == [COARSE, 320]
+
+
 def test_cli_small_faces_option_builds_the_fine_detector():
     pytest.importorskip("yuface")
     import argparse
@@ -258,6 +267,26 @@ def test_the_default_chain_enlarges_before_it_asks_blazeface():
     assert isinstance(first, YuNetDetector) and first.upscale == 1.0
     assert isinstance(enlarged, YuNetDetector) and enlarged.upscale == 2.0
     assert isinstance(last, BlazeFaceDetector) and chain.second_opinion is last
+
+
+def test_the_video_chain_has_no_enlarged_or_full_size_search():
+    """The live tracker's chain (ADR 36): YuNet up to 320 px, then BlazeFace; a predictor
+    without a caller detector gives it to the tracker, one with a caller detector that one."""
+    pytest.importorskip("yuface")
+    from mtface.core.detection.blazeface import BlazeFaceDetector
+    from mtface.core.detection.yunet import MAX_SIDE, YuNetDetector, default_detector
+    from mtface.core.predictor import Predictor
+
+    chain = default_detector(video=True)
+    first, last = chain.detectors
+    assert isinstance(first, YuNetDetector) and first.upscale == 1.0
+    assert first.second_side == first.max_side == MAX_SIDE
+    assert isinstance(last, BlazeFaceDetector) and chain.second_opinion is last
+    predictor = Predictor.from_weights()
+    assert predictor.video_detector.detectors[0].second_side == MAX_SIDE
+    assert len(predictor.detector.detectors) == 3  # still images keep the whole chain
+    given = default_detector(merge=False)
+    assert Predictor.from_weights(detector=given).video_detector is given
 
 
 def test_cli_predict_with_small_faces_finds_the_sample_face(tmp_path):
