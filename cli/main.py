@@ -26,7 +26,7 @@ def _rotation_options(args: argparse.Namespace) -> dict[str, object]:
     """The predictor options of ``--any-rotation`` (ADR 35)."""
     if not args.any_rotation:
         return {}
-    from mtface.core.predictor import RETRY_TURNS
+    from mtface.core.crop_search import RETRY_TURNS
 
     return {"retry_turns": RETRY_TURNS}
 

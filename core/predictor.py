@@ -4,8 +4,10 @@ All faces of an image go through the cascade in one batch. Without caller boxes 
 detector gives them; with ``refine_crop`` the face is cropped a second time from the first
 pass's landmarks with the training crop rule (3DDFA: sqrt(2) x the larger side of the landmark
 box), which removes the difference between detector boxes and the crops the model learnt on;
-near-frontal faces, where that gains little, keep their first pass (ADR 13). A detected face
-whose box looks wrong is predicted again from the detector's second opinion (ADR 9).
+near-frontal faces, where that gains little, keep their first pass (ADR 13). A face the
+cascade trusts little is tried again from other first crops, and a detected face whose box
+looks wrong from the other detectors' boxes (core/crop_search.py, ADR 9, 35, 37); a photo
+where no face is found is searched again with its contrast equalised (ADR 37).
 """
 
 from __future__ import annotations
@@ -22,24 +24,29 @@ import torch
 
 from mtface.core.checkpoint import companion_path
 from mtface.core.confidence import (
-    LOW_CONFIDENCE,
     ConfidenceEvidence,
     confidence_from_evidence,
     crop_evidence,
 )
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
+from mtface.core.crop_search import (
+    RETRY_MARGIN,
+    SHIFT_MARGIN,
+    SHIFT_STEPS,
+    keep_better_tries,
+    second_opinion,
+    shifted_tries,
+    turned_tries,
+)
 from mtface.core.detection import Detector
 from mtface.core.detection.chain import confirmed
 from mtface.core.detection.choice import (
-    better_fit,
     detect_with_alternatives,
     doubtful_box,
-    same_person,
 )
 from mtface.core.detection.yunet_crop import (
     TURN_LIMIT,
     turn_ratio,
-    turned_the_other_way,
 )
 from mtface.core.face_roll import (
     ROLL_LIMIT_DEG,
@@ -53,6 +60,7 @@ from mtface.core.geometry import (
     box_of_points,
     protocol_crop,
 )
+from mtface.core.imageio import contrast_equalised
 from mtface.core.landmarks2d import CONTOUR_POINTS, Landmarks2D
 from mtface.core.landmarks3d import Landmark3DOffsets
 from mtface.core.model import CascadeMTCNN, fuse_batchnorm
@@ -86,12 +94,6 @@ REFINE_TOLERANCE = 0.03
 #: it is worth its cost.
 REFINE_MIN_YAW_DEG = 30.0
 LANDMARK_CONVENTIONS = ("3d", "2d")
-#: The turns (radians) of a low-confidence face's first crop tried again with ``--any-rotation``
-#: (ADR 35): a quarter either way.
-RETRY_TURNS: tuple[float, ...] = (np.pi / 2, -np.pi / 2)
-#: How much more a turned retry's confidence must be to replace the face (ADR 35): on profiles
-#: a turned reading sometimes scores a hair above a good fit.
-RETRY_MARGIN = 0.10
 #: A model's 2D landmark refiner (core/refine2d.py) lies beside its weights with this suffix
 #: (``mtface_default.pt`` -> ``mtface_default.refine2d.npz``).
 REFINER_SUFFIX = ".refine2d.npz"
@@ -161,6 +163,8 @@ class Predictor:
         pose_frame: MeshPoseFrame | None = None,
         roll_limit_deg: float = ROLL_LIMIT_DEG,
         retry_turns: tuple[float, ...] = (),
+        shift_steps: tuple[float, ...] = SHIFT_STEPS,
+        equalise_when_empty: bool = True,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
         one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
@@ -171,7 +175,11 @@ class Predictor:
         ``roll_limit_deg``: faces turned further than this on screen get a crop turned with
         them (core/face_roll.py, ADR 35); ``inf``: axis-aligned crops only. ``retry_turns``:
         the turns (radians) a low-confidence face's first crop is tried again with (``mtface
-        predict --any-rotation``: ``RETRY_TURNS``); () none, the default."""
+        predict --any-rotation``: ``RETRY_TURNS``); () none, the default. ``shift_steps``: the
+        moves of a low-confidence face's first crop tried again (ADR 37); () none.
+        ``equalise_when_empty``: when the detector finds no face, search again, and fit, on the
+        picture with its contrast equalised (``imageio.contrast_equalised``), keeping the
+        faces whose fit the cascade trusts (``chain.confirmed``; ADR 37)."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
@@ -191,6 +199,8 @@ class Predictor:
         self.pose_frame = pose_frame
         self.roll_limit_deg = roll_limit_deg
         self.retry_turns = retry_turns
+        self.shift_steps = shift_steps
+        self.equalise_when_empty = equalise_when_empty
 
     @property
     def refiner_2d(self) -> Refiner2D | None:
@@ -356,10 +366,14 @@ class Predictor:
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         t0 = time.perf_counter()
-        detected = boxes is None
+        detected, equalised = boxes is None, False
         alternatives: list[FaceBox] | None = None
         if boxes is None:
             boxes, alternatives = detect_with_alternatives(self.detector, image)
+            equalised = not boxes and self.equalise_when_empty
+            if equalised:  # a faint face: found and fitted on the picture equalised (ADR 37)
+                image = contrast_equalised(image)
+                boxes, alternatives = detect_with_alternatives(self.detector, image)
             box_kind = "detector"
         t1 = time.perf_counter()
         faces: list[Face] = []
@@ -371,10 +385,10 @@ class Predictor:
             faces = self._faces_from_crops(image, boxes, transforms, refine)
             t2 = time.perf_counter()
             if box_kind == "detector":  # the protocol's crop (landmark boxes) stays one try
-                faces = self._turned_on_screen(image, boxes, transforms, faces, refine)
+                faces = self._other_first_crops(image, boxes, transforms, faces, refine)
             if detected:
                 faces = self._second_opinion(image, faces, refine, alternatives)
-                faces = [f for f in faces if confirmed(f)]
+                faces = [f for f in faces if confirmed(f, equalised)]
         else:
             t2 = t1
         t3 = time.perf_counter()
@@ -408,50 +422,52 @@ class Predictor:
             for i, (box, tf) in enumerate(zip(boxes, transforms))
         ]
 
-    def _turned_on_screen(
+    def _other_first_crops(
         self,
         image: np.ndarray,
         boxes: list[FaceBox],
-        transforms: list[CropTransform],
+        first_crops: list[CropTransform],
         faces: list[Face],
         refine: bool,
     ) -> list[Face]:
-        """With ``retry_turns`` (``--any-rotation``), faces the cascade trusts little
-        (confidence below ``LOW_CONFIDENCE``) are tried again with their first crop turned by
-        each of them (a face the detector's points read upright although it lies on its
-        side), each re-cropped from its own landmarks; a retry replaces the face when its
-        confidence is higher by more than ``RETRY_MARGIN`` (``better_fit``) and its landmarks
-        still lie on the box (``same_person``: a re-crop may drift to a neighbour; ADR 35).
-        Off without ``retry_turns`` or with ``roll_limit_deg`` = inf."""
-        low = [
-            i
-            for i, f in enumerate(faces)
-            if f.confidence is not None and f.confidence < LOW_CONFIDENCE
-        ]
-        if not low or not self.retry_turns or not np.isfinite(self.roll_limit_deg):
-            return faces
-        tries = [
-            (
-                i,
-                CropTransform.about_centre(
-                    *transforms[i].centre,
-                    transforms[i].side,
-                    self.crop_size,
-                    transforms[i].angle + turn,
-                ),
-            )
-            for i in low
-            for turn in self.retry_turns
-        ]
-        found = self._faces_from_crops(
-            image, [boxes[i] for i, _ in tries], [tf for _, tf in tries], refine
-        )
-        faces = list(faces)
-        for (i, _), candidate in zip(tries, found):
-            on_box = same_person(FaceBox(*box_of_points(candidate.landmarks_2d)), boxes[i])
-            if on_box and better_fit(candidate, faces[i], RETRY_MARGIN):
-                faces[i] = candidate
+        """Faces the cascade trusts little, tried again from their first crop moved by
+        ``shift_steps`` (ADR 37), then, with ``retry_turns`` and turned crops on, turned
+        (``--any-rotation``, ADR 35); core/crop_search.py."""
+
+        def refit(b: list[FaceBox], tfs: list[CropTransform]) -> list[Face]:
+            return self._faces_from_crops(image, b, tfs, refine)
+
+        tries = shifted_tries(faces, first_crops, self.shift_steps)
+        faces = keep_better_tries(faces, boxes, tries, refit, SHIFT_MARGIN, at_least_as_turned=True)
+        if self.retry_turns and np.isfinite(self.roll_limit_deg):
+            tries = turned_tries(faces, first_crops, self.retry_turns)
+            faces = keep_better_tries(faces, boxes, tries, refit, RETRY_MARGIN)
         return faces
+
+    def _second_opinion(
+        self,
+        image: np.ndarray,
+        faces: list[Face],
+        refine: bool,
+        alternatives: list[FaceBox] | None = None,
+    ) -> list[Face]:
+        """``crop_search.second_opinion`` with the boxes the detectors left out for the faces
+        already found (``alternatives``; without them, the detector's ``second_opinion``,
+        BlazeFace in the default chain, is asked); other detectors: the faces as they are."""
+        if not any(doubtful_box(f) for f in faces):
+            return faces
+        if alternatives is None:
+            second = getattr(self.detector, "second_opinion", None)
+            if second is None:
+                return faces
+            alternatives = second.detect(image)
+
+        def refit_boxes(boxes: list[FaceBox]) -> list[Face]:  # no retries of their own
+            return self._faces_from_crops(
+                image, boxes, [self.crop_from_box(b) for b in boxes], refine
+            )
+
+        return second_opinion(faces, alternatives, refit_boxes)
 
     def confidence_evidence(
         self,
@@ -495,50 +511,6 @@ class Predictor:
             normalised_to_crop(keypoints, self.crop_size).numpy(),
             pose_from_normalised(pose).numpy(),
         )
-
-    def _second_opinion(
-        self,
-        image: np.ndarray,
-        faces: list[Face],
-        refine: bool,
-        alternatives: list[FaceBox] | None = None,
-    ) -> list[Face]:
-        """Faces whose detector box may be wrong (``doubtful_box``: turned faces) are predicted
-        again from the other boxes the detectors gave for the same person (``alternatives``;
-        without them, the detector's ``second_opinion``, BlazeFace in the default chain, is
-        asked), in one batch, and the fit the cascade's own reconstruction trusts most is kept
-        (``better_fit``; ADR 9 addendum, ADR 32). A face whose five points and predicted yaw
-        turn opposite ways (``turned_the_other_way``: its box is on the back of the head) is
-        replaced by its best alternative whatever its own confidence. Other detectors: the
-        faces are returned as they are."""
-        doubtful = [i for i, f in enumerate(faces) if doubtful_box(f)]
-        if not doubtful:
-            return faces
-        if alternatives is None:
-            second = getattr(self.detector, "second_opinion", None)
-            if second is None:
-                return faces
-            alternatives = second.detect(image)
-        pairs = [
-            (i, box) for i in doubtful for box in alternatives if same_person(box, faces[i].box)
-        ]
-        if not pairs:
-            return faces
-        others = [b for _, b in pairs]  # their turned retries are not asked (ADR 35)
-        refits = self._faces_from_crops(
-            image, others, [self.crop_from_box(b) for b in others], refine
-        )
-        faces = list(faces)
-        for i in doubtful:
-            found = [f for (j, _), f in zip(pairs, refits) if j == i]
-            if not found:
-                continue
-            best = max(found, key=lambda f: -1.0 if f.confidence is None else f.confidence)
-            if turned_the_other_way(faces[i].box.keypoints, faces[i].pose.yaw) or better_fit(
-                best, faces[i]
-            ):
-                faces[i] = best
-        return faces
 
     def _near_frontal(self, box: FaceBox, yaw_deg: float) -> bool:
         """Both the detector's five points (``turn_ratio`` at most ``TURN_LIMIT``) and the

@@ -93,7 +93,7 @@ class ModelSwitch:
         if predictor is None or not hasattr(predictor, "retry_turns"):
             self.rotation_action.setEnabled(predictor is None)
             return
-        from mtface.core.predictor import RETRY_TURNS
+        from mtface.core.crop_search import RETRY_TURNS
 
         predictor.retry_turns = RETRY_TURNS if self.rotation_action.isChecked() else ()  # type: ignore[attr-defined]
         self.rotation_action.setEnabled(True)

@@ -22,9 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mtface.core.crop_search import RETRY_TURNS
 from mtface.core.formats.annotations import read_annotation
 from mtface.core.imageio import load_image
-from mtface.core.predictor import RETRY_TURNS, Predictor
+from mtface.core.predictor import Predictor
 
 
 def turned(image: np.ndarray, points: np.ndarray, roll_deg: float) -> tuple[np.ndarray, np.ndarray]:

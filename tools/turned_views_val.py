@@ -15,7 +15,8 @@ box NME (%) of the face on the person, the faces above 20 %, the misses and the 
 opinion is taken only for a face turned the other way, as before ADR 32); ``plain-crop``: turned
 faces' first crop from the plain box geometry instead of ADR 31's calibration;
 ``axis-aligned``: no crop turned with the face (before ADR 35); ``any-rotation``: with the
-turned retries of low-confidence faces (``mtface predict --any-rotation``).
+turned retries of low-confidence faces (``mtface predict --any-rotation``); ``unmoved``: no
+moved first crops of low-confidence faces (before ADR 37).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 
 
 def main() -> None:
+    from mtface.core.crop_search import RETRY_TURNS, SHIFT_STEPS
     from mtface.core.data.labels import load_human_labels
     from mtface.core.data.profiling import profile_face, working_crop
     from mtface.core.data.synthesis import sample_delta
@@ -35,7 +37,7 @@ def main() -> None:
     from mtface.core.evaluation import nme_box
     from mtface.core.face_roll import ROLL_LIMIT_DEG
     from mtface.core.imageio import load_image
-    from mtface.core.predictor import RETRY_TURNS, Predictor
+    from mtface.core.predictor import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
@@ -46,7 +48,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     names = args.variants.split(",")
-    known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation"}
+    known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation", "unmoved"}
     if set(names) - known:
         raise SystemExit(f"--variants: a comma-separated list of {', '.join(sorted(known))}")
     labels, held_out = load_human_labels(args.labels)
@@ -74,19 +76,20 @@ def main() -> None:
         f"{'variant':9s}{'bin':10s}{'n':>5s}{'mean':>7s}{'median':>8s}{'>20%':>6s}{'miss':>6s}"
         f"{'ms':>7s}"
     )
-    import mtface.core.predictor as predictor_module
+    import mtface.core.crop_search as search_module
 
-    chooses = predictor_module.better_fit
+    chooses = search_module.better_fit
     shipped = predictor.detector
     plain = default_detector()
     for detector in plain.detectors:  # type: ignore[attr-defined]
         if hasattr(detector, "turned_calibration"):
             detector.turned_calibration = None
     for name in names:
-        predictor_module.better_fit = (lambda a, b: False) if name == "blind" else chooses
+        search_module.better_fit = (lambda *a: False) if name == "blind" else chooses
         predictor._detector = plain if name == "plain-crop" else shipped  # noqa: SLF001
         predictor.roll_limit_deg = float("inf") if name == "axis-aligned" else ROLL_LIMIT_DEG
         predictor.retry_turns = RETRY_TURNS if name == "any-rotation" else ()
+        predictor.shift_steps = () if name == "unmoved" else SHIFT_STEPS
         nme, seconds = [], []
         for image, truth, _ in views:
             t0 = time.perf_counter()

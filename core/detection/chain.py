@@ -36,12 +36,21 @@ FAINT_BOX_SCORE = 0.5
 #: training photos (none of 250 plain photos gained a face) and composites of them (a profile
 #: beside a frontal face), docs/adr/0032-merging-detector-chain.md addendum.
 FAINT_MIN_CONFIDENCE = 0.35
+#: A face found only on the picture equalised (``Predictor(equalise_when_empty=True)``) is kept
+#: when its fit's confidence is at least this: on w300 training photos painted faceless and made
+#: faint (``tools/equalised_search_check.py``), 3 faces on 300 faceless pictures (12 with no
+#: rule) and 109 of the 146 faint faces the plain search missed (ADR 37).
+EQUALISED_MIN_CONFIDENCE = 0.30
 
 
-def confirmed(face: Face) -> bool:
+def confirmed(face: Face, equalised: bool = False) -> bool:
     """False for a faint detected face (box score below ``FAINT_BOX_SCORE``) whose fit the
-    cascade does not trust (``Face.confidence`` below ``FAINT_MIN_CONFIDENCE`` or none): the
-    predictor drops such faces from a detected image's answer."""
+    cascade does not trust (``Face.confidence`` below ``FAINT_MIN_CONFIDENCE`` or none), and
+    for a face found only on the picture equalised (``equalised``) whose confidence is below
+    ``EQUALISED_MIN_CONFIDENCE``: the predictor drops such faces from a detected image's
+    answer."""
+    if equalised and (face.confidence is None or face.confidence < EQUALISED_MIN_CONFIDENCE):
+        return False
     if face.box.score >= FAINT_BOX_SCORE:
         return True
     return face.confidence is not None and face.confidence >= FAINT_MIN_CONFIDENCE

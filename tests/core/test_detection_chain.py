@@ -185,7 +185,7 @@ def test_same_person_doubt_and_better_fit():
 def test_the_predictor_keeps_the_fit_it_trusts_most(sample_image, monkeypatch):
     """A turned face with an alternative box of the same person from the merging chain: the
     fit with the higher confidence is kept; a frontal face is not looked at again."""
-    from mtface.core import predictor as predictor_module
+    from mtface.core import crop_search
     from mtface.core.predictor import Predictor
 
     turned = FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=TURNED)
@@ -201,14 +201,17 @@ def test_the_predictor_keeps_the_fit_it_trusts_most(sample_image, monkeypatch):
         def detect_with_alternatives(self, image: np.ndarray):
             return [self.box], list(self.alternatives)
 
-    predictor = Predictor.from_weights(detector=Chain(turned))
-    monkeypatch.setattr(predictor_module, "better_fit", lambda candidate, current: True)
+    predictor = Predictor.from_weights(detector=Chain(turned), shift_steps=())
+    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: True)
     assert predictor.predict(sample_image).faces[0].box is other
-    monkeypatch.setattr(predictor_module, "better_fit", lambda candidate, current: False)
+    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: False)
     assert predictor.predict(sample_image).faces[0].box is turned
     frontal = FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=FRONTAL)
-    monkeypatch.setattr(predictor_module, "better_fit", lambda candidate, current: True)
+    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: True)
     assert (
-        Predictor.from_weights(detector=Chain(frontal)).predict(sample_image).faces[0].box
+        Predictor.from_weights(detector=Chain(frontal), shift_steps=())
+        .predict(sample_image)
+        .faces[0]
+        .box
         is frontal
     )

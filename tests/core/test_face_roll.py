@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mtface.core.crop_search import RETRY_TURNS
 from mtface.core.face_roll import (
     ROLL_LIMIT_DEG,
     crop_angle,
@@ -23,7 +24,7 @@ from mtface.core.geometry import (
     rotation_from_angles,
 )
 from mtface.core.pose_geometry import mesh_rotation, pose_turned_on_screen
-from mtface.core.predictor import RETRY_TURNS, Predictor
+from mtface.core.predictor import Predictor
 
 UPRIGHT_YUNET = np.array([[204, 104], [240, 104], [222, 124], [208, 140], [236, 140]], float)
 

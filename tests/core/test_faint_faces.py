@@ -92,6 +92,15 @@ def test_confirmed_gates_only_faint_faces_by_the_confidence():
     assert not confirmed(face_of(faint, None))
 
 
+def test_faces_of_the_equalised_search_are_gated_by_the_confidence():
+    from mtface.core.detection.chain import EQUALISED_MIN_CONFIDENCE, confirmed
+
+    assert confirmed(face_of(0.9, EQUALISED_MIN_CONFIDENCE), equalised=True)
+    assert not confirmed(face_of(0.9, EQUALISED_MIN_CONFIDENCE - 0.01), equalised=True)
+    assert not confirmed(face_of(0.9, None), equalised=True)
+    assert confirmed(face_of(0.9, EQUALISED_MIN_CONFIDENCE - 0.01))  # the plain search's
+
+
 class FakeYuFace:
     """yuface.detect's seam: the coarse search (128 px) finds a frontal face scoring 90 and a
     faint one scoring 30 (percent), only when asked down to that score."""

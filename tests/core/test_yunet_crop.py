@@ -317,7 +317,7 @@ def test_nearest_box_is_the_same_face_or_none():
 def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
     sample_image, monkeypatch
 ):
-    from mtface.core import predictor as predictor_module
+    from mtface.core import crop_search
     from mtface.core.predictor import Predictor
     from mtface.core.types import FaceBox
 
@@ -338,11 +338,11 @@ def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
         second_opinion = second
 
     chain = Chain(first.box)
-    predictor = Predictor.from_weights(detector=chain)
-    monkeypatch.setattr(predictor_module, "better_fit", lambda candidate, current: False)
+    predictor = Predictor.from_weights(detector=chain, shift_steps=())
+    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: False)
     assert predictor.predict(sample_image).faces[0].box is first.box  # the first fit is kept
     assert second.calls == 1  # a turned face: a second look
-    monkeypatch.setattr(predictor_module, "turned_the_other_way", lambda keypoints, yaw: True)
+    monkeypatch.setattr(crop_search, "turned_the_other_way", lambda keypoints, yaw: True)
     again = predictor.predict(sample_image).faces[0]
     assert second.calls == 2 and again.box is second.box
     predictor_without = Predictor.from_weights(detector=Boxes(first.box))

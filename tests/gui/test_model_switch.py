@@ -85,7 +85,7 @@ def test_find_faces_at_any_rotation_reaches_the_model_and_is_remembered(
     import cv2
     import numpy as np
 
-    from mtface.core.predictor import RETRY_TURNS
+    from mtface.core.crop_search import RETRY_TURNS
     from mtface.gui import settings
 
     shipped = Predictor.from_weights()
