@@ -37,34 +37,6 @@ class Record:
     candidates: dict[tuple[int, float], tuple[float, float, bool, float, float]]
 
 
-def large_pose_views(
-    args: argparse.Namespace, topology
-) -> list[tuple[np.ndarray, np.ndarray, float]]:
-    from mtface.core.data.labels import load_human_labels
-    from mtface.core.data.profiling import profile_face, working_crop
-    from mtface.core.data.synthesis import sample_delta
-    from mtface.core.imageio import load_image
-
-    labels, held_out = load_human_labels(args.labels)
-    photos = np.flatnonzero(held_out)
-    if args.limit:
-        photos = photos[: args.limit]
-    rng = np.random.default_rng(args.seed)
-    out = []
-    for n, i in enumerate(photos):
-        image = load_image(labels.images_root / str(labels.paths[i]))
-        crop, verts = working_crop(
-            image, labels.vertices[i].astype(np.float64), args.work_size, 2.2
-        )
-        base = tuple(float(a) for a in labels.pose[i])
-        for v in range(args.views):
-            delta = sample_delta(base[1], rng, 1 + (n * args.views + v) % 2)
-            sample = profile_face(crop, verts, base, delta, topology)
-            t = topology.landmarks_from_vertices(sample.vertices.astype(np.float64))[:, :2]
-            out.append((sample.image, t, abs(float(sample.pose[1]))))
-    return out
-
-
 def record(predictor, image: np.ndarray, truth: np.ndarray, yaw: float) -> Record:
     from mtface.core.confidence import LOW_CONFIDENCE
     from mtface.core.crop_search import shifted_crops
@@ -146,6 +118,7 @@ def play(
 
 
 def main() -> None:
+    from mtface.core.data.synthesis import held_out_views
     from mtface.core.predictor import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -156,8 +129,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     predictor = Predictor.from_weights(shift_steps=())
-    samples = large_pose_views(args, predictor.topology)
-    records = [record(predictor, *s) for s in samples]
+    topology = predictor.topology
+    views = held_out_views(args.labels, topology, args.views, args.work_size, args.seed, args.limit)
+    records = [record(predictor, v.image, v.landmarks, abs(float(v.pose[1]))) for v in views]
     yaws = np.array([r.yaw for r in records])
     low = sum(bool(r.candidates) for r in records)
     print(f"{len(records)} views of held-out w300 photos; {low} faces retried")

@@ -30,13 +30,10 @@ import numpy as np
 
 def main() -> None:
     from mtface.core.crop_search import RETRY_TURNS, SHIFT_STEPS
-    from mtface.core.data.labels import load_human_labels
-    from mtface.core.data.profiling import profile_face, working_crop
-    from mtface.core.data.synthesis import sample_delta
+    from mtface.core.data.synthesis import held_out_views
     from mtface.core.detection.yunet import default_detector
     from mtface.core.evaluation import nme_box
     from mtface.core.face_roll import ROLL_LIMIT_DEG
-    from mtface.core.imageio import load_image
     from mtface.core.predictor import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -51,27 +48,12 @@ def main() -> None:
     known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation", "unmoved"}
     if set(names) - known:
         raise SystemExit(f"--variants: a comma-separated list of {', '.join(sorted(known))}")
-    labels, held_out = load_human_labels(args.labels)
-    photos = np.flatnonzero(held_out)
-    if args.limit:
-        photos = photos[: args.limit]
     predictor = Predictor.from_weights()
     topology = predictor.topology
-    rng = np.random.default_rng(args.seed)
-    views = []
-    for n, i in enumerate(photos):
-        image = load_image(labels.images_root / str(labels.paths[i]))
-        crop, verts = working_crop(
-            image, labels.vertices[i].astype(np.float64), args.work_size, 2.2
-        )
-        base = tuple(float(a) for a in labels.pose[i])
-        for v in range(args.views):
-            delta = sample_delta(base[1], rng, 1 + (n * args.views + v) % 2)
-            sample = profile_face(crop, verts, base, delta, topology)
-            truth = topology.landmarks_from_vertices(sample.vertices.astype(np.float64))[:, :2]
-            views.append((sample.image, truth, abs(float(sample.pose[1]))))
+    found = held_out_views(args.labels, topology, args.views, args.work_size, args.seed, args.limit)
+    views = [(v.image, v.landmarks, abs(float(v.pose[1]))) for v in found]
     yaws = np.array([y for _, _, y in views])
-    print(f"{len(views)} views of {len(photos)} held-out photos of {args.labels}")
+    print(f"{len(views)} views of {len(views) // args.views} held-out photos of {args.labels}")
     print(
         f"{'variant':9s}{'bin':10s}{'n':>5s}{'mean':>7s}{'median':>8s}{'>20%':>6s}{'miss':>6s}"
         f"{'ms':>7s}"

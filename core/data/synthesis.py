@@ -9,6 +9,7 @@ pitch and roll changes are added. The set is stored in the format of ``core/data
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,3 +79,47 @@ def synthesize(
             "yaw_bins": YAW_BINS,
         }
     )
+
+
+@dataclass(frozen=True)
+class LargePoseView:
+    """One large-pose view of a labelled photo: ``image`` RGB uint8, its exact 2D landmarks
+    ``landmarks`` (68, 2) in the view's pixels and its pose ``pose`` (pitch, yaw, roll) degrees
+    (``Pose_Para`` convention)."""
+
+    image: np.ndarray
+    landmarks: np.ndarray
+    pose: np.ndarray
+
+
+def held_out_views(
+    label_folder: Path,
+    topology: Topology,
+    views: int = 2,
+    work_size: int = 320,
+    seed: int = 1,
+    limit: int = 0,
+) -> list[LargePoseView]:
+    """``views`` large-pose views of each held-out photo of a label folder (the ``val.txt``
+    split of ``mtface data import-annotations``; the first ``limit`` when > 0), drawn as
+    ``synthesize`` draws them (target |yaw| in (30,60] and (60,90] alternately, with
+    background): for choosing the predictor's treatment of turned faces on training-side
+    photos (tools/)."""
+    from mtface.core.data.labels import load_human_labels
+
+    labels, held_out = load_human_labels(label_folder)
+    photos = np.flatnonzero(held_out)
+    if limit:
+        photos = photos[:limit]
+    rng = np.random.default_rng(seed)
+    out = []
+    for n, i in enumerate(photos):
+        image = load_image(labels.images_root / str(labels.paths[i]))
+        crop, verts = working_crop(image, labels.vertices[i].astype(np.float64), work_size, 2.2)
+        base = tuple(float(a) for a in labels.pose[i])
+        for v in range(views):
+            delta = sample_delta(base[1], rng, 1 + (n * views + v) % 2)
+            sample = profile_face(crop, verts, base, delta, topology)
+            truth = topology.landmarks_from_vertices(sample.vertices.astype(np.float64))[:, :2]
+            out.append(LargePoseView(sample.image, truth, np.asarray(sample.pose, np.float64)))
+    return out
