@@ -175,4 +175,3 @@ def pose_turned_on_screen(pose_deg: np.ndarray, angle: float) -> np.ndarray:
         return pose
     turn = rotation_from_angles(0.0, 0.0, float(np.rad2deg(angle)))
     return np.array(angles_from_rotation(turn @ rotation_from_angles(*pose)))
-
