@@ -430,19 +430,19 @@ class Predictor:
         faces: list[Face],
         refine: bool,
     ) -> list[Face]:
-        """Faces the cascade trusts little, tried again from their first crop moved by
-        ``shift_steps`` (ADR 37), then, with ``retry_turns`` and turned crops on, turned
-        (``--any-rotation``, ADR 35); core/crop_search.py."""
+        """Faces the cascade trusts little, tried again, with ``retry_turns`` and turned crops
+        on, from their first crop turned (``--any-rotation``, ADR 35), then moved by
+        ``shift_steps`` (ADR 37); core/crop_search.py."""
 
         def refit(b: list[FaceBox], tfs: list[CropTransform]) -> list[Face]:
             return self._faces_from_crops(image, b, tfs, refine)
 
-        tries = shifted_tries(faces, first_crops, self.shift_steps)
-        faces = keep_better_tries(faces, boxes, tries, refit, SHIFT_MARGIN, at_least_as_turned=True)
-        if self.retry_turns and np.isfinite(self.roll_limit_deg):
+        if self.retry_turns and np.isfinite(self.roll_limit_deg):  # first: a moved crop of
+            # an upright misreading can outscore it and then keep the turned fit out
             tries = turned_tries(faces, first_crops, self.retry_turns)
             faces = keep_better_tries(faces, boxes, tries, refit, RETRY_MARGIN)
-        return faces
+        tries = shifted_tries(faces, first_crops, self.shift_steps)
+        return keep_better_tries(faces, boxes, tries, refit, SHIFT_MARGIN, at_least_as_turned=True)
 
     def _second_opinion(
         self,
