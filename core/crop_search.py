@@ -24,7 +24,8 @@ from mtface.core.types import Face, FaceBox
 #: (ADR 35): a quarter either way.
 RETRY_TURNS: tuple[float, ...] = (np.pi / 2, -np.pi / 2)
 #: How much more a turned retry's confidence must be to replace the face (ADR 35): on profiles
-#: a turned reading sometimes scores a hair above a good fit.
+#: a turned reading sometimes scores a hair above a good fit. The finer search's boxes (ADR 39)
+#: must beat a face by as much.
 RETRY_MARGIN = 0.10
 #: The moves (fractions of the crop's side, either way along its x axis) of a low-confidence
 #: face's first crop tried again, and the margin a try's confidence must beat the face's by
@@ -122,30 +123,47 @@ def keep_better_tries(
     return faces
 
 
+def keep_better_boxes(
+    faces: list[Face],
+    indices: list[int],
+    alternatives: list[FaceBox],
+    refit_boxes: Callable[[list[FaceBox]], list[Face]],
+    replace_anyway: Callable[[Face], bool] = lambda face: False,
+    margin: float = 0.0,
+) -> list[Face]:
+    """The faces at ``indices`` fitted again from the ``alternatives`` (other boxes) on the
+    same person (``same_person``), in one batch (``refit_boxes``); the fit the cascade trusts
+    most replaces a face when its confidence is higher by more than ``margin``
+    (``better_fit``), or whatever its confidence when ``replace_anyway(face)``. ``faces``
+    itself is not changed."""
+    pairs = [(i, box) for i in indices for box in alternatives if same_person(box, faces[i].box)]
+    if not pairs:
+        return faces
+    refits = refit_boxes([b for _, b in pairs])
+    faces = list(faces)
+    for i in dict.fromkeys(i for i, _ in pairs):
+        found = [f for (j, _), f in zip(pairs, refits) if j == i]
+        best = max(found, key=lambda f: -1.0 if f.confidence is None else f.confidence)
+        if replace_anyway(faces[i]) or better_fit(best, faces[i], margin):
+            faces[i] = best
+    return faces
+
+
 def second_opinion(
     faces: list[Face],
     alternatives: list[FaceBox],
     refit_boxes: Callable[[list[FaceBox]], list[Face]],
 ) -> list[Face]:
     """Faces whose detector box may be wrong (``doubtful_box``: turned faces) fitted again from
-    the ``alternatives`` (other detectors' boxes) on the same person, in one batch
-    (``refit_boxes``), and the fit the cascade trusts most kept (``better_fit``; ADR 9
-    addendum, ADR 32). A face whose five points and predicted yaw turn opposite ways
+    the ``alternatives`` (other detectors' boxes) on the same person (``keep_better_boxes``;
+    ADR 9 addendum, ADR 32). A face whose five points and predicted yaw turn opposite ways
     (``turned_the_other_way``: its box is on the back of the head) is replaced by its best
     alternative whatever its own confidence."""
     doubtful = [i for i, f in enumerate(faces) if doubtful_box(f)]
-    pairs = [(i, box) for i in doubtful for box in alternatives if same_person(box, faces[i].box)]
-    if not pairs:
-        return faces
-    refits = refit_boxes([b for _, b in pairs])
-    faces = list(faces)
-    for i in doubtful:
-        found = [f for (j, _), f in zip(pairs, refits) if j == i]
-        if not found:
-            continue
-        best = max(found, key=lambda f: -1.0 if f.confidence is None else f.confidence)
-        if turned_the_other_way(faces[i].box.keypoints, faces[i].pose.yaw) or better_fit(
-            best, faces[i]
-        ):
-            faces[i] = best
-    return faces
+    return keep_better_boxes(
+        faces,
+        doubtful,
+        alternatives,
+        refit_boxes,
+        lambda face: turned_the_other_way(face.box.keypoints, face.pose.yaw),
+    )

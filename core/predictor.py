@@ -30,19 +30,12 @@ from mtface.core.confidence import (
 )
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
 from mtface.core.crop_search import (
-    RETRY_MARGIN,
-    SHIFT_MARGIN,
     SHIFT_STEPS,
-    keep_better_tries,
-    second_opinion,
-    shifted_tries,
-    turned_tries,
 )
 from mtface.core.detection import Detector
 from mtface.core.detection.chain import confirmed
 from mtface.core.detection.choice import (
     detect_with_alternatives,
-    doubtful_box,
 )
 from mtface.core.detection.yunet_crop import (
     TURN_LIMIT,
@@ -72,6 +65,7 @@ from mtface.core.pose_geometry import (
     pose_turned_on_screen,
 )
 from mtface.core.refine2d import Refiner2D
+from mtface.core.second_looks import SecondLooks
 from mtface.core.topology import Topology
 from mtface.core.types import Face, FaceBox, Pose, Prediction, StageOutput, Timings
 from mtface.core.visibility import reported_visibility
@@ -165,6 +159,7 @@ class Predictor:
         retry_turns: tuple[float, ...] = (),
         shift_steps: tuple[float, ...] = SHIFT_STEPS,
         equalise_when_empty: bool = True,
+        search_finer: bool = True,
     ) -> None:
         """``refiner_2d``: the learned correction of the 2D-convention landmarks (or the path of
         one, read when 2D landmarks are first asked for); None: the mesh's 2D definition only.
@@ -179,7 +174,9 @@ class Predictor:
         moves of a low-confidence face's first crop tried again (ADR 37); () none.
         ``equalise_when_empty``: when the detector finds no face, search again, and fit, on the
         picture with its contrast equalised (``imageio.contrast_equalised``), keeping the
-        faces whose fit the cascade trusts (``chain.confirmed``; ADR 37)."""
+        faces whose fit the cascade trusts (``chain.confirmed``; ADR 37). ``search_finer``:
+        settled detections the cascade trusts little are searched again finer (ADR 39;
+        detectors with a ``finer()`` form, as the default chain)."""
         if box_kind not in BOX_KINDS:
             raise ValueError(f"box_kind must be one of {BOX_KINDS}, not {box_kind!r}")
         self.box_kind = box_kind
@@ -192,6 +189,7 @@ class Predictor:
         self.crop_size = model.config.crop_size
         self._detector = detector
         self._video_detector = detector  # None: the default's video form, built when needed
+        self._fine_detector: tuple[Detector | None] | None = None  # (the finer form,) once asked
         self.refine_crop = refine_crop
         self.refine_tolerance = refine_tolerance
         self.refine_min_yaw_deg = refine_min_yaw_deg
@@ -201,6 +199,7 @@ class Predictor:
         self.retry_turns = retry_turns
         self.shift_steps = shift_steps
         self.equalise_when_empty = equalise_when_empty
+        self.search_finer = search_finer
 
     @property
     def refiner_2d(self) -> Refiner2D | None:
@@ -259,6 +258,18 @@ class Predictor:
 
             self._detector = default_detector()
         return self._detector
+
+    @property
+    def fine_detector(self) -> Detector | None:
+        """The detector without its coarse first search (its ``finer()``: the default chain
+        as with ``--small-faces``), for a second look where a settled detection fits badly
+        (ADR 39); None with ``search_finer`` off or a detector without a finer form."""
+        if not self.search_finer:
+            return None
+        if self._fine_detector is None:
+            finer = getattr(self.detector, "finer", None)
+            self._fine_detector = (finer() if finer is not None else None,)
+        return self._fine_detector[0]
 
     @property
     def video_detector(self) -> Detector:
@@ -382,12 +393,17 @@ class Predictor:
                 self.crop_from_box if box_kind == "detector" else self.crop_from_landmark_box
             )
             transforms = [first_crop(b) for b in boxes]
-            faces = self._faces_from_crops(image, boxes, transforms, refine)
+            faces = self.faces_from_crops(image, boxes, transforms, refine)
             t2 = time.perf_counter()
+            looks = SecondLooks(self, image, refine)  # core/second_looks.py
             if box_kind == "detector":  # the protocol's crop (landmark boxes) stays one try
-                faces = self._other_first_crops(image, boxes, transforms, faces, refine)
+                faces = looks.turned(boxes, transforms, faces)
             if detected:
-                faces = self._second_opinion(image, faces, refine, alternatives)
+                faces = looks.other_boxes(faces, alternatives)
+            if box_kind == "detector":
+                faces = looks.moved(faces)
+            if detected:
+                faces = looks.finer(faces)
                 faces = [f for f in faces if confirmed(f, equalised)]
         else:
             t2 = t1
@@ -400,7 +416,7 @@ class Predictor:
         )
         return Prediction(faces, (int(image.shape[0]), int(image.shape[1])), timings)
 
-    def _faces_from_crops(
+    def faces_from_crops(
         self,
         image: np.ndarray,
         boxes: list[FaceBox],
@@ -421,53 +437,6 @@ class Predictor:
             )
             for i, (box, tf) in enumerate(zip(boxes, transforms))
         ]
-
-    def _other_first_crops(
-        self,
-        image: np.ndarray,
-        boxes: list[FaceBox],
-        first_crops: list[CropTransform],
-        faces: list[Face],
-        refine: bool,
-    ) -> list[Face]:
-        """Faces the cascade trusts little, tried again, with ``retry_turns`` and turned crops
-        on, from their first crop turned (``--any-rotation``, ADR 35), then moved by
-        ``shift_steps`` (ADR 37); core/crop_search.py."""
-
-        def refit(b: list[FaceBox], tfs: list[CropTransform]) -> list[Face]:
-            return self._faces_from_crops(image, b, tfs, refine)
-
-        if self.retry_turns and np.isfinite(self.roll_limit_deg):  # first: a moved crop of
-            # an upright misreading can outscore it and then keep the turned fit out
-            tries = turned_tries(faces, first_crops, self.retry_turns)
-            faces = keep_better_tries(faces, boxes, tries, refit, RETRY_MARGIN)
-        tries = shifted_tries(faces, first_crops, self.shift_steps)
-        return keep_better_tries(faces, boxes, tries, refit, SHIFT_MARGIN, at_least_as_turned=True)
-
-    def _second_opinion(
-        self,
-        image: np.ndarray,
-        faces: list[Face],
-        refine: bool,
-        alternatives: list[FaceBox] | None = None,
-    ) -> list[Face]:
-        """``crop_search.second_opinion`` with the boxes the detectors left out for the faces
-        already found (``alternatives``; without them, the detector's ``second_opinion``,
-        BlazeFace in the default chain, is asked); other detectors: the faces as they are."""
-        if not any(doubtful_box(f) for f in faces):
-            return faces
-        if alternatives is None:
-            second = getattr(self.detector, "second_opinion", None)
-            if second is None:
-                return faces
-            alternatives = second.detect(image)
-
-        def refit_boxes(boxes: list[FaceBox]) -> list[Face]:  # no retries of their own
-            return self._faces_from_crops(
-                image, boxes, [self.crop_from_box(b) for b in boxes], refine
-            )
-
-        return second_opinion(faces, alternatives, refit_boxes)
 
     def confidence_evidence(
         self,

@@ -69,7 +69,7 @@ def record(predictor, image: np.ndarray, truth: np.ndarray, yaw: float) -> Recor
         tries += [((direction, step), tf) for step, tf in zip(STEPS, crops)]
     if not tries:
         return rec
-    found = predictor._faces_from_crops(  # noqa: SLF001 - the predictor's own retry step
+    found = predictor.faces_from_crops(
         image, [face.box] * len(tries), [tf for _, tf in tries], True
     )
     for (key, _), cand in zip(tries, found):

@@ -16,7 +16,8 @@ opinion is taken only for a face turned the other way, as before ADR 32); ``plai
 faces' first crop from the plain box geometry instead of ADR 31's calibration;
 ``axis-aligned``: no crop turned with the face (before ADR 35); ``any-rotation``: with the
 turned retries of low-confidence faces (``mtface predict --any-rotation``); ``unmoved``: no
-moved first crops of low-confidence faces (before ADR 37).
+moved first crops of low-confidence faces (before ADR 37); ``coarse``: no finer search for
+settled detections the cascade trusts little (before ADR 39).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     names = args.variants.split(",")
-    known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation", "unmoved"}
+    known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation", "unmoved", "coarse"}
     if set(names) - known:
         raise SystemExit(f"--variants: a comma-separated list of {', '.join(sorted(known))}")
     predictor = Predictor.from_weights()
@@ -72,6 +73,7 @@ def main() -> None:
         predictor.roll_limit_deg = float("inf") if name == "axis-aligned" else ROLL_LIMIT_DEG
         predictor.retry_turns = RETRY_TURNS if name == "any-rotation" else ()
         predictor.shift_steps = () if name == "unmoved" else SHIFT_STEPS
+        predictor.search_finer = name != "coarse"
         nme, seconds = [], []
         for image, truth, _ in views:
             t0 = time.perf_counter()

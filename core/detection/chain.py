@@ -95,6 +95,18 @@ class MergingDetector:
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         return self.detect_with_alternatives(image)[0]
 
+    def finer(self) -> MergingDetector | None:
+        """This chain with its first detector's coarse search left out (its ``finer()``), for
+        a second look at a settled detection (ADR 39); None when the first has no coarser
+        form."""
+        finer = getattr(self.detectors[0], "finer", None)
+        first = finer() if finer is not None else None
+        if first is None:
+            return None
+        return MergingDetector(
+            [first, *self.detectors[1:]], self.second_opinion, self.same_face_overlap
+        )
+
     def detect_with_alternatives(self, image: np.ndarray) -> tuple[list[FaceBox], list[FaceBox]]:
         """(faces, alternatives): ``detect``'s faces and the ``second_opinion``'s faces that were
         left out because they lie on a face already kept (other boxes of the same people,

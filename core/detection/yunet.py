@@ -9,6 +9,7 @@ faces are returned in BlazeFace's box geometry (core/detection/yunet_crop.py).
 
 from __future__ import annotations
 
+import copy
 import warnings
 
 import numpy as np
@@ -122,6 +123,15 @@ class YuNetDetector:
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         return self.detect_with_faint(image)[0]
+
+    def finer(self) -> YuNetDetector | None:
+        """This detector without its coarse first search (``first_side`` None: as
+        ``--small-faces``), or None when it has none."""
+        if self.first_side is None:
+            return None
+        fine = copy.copy(self)
+        fine.first_side = None
+        return fine
 
     def detect_with_faint(self, image: np.ndarray) -> tuple[list[FaceBox], list[FaceBox]]:
         """(faces, faint): ``detect``'s faces and, when the coarse search's answer stands, its

@@ -202,12 +202,12 @@ def test_the_predictor_keeps_the_fit_it_trusts_most(sample_image, monkeypatch):
             return [self.box], list(self.alternatives)
 
     predictor = Predictor.from_weights(detector=Chain(turned), shift_steps=())
-    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: True)
+    monkeypatch.setattr(crop_search, "better_fit", lambda *args: True)
     assert predictor.predict(sample_image).faces[0].box is other
-    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: False)
+    monkeypatch.setattr(crop_search, "better_fit", lambda *args: False)
     assert predictor.predict(sample_image).faces[0].box is turned
     frontal = FaceBox(190.0, 70.0, 310.0, 200.0, 0.9, keypoints=FRONTAL)
-    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: True)
+    monkeypatch.setattr(crop_search, "better_fit", lambda *args: True)
     assert (
         Predictor.from_weights(detector=Chain(frontal), shift_steps=())
         .predict(sample_image)

@@ -289,6 +289,23 @@ def test_the_video_chain_has_no_enlarged_or_full_size_search():
     assert Predictor.from_weights(detector=given).video_detector is given
 
 
+def test_the_finer_form_of_the_default_chain_skips_the_coarse_search():
+    """ADR 39's second look: the same chain, its YuNet without the coarse first search; the
+    small-faces chain (no coarse search) has no finer form."""
+    pytest.importorskip("yuface")
+    from mtface.core.detection.yunet import default_detector
+    from mtface.core.predictor import Predictor
+
+    chain = default_detector()
+    fine = chain.finer()
+    assert fine.detectors[0].first_side is None and chain.detectors[0].first_side == COARSE
+    assert fine.detectors[0].calibration is chain.detectors[0].calibration
+    assert fine.detectors[1:] == chain.detectors[1:] and fine.second_opinion is chain.second_opinion
+    assert default_detector(small_faces=True).finer() is None
+    assert Predictor.from_weights(detector=chain).fine_detector.detectors[0].first_side is None
+    assert Predictor.from_weights(search_finer=False).fine_detector is None
+
+
 def test_cli_predict_with_small_faces_finds_the_sample_face(tmp_path):
     pytest.importorskip("yuface")
     from mtface.cli.main import main
@@ -339,7 +356,7 @@ def test_a_face_turned_the_other_way_is_predicted_again_from_the_second_opinion(
 
     chain = Chain(first.box)
     predictor = Predictor.from_weights(detector=chain, shift_steps=())
-    monkeypatch.setattr(crop_search, "better_fit", lambda candidate, current: False)
+    monkeypatch.setattr(crop_search, "better_fit", lambda *args: False)
     assert predictor.predict(sample_image).faces[0].box is first.box  # the first fit is kept
     assert second.calls == 1  # a turned face: a second look
     monkeypatch.setattr(crop_search, "turned_the_other_way", lambda keypoints, yaw: True)
