@@ -4,10 +4,11 @@ All faces of an image go through the cascade in one batch. Without caller boxes 
 detector gives them; with ``refine_crop`` the face is cropped a second time from the first
 pass's landmarks with the training crop rule (3DDFA: sqrt(2) x the larger side of the landmark
 box), which removes the difference between detector boxes and the crops the model learnt on;
-near-frontal faces, where that gains little, keep their first pass (ADR 13). A face the
-cascade trusts little is tried again from other first crops, and a detected face whose box
-looks wrong from the other detectors' boxes (core/crop_search.py, ADR 9, 35, 37); a photo
-where no face is found is searched again with its contrast equalised (ADR 37).
+near-frontal faces, where that gains little, keep their first pass (ADR 13). Then the second
+looks (core/second_looks.py): a face the cascade trusts little is tried again from other first
+crops or a finer search, and a detected face whose box looks wrong from the other detectors'
+boxes (ADR 9, 35, 37, 39); a photo where no face is found is searched again with its contrast
+equalised (ADR 37).
 """
 
 from __future__ import annotations
@@ -23,24 +24,13 @@ import numpy as np
 import torch
 
 from mtface.core.checkpoint import companion_path
-from mtface.core.confidence import (
-    ConfidenceEvidence,
-    confidence_from_evidence,
-    crop_evidence,
-)
+from mtface.core.confidence import ConfidenceEvidence, confidence_from_evidence, crop_evidence
 from mtface.core.crop_coords import crop_to_normalised, normalised_to_crop, pose_from_normalised
-from mtface.core.crop_search import (
-    SHIFT_STEPS,
-)
+from mtface.core.crop_search import SHIFT_STEPS
 from mtface.core.detection import Detector
 from mtface.core.detection.chain import confirmed
-from mtface.core.detection.choice import (
-    detect_with_alternatives,
-)
-from mtface.core.detection.yunet_crop import (
-    TURN_LIMIT,
-    turn_ratio,
-)
+from mtface.core.detection.choice import detect_with_alternatives
+from mtface.core.detection.yunet_crop import TURN_LIMIT, turn_ratio
 from mtface.core.face_roll import (
     ROLL_LIMIT_DEG,
     crop_angle,

@@ -78,6 +78,8 @@ class SecondLooks:
     def moved(self, faces: list[Face]) -> list[Face]:
         """Faces the cascade trusts little tried again from the first crop of their (final)
         box moved by the predictor's ``shift_steps`` either way (ADR 37)."""
+        if not low_confidence(faces) or not self.predictor.shift_steps:
+            return faces  # most photos: no crop built for nothing
         boxes = [f.box for f in faces]
         crops = [self.predictor.crop_from_box(b) for b in boxes]
         tries = shifted_tries(faces, crops, self.predictor.shift_steps)
