@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -118,19 +117,15 @@ def play(
 
 
 def main() -> None:
-    from mtface.core.data.synthesis import held_out_views
+    from mtface.core.data.synthesis import add_view_arguments, views_from_arguments
     from mtface.core.predictor import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
-    parser.add_argument("--views", type=int, default=2)
-    parser.add_argument("--work-size", type=int, default=320)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
+    add_view_arguments(parser)
     args = parser.parse_args()
     predictor = Predictor.from_weights(shift_steps=())
     topology = predictor.topology
-    views = held_out_views(args.labels, topology, args.views, args.work_size, args.seed, args.limit)
+    views = views_from_arguments(args, topology)
     records = [record(predictor, v.image, v.landmarks, abs(float(v.pose[1]))) for v in views]
     yaws = np.array([r.yaw for r in records])
     low = sum(bool(r.candidates) for r in records)

@@ -24,26 +24,21 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 
 import numpy as np
 
 
 def main() -> None:
     from mtface.core.crop_search import RETRY_TURNS, SHIFT_STEPS
-    from mtface.core.data.synthesis import held_out_views
+    from mtface.core.data.synthesis import add_view_arguments, views_from_arguments
     from mtface.core.detection.yunet import default_detector
     from mtface.core.evaluation import nme_box
     from mtface.core.face_roll import ROLL_LIMIT_DEG
     from mtface.core.predictor import Predictor
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
-    parser.add_argument("--views", type=int, default=2)
-    parser.add_argument("--work-size", type=int, default=320)
-    parser.add_argument("--seed", type=int, default=1)
+    add_view_arguments(parser)
     parser.add_argument("--variants", default="blind,default")
-    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     args = parser.parse_args()
     names = args.variants.split(",")
     known = {"blind", "default", "plain-crop", "axis-aligned", "any-rotation", "unmoved", "coarse"}
@@ -51,7 +46,7 @@ def main() -> None:
         raise SystemExit(f"--variants: a comma-separated list of {', '.join(sorted(known))}")
     predictor = Predictor.from_weights()
     topology = predictor.topology
-    found = held_out_views(args.labels, topology, args.views, args.work_size, args.seed, args.limit)
+    found = views_from_arguments(args, topology)
     views = [(v.image, v.landmarks, abs(float(v.pose[1]))) for v in found]
     yaws = np.array([y for _, _, y in views])
     print(f"{len(views)} views of {len(views) // args.views} held-out photos of {args.labels}")

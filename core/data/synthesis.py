@@ -8,6 +8,7 @@ pitch and roll changes are added. The set is stored in the format of ``core/data
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,3 +124,18 @@ def held_out_views(
             truth = topology.landmarks_from_vertices(sample.vertices.astype(np.float64))[:, :2]
             out.append(LargePoseView(sample.image, truth, np.asarray(sample.pose, np.float64)))
     return out
+
+
+def add_view_arguments(parser: argparse.ArgumentParser, views: int = 2, seed: int = 1) -> None:
+    """The options of the tools that draw ``held_out_views``: ``--labels``, ``--views``,
+    ``--work-size``, ``--seed``, ``--limit`` (``views_from_arguments`` reads them)."""
+    parser.add_argument("--labels", type=Path, default=Path("data_cache/w300_labels"))
+    parser.add_argument("--views", type=int, default=views)
+    parser.add_argument("--work-size", type=int, default=320)
+    parser.add_argument("--seed", type=int, default=seed)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
+
+
+def views_from_arguments(args: argparse.Namespace, topology: Topology) -> list[LargePoseView]:
+    """``held_out_views`` as ``add_view_arguments``'s options ask."""
+    return held_out_views(args.labels, topology, args.views, args.work_size, args.seed, args.limit)
