@@ -194,8 +194,8 @@ class CascadeMTCNN(nn.Module):
         )
         # what the landmarks' normals need (tensor_ops.point_normal_plan), computed once
         for name, value in zip(
-            ("normal_triangles", "normal_incidence", "normal_corners"),
-            point_normal_plan(self.triangles, self.landmark_triangles),
+            ("normal_corners", "normal_incidence", "normal_weights"),
+            point_normal_plan(self.triangles, self.landmark_triangles, self.landmark_barycentric),
         ):
             self.register_buffer(name, value, persistent=False)
         self.register_buffer(
@@ -256,17 +256,29 @@ class CascadeMTCNN(nn.Module):
             self.triangles,
             self.landmark_triangles,
             self.landmark_barycentric,
-            (self.normal_triangles, self.normal_incidence, self.normal_corners),
+            (self.normal_corners, self.normal_incidence, self.normal_weights),
         )
 
     def to_crop_pixels(self, points: torch.Tensor) -> torch.Tensor:
         """Normalised crop coordinates -> crop pixels (x, y only). (..., >=2) -> (..., 2)."""
         return normalised_to_crop(points[..., :2], self.config.crop_size)
 
-    def forward(self, images: torch.Tensor, num_stages: int | None = None) -> CascadeOutput:
+    def first_stage(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Stage 1 alone: images (B, 3, S, S) float in [0, 1] -> keypoints (B, 68, 3), vertices
+        (B, V, 3) in normalised crop coordinates and pose (B, 3) in degrees / 90."""
+        return self.heads1(self.stage1(images - self.pixel_mean))
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        num_stages: int | None = None,
+        first: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
+    ) -> CascadeOutput:
+        """``first``: :meth:`first_stage` of these images when already computed (in a batch
+        shared with other crops, such as the confidence's mirrored ones)."""
         out = CascadeOutput()
         x = images - self.pixel_mean
-        keypoints, vertices, pose = self.heads1(self.stage1(x))
+        keypoints, vertices, pose = self.heads1(self.stage1(x)) if first is None else first
         out.keypoints.append(keypoints)
         out.vertices.append(vertices)
         out.pose.append(pose)

@@ -14,8 +14,8 @@ equalised (ADR 37).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -108,13 +108,22 @@ class CropResult:
     """Cascade output for a batch of crops, in crop pixels (z with the same scale).
 
     keypoints (N, stages, 68, 3), vertices (N, stages, V, 3), visibility (N, stages, 68) scores,
-    pose (N, stages, 3) degrees.
+    pose (N, stages, 3) degrees. ``mirrored``: for the crops asked for, stage 1 on the crop
+    mirrored (the confidence's evidence, run in the same batch): crop index -> (keypoints
+    (68, 3) in the mirrored crop's pixels, pose (3,) degrees).
     """
 
     keypoints: np.ndarray
     vertices: np.ndarray
     visibility: np.ndarray
     pose: np.ndarray
+    mirrored: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
+    """Crops (N, S, S, 3) RGB uint8 -> (N, 3, S, S) float in [0, 1], channels-last in memory."""
+    x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def crop_change(a: CropTransform, b: CropTransform) -> float:
@@ -274,16 +283,27 @@ class Predictor:
     # --- crops ------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def predict_crops(self, crops: np.ndarray) -> CropResult:
-        """crops (N, S, S, 3) RGB uint8 with S = the model's crop size -> CropResult."""
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
-        x = x.contiguous(memory_format=torch.channels_last)
-        out = self.model(x)
+    def predict_crops(self, crops: np.ndarray, mirrored: Sequence[int] = ()) -> CropResult:
+        """crops (N, S, S, 3) RGB uint8 with S = the model's crop size -> CropResult; the crops
+        listed in ``mirrored`` also go through stage 1 mirrored, in the same stage-1 batch
+        (``CropResult.mirrored``; not with ``flip_test``)."""
+        x = crops_to_tensor(crops)
+        if mirrored and not self.flip_test:
+            n, picked = len(x), list(mirrored)
+            kp, vt, ps = self.model.first_stage(torch.cat([x, torch.flip(x[picked], dims=[3])]))
+            out = self.model(x, first=(kp[:n], vt[:n], ps[:n]))
+            keypoints = normalised_to_crop(kp[n:], self.crop_size).numpy()
+            pose = pose_from_normalised(ps[n:]).numpy()
+            done = {i: (keypoints[k], pose[k]) for k, i in enumerate(picked)}
+        else:
+            out, done = self.model(x), {}
         kp = torch.stack(out.keypoints, 1)
         vt = torch.stack(out.vertices, 1)
         ps = torch.stack(out.pose, 1)
         if not self.flip_test:  # the model's own visibility of each stage's mesh
-            return self._crop_result(kp, vt, ps, torch.stack(out.visibility, 1))
+            return replace(
+                self._crop_result(kp, vt, ps, torch.stack(out.visibility, 1)), mirrored=done
+            )
         flipped = self.model(torch.flip(x, dims=[3]))
         perm_v = torch.as_tensor(self.topology.flip_permutation)
         perm_k = torch.as_tensor(self.topology.landmark_flip_permutation)
@@ -343,9 +363,12 @@ class Predictor:
         angle = crop_angle(roll_of_landmarks(landmarks_2d), self.roll_limit_deg)
         return protocol_crop(landmarks_2d, self.crop_size, angle=angle)
 
-    def run_on_transforms(self, image: np.ndarray, transforms: list[CropTransform]) -> CropResult:
+    def run_on_transforms(
+        self, image: np.ndarray, transforms: list[CropTransform], mirrored: Sequence[int] = ()
+    ) -> CropResult:
+        """``predict_crops`` on the crops ``transforms`` of ``image``."""
         crops = np.stack([self._crop(image, tf) for tf in transforms])
-        return self.predict_crops(crops)
+        return self.predict_crops(crops, mirrored)
 
     # --- whole images -----------------------------------------------------------------------
 
@@ -414,9 +437,17 @@ class Predictor:
         refine: bool,
     ) -> list[Face]:
         """The faces of ``boxes`` from their first crops ``transforms``, in one batch: the
-        cascade, the re-crop from the landmarks when ``refine``, each face's confidence."""
+        cascade, the re-crop from the landmarks when ``refine``, each face's confidence. The
+        confidence's mirrored stage 1 runs with the first pass for the faces likely to keep
+        their first crop: all without ``refine``, else those whose five points look
+        near-frontal (ADR 13, ADR 40)."""
         first_transforms = list(transforms)
-        result = self.run_on_transforms(image, transforms)
+        ahead = [
+            i
+            for i, box in enumerate(boxes)
+            if not refine or turn_ratio(box.keypoints) <= TURN_LIMIT
+        ]
+        result = self.run_on_transforms(image, transforms, ahead)
         if refine:
             transforms, result = self._refine(image, boxes, list(transforms), result)
         evidence = self.confidence_evidence(image, first_transforms, transforms, result)
@@ -436,21 +467,25 @@ class Predictor:
         result: CropResult,
     ) -> list[ConfidenceEvidence]:
         """The confidence evidence of each face (core/confidence.py): its final crop mirrored
-        goes through stage 1 (``_first_stage``, one batch: a fraction of the cascade's cost)
-        and is compared with ``result``'s stage 1; ``first`` are the crops made from the
-        boxes."""
-        crops = np.stack([self._crop(image, tf)[:, ::-1] for tf in final])
-        mirrored_keypoints, mirrored_pose = self._first_stage(crops)
+        goes through stage 1 (``_first_stage``, one batch: a fraction of the cascade's cost;
+        faces in ``result.mirrored`` had it with their pass) and is compared with
+        ``result``'s stage 1; ``first`` are the crops made from the boxes."""
+        mirrored = dict(result.mirrored)
+        todo = [i for i in range(len(final)) if i not in mirrored]
+        if todo:
+            crops = np.stack([self._crop(image, final[i])[:, ::-1] for i in todo])
+            mirrored.update(zip(todo, zip(*self._first_stage(crops))))
         perm = self.topology.landmark_flip_permutation
         out = []
         for i, (a, b) in enumerate(zip(first, final)):
             fit = self.crop_from_landmarks(b.to_image(result.keypoints[i, -1])[:, :2])
+            mirrored_keypoints, mirrored_pose = mirrored[i]
             out.append(
                 crop_evidence(
                     result.keypoints[i],
-                    mirrored_keypoints[i],
+                    mirrored_keypoints,
                     float(result.pose[i, 0, 1]),
-                    float(mirrored_pose[i, 1]),
+                    float(mirrored_pose[1]),
                     self.crop_size,
                     perm,
                     crop_change(a, fit),
@@ -463,9 +498,7 @@ class Predictor:
         """Stage 1 alone on crops (N, S, S, 3) RGB uint8: keypoints (N, 68, 3) in crop pixels
         and pose (N, 3) degrees; no mesh visibility or later stages (the confidence's mirror,
         a fraction of a cascade pass)."""
-        x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float() / 255.0
-        x = x.contiguous(memory_format=torch.channels_last) - self.model.pixel_mean
-        keypoints, _, pose = self.model.heads1(self.model.stage1(x))
+        keypoints, _, pose = self.model.first_stage(crops_to_tensor(crops))
         return (
             normalised_to_crop(keypoints, self.crop_size).numpy(),
             pose_from_normalised(pose).numpy(),
@@ -513,7 +546,8 @@ class Predictor:
             ):
                 merged[i] = new[k]
             transforms[i] = refined[i]
-        return transforms, CropResult(*arrays)
+        kept = {i: v for i, v in result.mirrored.items() if i not in redo}  # of the first crop
+        return transforms, CropResult(*arrays, mirrored=kept)
 
     def predict_face(
         self,
@@ -558,9 +592,8 @@ class Predictor:
         kp_n = torch.as_tensor(
             crop_to_normalised(kp.astype(np.float64), self.crop_size), dtype=torch.float32
         )[None]
-        x = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1)[None].float() / 255.0
         out = self.model.refine(
-            x.contiguous(memory_format=torch.channels_last),
+            crops_to_tensor(crop[None]),
             kp_n,
             torch.as_tensor(visible, dtype=torch.bool)[None],
         )

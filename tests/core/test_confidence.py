@@ -114,6 +114,26 @@ def test_predictor_confidence_of_the_shipped_model_on_the_sample(sample_image):
     assert worse.confidence < face.confidence
 
 
+def test_mirror_run_with_the_first_pass_gives_the_confidence_of_its_own_pass(sample_image):
+    """A near-frontal face's mirrored stage 1 runs in the first pass's batch; it must give the
+    evidence that the mirror's own pass on the final crop gives (the same crop, mirrored)."""
+    from mtface.core.predictor import Predictor
+
+    predictor = Predictor.from_weights()
+    (face,) = predictor.predict(sample_image).faces
+    tf = predictor.crop_from_box(face.box)
+    result = predictor.run_on_transforms(sample_image, [tf], mirrored=[0])
+    assert set(result.mirrored) == {0}
+    alone = predictor.run_on_transforms(sample_image, [tf])
+    assert alone.mirrored == {}
+    np.testing.assert_allclose(result.keypoints, alone.keypoints, atol=1e-4)
+    batched = predictor.confidence_evidence(sample_image, [tf], [tf], result)[0]
+    own_pass = predictor.confidence_evidence(sample_image, [tf], [tf], alone)[0]
+    for name in ("mirror", "stages", "mirror_yaw", "box"):
+        assert getattr(batched, name) == pytest.approx(getattr(own_pass, name), rel=1e-4, abs=1e-6)
+    assert face.confidence == pytest.approx(confidence_from_evidence(batched), rel=1e-4)
+
+
 def test_review_order_sorts_least_confident_first_and_filters():
     statuses = [
         ImageStatus("saved", False, 0.9),

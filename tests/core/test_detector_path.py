@@ -145,7 +145,9 @@ def test_crop_change_numerical_values():
 def count_passes(predictor: Predictor) -> list[int]:
     calls: list[int] = []
     original = predictor.run_on_transforms
-    predictor.run_on_transforms = lambda image, tfs: calls.append(len(tfs)) or original(image, tfs)
+    predictor.run_on_transforms = lambda image, tfs, *rest: (
+        calls.append(len(tfs)) or original(image, tfs, *rest)
+    )
     return calls
 
 

@@ -88,8 +88,10 @@ def test_visibility_from_the_plan_equals_the_whole_mesh_normals(topology):
     whole = torch.nn.functional.normalize(
         barycentric_points(vertex_normals(v, tri), tri, points, bary), dim=-1
     )[..., 2]
-    plan = point_normal_plan(tri, points)
-    assert len(plan[0]) < len(tri) and plan[1].shape == (plan[1].shape[0], len(plan[0]))
-    assert plan[2].shape == (68, 3)
+    plan = point_normal_plan(tri, points, bary)
+    corners = len(plan[0]) // 3
+    assert corners < len(tri) and plan[1].shape == (plan[1].shape[0], corners)
+    assert plan[2].shape == (68, plan[1].shape[0])
+    assert torch.allclose(plan[2].sum(1), torch.ones_like(plan[2][:, 0]))  # weights sum to 1
     assert torch.allclose(visibility_scores(v, tri, points, bary, plan), whole, atol=1e-12)
     assert torch.allclose(visibility_scores(v, tri, points, bary), whole, atol=1e-12)
