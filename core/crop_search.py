@@ -29,9 +29,10 @@ RETRY_TURNS: tuple[float, ...] = (np.pi / 2, -np.pi / 2)
 RETRY_MARGIN = 0.10
 #: The moves (fractions of the crop's side, either way along its x axis) of a low-confidence
 #: face's first crop tried again, and the margin a try's confidence must beat the face's by
-#: (ADR 37): chosen on large-pose views of held-out w300 photos (``tools/shift_retry_sweep.py``).
+#: (ADR 37 and its addendum): chosen on large-pose views of held-out w300 photos
+#: (``tools/shift_retry_sweep.py``).
 SHIFT_STEPS: tuple[float, ...] = (0.1, 0.2)
-SHIFT_MARGIN = 0.0
+SHIFT_MARGIN = 0.03
 
 #: (boxes, their first crops) -> the faces the cascade fits from those crops, in order.
 Refit = Callable[[list[FaceBox], list[CropTransform]], list[Face]]

@@ -91,10 +91,13 @@ def play(
     wider: str,
     margin: float,
     reach: float = np.inf,
+    flip_margin: float = 0.0,
 ) -> np.ndarray:
     """Each record's NME under a policy (``wider``: 'any' try, or only tries that see the face
     at least as turned ('wider'), and turned the same way ('same-side'); ``reach``: only tries
-    whose landmarks' centre moved at most this many box sides)."""
+    whose landmarks' centre moved at most this many box sides; ``flip_margin``: a try that
+    reads a face the first fit saw clearly turned (|yaw| > 30) turned the other way must beat
+    it by this much more than ``margin``)."""
     out = []
     for r in records:
         best_nme = r.nme
@@ -109,8 +112,9 @@ def play(
             and r.candidates[k][4] <= reach
         ]
         if cands:
-            nme, conf = max(cands, key=lambda c: c[1])[:2]
-            if conf > r.confidence + margin:
+            nme, conf, _, yaw = max(cands, key=lambda c: c[1])[:4]
+            flipped = abs(r.predicted_yaw) > 30 and yaw * r.predicted_yaw < 0
+            if conf > r.confidence + margin + (flip_margin if flipped else 0.0):
                 best_nme = nme
         out.append(best_nme)
     return np.array(out)
@@ -144,8 +148,12 @@ def main() -> None:
         (f"steps (0.1, 0.2) wider m 0.0 reach {r}", (0.1, 0.2), "wider", 0.0, r)
         for r in (0.5, 0.35, 0.25, 0.15)
     ]
-    for name, steps, wider, margin, reach in policies:
-        nme = play(records, steps, wider, margin, reach)
+    policies += [
+        (f"steps (0.1, 0.2) wider m 0.0 flip m {f}", (0.1, 0.2), "wider", 0.0, np.inf, f)
+        for f in (0.005, 0.01, 0.02, 0.05, 0.1)
+    ]
+    for name, steps, wider, margin, reach, *flip in policies:
+        nme = play(records, steps, wider, margin, reach, *flip)
         cells = []
         for lo, hi in bins:
             m = (yaws > lo) & (yaws <= hi) & np.isfinite(nme)
