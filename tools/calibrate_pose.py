@@ -106,6 +106,10 @@ def mesh_frame_main(args: argparse.Namespace, weights: Path) -> None:
     print(f"mesh frame: {tilts} degrees")
     print("signed / MAE, degrees (reading - truth), the regression head:")
     print("\n".join(bin_lines(poses.head, poses)))
+    if predictor.pose_frame is not None:
+        shipped = predictor.pose_frame.rotation(poses.mesh_rotation)
+        print("the mesh's pose in the model's own frame (what it reports now):")
+        print("\n".join(bin_lines(angles_of_rotations(shipped), poses)))
     print("the mesh's pose in the fitted frame:")
     print("\n".join(bin_lines(angles_of_rotations(frame.rotation(poses.mesh_rotation)), poses)))
     if args.check_held_out:
