@@ -448,9 +448,10 @@ class Predictor:
             if not refine or turn_ratio(box.keypoints) <= TURN_LIMIT
         ]
         result = self.run_on_transforms(image, transforms, ahead)
+        fits: list[CropTransform | None] | None = None
         if refine:
-            transforms, result = self._refine(image, boxes, list(transforms), result)
-        evidence = self.confidence_evidence(image, first_transforms, transforms, result)
+            transforms, result, fits = self._refine(image, boxes, list(transforms), result)
+        evidence = self.confidence_evidence(image, first_transforms, transforms, result, fits)
         return [
             replace(
                 self.face_from_result(box, tf, result, i, image),
@@ -465,11 +466,14 @@ class Predictor:
         first: list[CropTransform],
         final: list[CropTransform],
         result: CropResult,
+        fits: list[CropTransform | None] | None = None,
     ) -> list[ConfidenceEvidence]:
         """The confidence evidence of each face (core/confidence.py): its final crop mirrored
         goes through stage 1 (``_first_stage``, one batch: a fraction of the cascade's cost;
         faces in ``result.mirrored`` had it with their pass) and is compared with
-        ``result``'s stage 1; ``first`` are the crops made from the boxes."""
+        ``result``'s stage 1; ``first`` are the crops made from the boxes; ``fits``: the
+        training-rule crop of each face's final landmarks where already made (``_refine``'s),
+        else None."""
         mirrored = dict(result.mirrored)
         todo = [i for i in range(len(final)) if i not in mirrored]
         if todo:
@@ -478,7 +482,9 @@ class Predictor:
         perm = self.topology.landmark_flip_permutation
         out = []
         for i, (a, b) in enumerate(zip(first, final)):
-            fit = self.crop_from_landmarks(b.to_image(result.keypoints[i, -1])[:, :2])
+            fit = fits[i] if fits is not None else None
+            if fit is None:
+                fit = self.crop_from_landmarks(b.to_image(result.keypoints[i, -1])[:, :2])
             mirrored_keypoints, mirrored_pose = mirrored[i]
             out.append(
                 crop_evidence(
@@ -516,11 +522,13 @@ class Predictor:
         boxes: list[FaceBox],
         transforms: list[CropTransform],
         result: CropResult,
-    ) -> tuple[list[CropTransform], CropResult]:
+    ) -> tuple[list[CropTransform], CropResult, list[CropTransform | None]]:
         """The second pass: each face cropped again from its first-pass landmarks with the
         training rule. Faces keep their first pass when ``_near_frontal`` (the re-crop gains
         little there, ADR 13) or when their new crop moves less than ``refine_tolerance`` (of
-        the crop side, in centre and scale)."""
+        the crop side, in centre and scale). Also returns each face's training-rule crop of its
+        final landmarks where made here (those that kept their first pass; None for the others)
+        for the confidence."""
         refined = [
             self.crop_from_landmarks(tf.to_image(result.keypoints[i, -1])[:, :2])
             for i, tf in enumerate(transforms)
@@ -534,7 +542,7 @@ class Predictor:
             )
         ]
         if not redo:
-            return transforms, result
+            return transforms, result, list(refined)
         again = self.run_on_transforms(image, [refined[i] for i in redo])
         arrays = [
             np.array(a, copy=True)
@@ -547,7 +555,8 @@ class Predictor:
                 merged[i] = new[k]
             transforms[i] = refined[i]
         kept = {i: v for i, v in result.mirrored.items() if i not in redo}  # of the first crop
-        return transforms, CropResult(*arrays, mirrored=kept)
+        fits = [None if i in redo else tf for i, tf in enumerate(refined)]
+        return transforms, CropResult(*arrays, mirrored=kept), fits
 
     def predict_face(
         self,

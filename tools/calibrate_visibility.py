@@ -52,10 +52,10 @@ def main() -> None:
     captured: list = []
     original = predictor.confidence_evidence
 
-    def capture(image: np.ndarray, first: list, final: list, result: object) -> list:
+    def capture(image: np.ndarray, first: list, final: list, result: object, *rest) -> list:
         """The predictor's evidence, and for comparison the mirror through the whole cascade
         (last stage against last stage)."""
-        out = original(image, first, final, result)
+        out = original(image, first, final, result, *rest)
         size = predictor.crop_size
         crops = [cv2.warpAffine(image, tf.affine(), (size, size))[:, ::-1] for tf in final]
         full = predictor.predict_crops(np.stack(crops))

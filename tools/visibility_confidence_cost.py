@@ -47,7 +47,7 @@ def main() -> int:
     result = predictor.run_on_transforms(image, [tf])
     full_evidence = predictor.confidence_evidence
 
-    def no_mirror(_image, first, _final, _result):  # the evidence without the extra crop
+    def no_mirror(_image, first, _final, _result, *_rest):  # the evidence without the extra crop
         return [ConfidenceEvidence(0.0, 0.0, 0.0, 0.0)] * len(first)
 
     rows: dict[str, list[float]] = {}
