@@ -74,14 +74,16 @@ def surface_depth_at(vertices: np.ndarray, triangles: np.ndarray, xy: np.ndarray
     triangles = np.asarray(triangles)
     tri_x, tri_y = vertices[:, 0][triangles], vertices[:, 1][triangles]  # (T, 3) each
     eps = 1e-6
-    x, y = xy[:, 0:1], xy[:, 1:2]
-    holds = (
-        (x >= tri_x.min(1) - eps)
-        & (x <= tri_x.max(1) + eps)
-        & (y >= tri_y.min(1) - eps)
-        & (y <= tri_y.max(1) + eps)
-    )
-    k, t = np.divmod(np.flatnonzero(holds), len(triangles))  # (point, triangle) pairs
+    # (point, triangle) pairs whose box holds the point: the points sorted by x, each
+    # triangle's x range is a run of them (a search, not a K x T table), then y is tested
+    order = np.argsort(xy[:, 0], kind="stable")
+    lo = np.searchsorted(xy[order, 0], tri_x.min(1) - eps, "left")
+    hi = np.searchsorted(xy[order, 0], tri_x.max(1) + eps, "right")
+    counts = np.maximum(hi - lo, 0)
+    t = np.repeat(np.arange(len(triangles)), counts)
+    k = order[np.arange(len(t)) + np.repeat(lo - (np.cumsum(counts) - counts), counts)]
+    holds = (xy[k, 1] >= tri_y.min(1)[t] - eps) & (xy[k, 1] <= tri_y.max(1)[t] + eps)
+    k, t = k[holds], t[holds]
     out = np.full(len(xy), -np.inf)
     if len(k) == 0:
         return out

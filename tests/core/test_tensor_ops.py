@@ -89,9 +89,9 @@ def test_visibility_from_the_plan_equals_the_whole_mesh_normals(topology):
         barycentric_points(vertex_normals(v, tri), tri, points, bary), dim=-1
     )[..., 2]
     plan = point_normal_plan(tri, points, bary)
-    corners = len(plan[0]) // 3
-    assert corners < len(tri) and plan[1].shape == (plan[1].shape[0], corners)
-    assert plan[2].shape == (68, plan[1].shape[0])
-    assert torch.allclose(plan[2].sum(1), torch.ones_like(plan[2][:, 0]))  # weights sum to 1
+    near = len(plan[0]) // 3  # triangles touching the points' corners
+    assert near < len(tri) and plan[1].shape == (near, plan[1].shape[1])
+    assert plan[2].shape == (plan[1].shape[1], 68)
+    assert torch.allclose(plan[2].sum(0), torch.ones_like(plan[2][0]))  # weights sum to 1
     assert torch.allclose(visibility_scores(v, tri, points, bary, plan), whole, atol=1e-12)
     assert torch.allclose(visibility_scores(v, tri, points, bary), whole, atol=1e-12)

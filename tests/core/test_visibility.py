@@ -59,6 +59,20 @@ def test_surface_depth_matches_a_brute_force_z_buffer(topology):
     np.testing.assert_allclose(depth, expected, atol=1e-6)
 
 
+def test_surface_depth_does_not_depend_on_the_points_order_or_repeats(topology):
+    vertices = topology.vertices.astype(np.float64) * 10.0
+    rng = np.random.default_rng(1)
+    xy = rng.uniform(vertices[:, :2].min(0) - 5, vertices[:, :2].max(0) + 5, (40, 2))
+    xy[:10] = vertices[rng.integers(0, len(vertices), 10), :2]  # on vertices: many triangles
+    xy[10:15, 0] = xy[15:20, 0]  # equal x, other y
+    depth = surface_depth_at(vertices, topology.triangles, xy)
+    twice = np.concatenate([xy, xy])
+    order = rng.permutation(len(twice))
+    shuffled = surface_depth_at(vertices, topology.triangles, twice[order])
+    np.testing.assert_array_equal(shuffled, np.concatenate([depth, depth])[order])
+    assert np.isfinite(depth[:10]).all()
+
+
 def test_occlusion_hides_points_behind_the_front_square_only():
     size = face_size_of_mesh(SQUARES)
     assert size == pytest.approx(100.0)
