@@ -78,19 +78,25 @@ class MergingDetector:
     all are settled, the first detector's faint faces off every kept face instead.
 
     ``second_opinion``: a detector the predictor asks again where a face's box looks wrong
-    (core/predictor.py)."""
+    (core/predictor.py). ``only_when_none_found`` / ``only_when_some_found``: later detectors
+    asked only when the first detector found no face / some face (the default chain's enlarged
+    search at two scales, ADR 41)."""
 
     def __init__(
         self,
         detectors: list[Detector],
         second_opinion: Detector | None = None,
         same_face_overlap: float = SAME_FACE_OVERLAP,
+        only_when_none_found: list[Detector] | None = None,
+        only_when_some_found: list[Detector] | None = None,
     ) -> None:
         if not detectors:
             raise ValueError("MergingDetector needs at least one detector")
         self.detectors = detectors
         self.second_opinion = second_opinion
         self.same_face_overlap = same_face_overlap
+        self.only_when_none_found = list(only_when_none_found or [])
+        self.only_when_some_found = list(only_when_some_found or [])
 
     def detect(self, image: np.ndarray) -> list[FaceBox]:
         return self.detect_with_alternatives(image)[0]
@@ -104,7 +110,11 @@ class MergingDetector:
         if first is None:
             return None
         return MergingDetector(
-            [first, *self.detectors[1:]], self.second_opinion, self.same_face_overlap
+            [first, *self.detectors[1:]],
+            self.second_opinion,
+            self.same_face_overlap,
+            self.only_when_none_found,
+            self.only_when_some_found,
         )
 
     def detect_with_alternatives(self, image: np.ndarray) -> tuple[list[FaceBox], list[FaceBox]]:
@@ -115,7 +125,9 @@ class MergingDetector:
         detector's *faint* faces (``detect_with_faint``: YuNet's coarse answers scoring below
         its threshold, at no extra search) that overlap no kept face are added, and the
         predictor keeps them only where the cascade's fit is confident (ADR 32 addendum).
-        The enlarged search's boxes are not offered: on aflw2000_3d_val, choosing among them by the
+        Detectors in ``only_when_none_found`` are skipped when the first detector found a face,
+        those in ``only_when_some_found`` when it found none. The enlarged
+        search's boxes are not offered: on aflw2000_3d_val, choosing among them by the
         confidence picked worse fits (ADR 32)."""
         first = self.detectors[0]
         with_faint = getattr(first, "detect_with_faint", None)
@@ -127,7 +139,10 @@ class MergingDetector:
                     faces.append(candidate)
             return faces, []
         alternatives: list[FaceBox] = []
+        skipped = self.only_when_none_found if faces else self.only_when_some_found
         for detector in self.detectors[1:]:
+            if any(detector is d for d in skipped):
+                continue
             for candidate in detector.detect(image):
                 if all(box_overlap(candidate, f) <= self.same_face_overlap for f in faces):
                     faces.append(candidate)

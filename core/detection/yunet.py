@@ -39,6 +39,12 @@ COARSE_MIN_SCORE = 0.8
 #: (ADR 32 addendum: on settled composites of w300 training photos, profiles beside a frontal
 #: face scored 0.26-0.54 there).
 FAINT_MIN_SCORE = 0.25
+#: The enlarged search of :func:`default_detector` (images up to ``SECOND_SIDE / ENLARGED``
+#: = 640 px): twice where YuNet found no face (ADR 9 addendum), 1.5 times beside a face it
+#: found (ADR 41: the faces it adds there, a profile beside a found neighbour, were found as
+#: often on training-side views at 1.5 as at 2, for half the time).
+ENLARGED = 2.0
+ENLARGED_BESIDE = 1.5
 #: yuface's own default threshold (what ``yuface.detect`` returns without ``conf``).
 YUFACE_MIN_SCORE = 0.5
 #: The turned faces' first-crop calibration in resources/detector/ (ADR 31).
@@ -227,12 +233,13 @@ class YuNetDetector:
 def default_detector(
     small_faces: bool = False, merge: bool = True, video: bool = False
 ) -> Detector:
-    """YuNet, then YuNet on the image enlarged twice (images up to 640 px), then BlazeFace,
-    merged (core/detection/chain.py, ADR 31): the later detectors are asked whenever YuNet's
-    answer is not settled (no face, a turned face or a weak one), and add the faces YuNet
-    missed (ADR 9, addendum on the order: on small photos of profiles the enlarged search
-    places boxes better than BlazeFace); beside a settled answer, YuNet's faint faces are added
-    instead (ADR 32 addendum); BlazeFace alone without ``yuface``.
+    """YuNet, then YuNet on the image enlarged (images up to 640 px: twice where YuNet found
+    no face, 1.5 times beside the faces it found, ADR 41), then BlazeFace, merged
+    (core/detection/chain.py, ADR 31): the later detectors are asked whenever YuNet's answer is
+    not settled (no face, a turned face or a weak one), and add the faces YuNet missed (ADR 9,
+    addendum on the order: on small photos of profiles the enlarged search places boxes better
+    than BlazeFace); beside a settled answer, YuNet's faint faces are added instead (ADR 32
+    addendum); BlazeFace alone without ``yuface``.
     ``small_faces``: skip YuNet's coarse first search, so that faces of 20-56 px in a 640x480
     photo are found beside larger ones too (YuNet then costs about 5x more). ``merge=False``:
     the chain before issue 19 (``FallbackDetector``: the first answer with a face wins).
@@ -249,13 +256,23 @@ def default_detector(
         first = YuNetDetector(first_side=first_side, second_side=MAX_SIDE if video else SECOND_SIDE)
         if video:
             return MergingDetector([first, blazeface], second_opinion=blazeface)
-        enlarged = YuNetDetector(  # the calibrations are read once
-            upscale=2.0,
-            calibration=first.calibration,
-            turned_calibration=first.turned_calibration,
+        enlarged, beside = (
+            YuNetDetector(  # the calibrations are read once; the same photos (up to 640 px)
+                upscale=upscale,
+                second_side=round(SECOND_SIDE / ENLARGED * upscale),
+                calibration=first.calibration,
+                turned_calibration=first.turned_calibration,
+            )
+            for upscale in (ENLARGED, ENLARGED_BESIDE)
         )
-        chain = MergingDetector if merge else FallbackDetector
-        return chain([first, enlarged, blazeface], second_opinion=blazeface)
+        if not merge:
+            return FallbackDetector([first, enlarged, blazeface], second_opinion=blazeface)
+        return MergingDetector(
+            [first, enlarged, beside, blazeface],
+            second_opinion=blazeface,
+            only_when_none_found=[enlarged],
+            only_when_some_found=[beside],
+        )
     except DetectorUnavailable:
         return BlazeFaceDetector()
 

@@ -84,6 +84,29 @@ def test_a_profile_beside_an_unsettled_face_is_added_and_duplicates_are_alternat
     assert chain.detect(IMAGE) == faces
 
 
+def test_a_detector_asked_only_when_none_was_found_is_skipped_beside_a_face():
+    """ADR 41: one enlarged search where the first detector found nothing, another beside
+    the faces it found (turned or weak); whether the first found a face decides, not what the
+    later ones added."""
+    turned = FaceBox(0, 0, 100, 100, 0.9, keypoints=TURNED)
+    enlarged = Fixed([FaceBox(500, 0, 600, 100, 0.7)])
+    beside = Fixed([FaceBox(600, 0, 700, 100, 0.7)])
+    blaze = Fixed([FaceBox(300, 0, 400, 100, 0.7)])
+
+    def chain(first: list[FaceBox]) -> MergingDetector:
+        return MergingDetector(
+            [Fixed(first), enlarged, beside, blaze],
+            second_opinion=blaze,
+            only_when_none_found=[enlarged],
+            only_when_some_found=[beside],
+        )
+
+    assert chain([turned]).detect(IMAGE) == [turned, beside.boxes[0], blaze.boxes[0]]
+    assert (enlarged.calls, beside.calls, blaze.calls) == (0, 1, 1)
+    assert chain([]).detect(IMAGE) == [enlarged.boxes[0], blaze.boxes[0]]
+    assert (enlarged.calls, beside.calls, blaze.calls) == (1, 1, 2)
+
+
 def test_no_first_face_takes_the_later_ones():
     later = Fixed([FaceBox(0, 0, 10, 10, 0.7)])
     assert MergingDetector([Fixed([]), later]).detect(IMAGE) == later.boxes
@@ -95,7 +118,14 @@ def test_the_default_chain_merges():
     pytest.importorskip("yuface")
     from mtface.core.detection.yunet import FallbackDetector, default_detector
 
-    assert isinstance(default_detector(), MergingDetector)
+    chain = default_detector()
+    assert isinstance(chain, MergingDetector)
+    enlarged, beside = chain.detectors[1:3]
+    assert (enlarged.upscale, beside.upscale) == (2.0, 1.5)
+    assert chain.only_when_none_found == [enlarged] and chain.only_when_some_found == [beside]
+    assert enlarged.second_side / enlarged.upscale == beside.second_side / beside.upscale == 640
+    finer = chain.finer()  # ADR 39's finer search keeps the rule
+    assert (finer.only_when_none_found, finer.only_when_some_found) == ([enlarged], [beside])
     assert isinstance(default_detector(merge=False), FallbackDetector)
 
 
