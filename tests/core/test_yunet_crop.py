@@ -256,16 +256,17 @@ def test_cli_small_faces_option_builds_the_fine_detector():
 
 
 def test_the_default_chain_enlarges_before_it_asks_blazeface():
-    """YuNet, YuNet on the enlarged image, then BlazeFace (ADR 9, addendum on the order);
-    BlazeFace also gives the second opinion."""
+    """YuNet, YuNet on the enlarged image (twice, or 1.5 times beside a found face: ADR 41),
+    then BlazeFace (ADR 9, addendum on the order); BlazeFace also gives the second opinion."""
     pytest.importorskip("yuface")
     from mtface.core.detection.blazeface import BlazeFaceDetector
     from mtface.core.detection.yunet import YuNetDetector, default_detector
 
     chain = default_detector()
-    first, enlarged, last = chain.detectors
+    first, enlarged, beside, last = chain.detectors
     assert isinstance(first, YuNetDetector) and first.upscale == 1.0
     assert isinstance(enlarged, YuNetDetector) and enlarged.upscale == 2.0
+    assert isinstance(beside, YuNetDetector) and beside.upscale == 1.5
     assert isinstance(last, BlazeFaceDetector) and chain.second_opinion is last
 
 
@@ -284,7 +285,7 @@ def test_the_video_chain_has_no_enlarged_or_full_size_search():
     assert isinstance(last, BlazeFaceDetector) and chain.second_opinion is last
     predictor = Predictor.from_weights()
     assert predictor.video_detector.detectors[0].second_side == MAX_SIDE
-    assert len(predictor.detector.detectors) == 3  # still images keep the whole chain
+    assert len(predictor.detector.detectors) == 4  # still images keep the whole chain
     given = default_detector(merge=False)
     assert Predictor.from_weights(detector=given).video_detector is given
 
